@@ -1,0 +1,433 @@
+// Package config reads the process configuration of cmd/api and cmd/dispatcher from the
+// environment and from flags of the same name in kebab case (HTTP_ADDR ⇔ -http-addr).
+//
+// Flags win over the environment; the environment wins over defaults. Validation errors name
+// the variable, so a misconfigured binary stops with one clear line (exit status 2).
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the effective configuration of one process. Every field documents its variable
+// and its default.
+type Config struct {
+	// HTTPAddr (HTTP_ADDR, default 127.0.0.1:8080) is the API listen address; ":0" picks a free port.
+	HTTPAddr string
+	// DataDir (DATA_DIR, default ./data) holds embedded mode's files.
+	DataDir string
+	// DatabaseURL (DATABASE_URL, default unset → embedded SQLite) selects PostgreSQL when set.
+	DatabaseURL string
+	// NATSURL (NATS_URL, default unset → embedded NATS) lists external NATS servers, comma separated.
+	NATSURL string
+	// DispatchInProcess (DISPATCH_IN_PROCESS, default true when NATS is embedded) runs
+	// delivery workers inside cmd/api.
+	DispatchInProcess bool
+	// PublicURL (PUBLIC_URL, default http://<HTTP_ADDR>) is the base of links this service returns.
+	PublicURL string
+	// SurveyAppURL (SURVEY_APP_URL, default <PUBLIC_URL>/survey) is the survey app's base URL.
+	SurveyAppURL string
+	// TokenSecret (TOKEN_SECRET) is the HMAC key of our own tokens. Embedded mode generates one
+	// and keeps it in DATA_DIR; production requires it.
+	TokenSecret string
+	// TokenIssuer (TOKEN_ISSUER, default intake24) is the iss of every JWT we sign.
+	TokenIssuer string
+	// AccessTokenTTL (ACCESS_TOKEN_TTL, default 10m).
+	AccessTokenTTL time.Duration
+	// RefreshTokenTTL (REFRESH_TOKEN_TTL, default 720h).
+	RefreshTokenTTL time.Duration
+	// AdminEmail (ADMIN_EMAIL, default admin@localhost) is the first admin's e-mail.
+	AdminEmail string
+	// AdminPassword (ADMIN_PASSWORD, default random, printed once) is the first admin's password.
+	AdminPassword string
+	// WebhookTimeout (WEBHOOK_TIMEOUT, default 15s) bounds one delivery attempt.
+	WebhookTimeout time.Duration
+	// RetrySchedule (WEBHOOK_RETRY_SCHEDULE, default 0s,5s,5m,30m,2h,5h,10h,14h,20h,24h) is the
+	// delay before each attempt; its length is the attempt limit.
+	RetrySchedule []time.Duration
+	// AllowNets (WEBHOOK_ALLOW_NETS, default empty) are CIDRs exempt from the private-address block.
+	AllowNets []*net.IPNet
+	// DisableAfterFailures (WEBHOOK_DISABLE_AFTER_FAILURES, default 100) and DisableAfter
+	// (WEBHOOK_DISABLE_AFTER, default 24h): an endpoint is disabled after that many consecutive
+	// failures spanning at least that long. 0 failures turns auto-disabling off.
+	DisableAfterFailures int
+	DisableAfter         time.Duration
+	// Concurrency (DISPATCH_CONCURRENCY, default 64 per core) is the number of in-flight
+	// deliveries per dispatcher process.
+	Concurrency int
+	// EndpointConcurrency (DISPATCH_ENDPOINT_CONCURRENCY, default 32) caps in-flight deliveries
+	// to one endpoint per process, so one slow receiver cannot take every worker.
+	EndpointConcurrency int
+	// LogFormat (LOG_FORMAT, default text) is text or json; LogLevel (LOG_LEVEL, default info).
+	LogFormat string
+	LogLevel  slog.Level
+	// ShutdownTimeout (SHUTDOWN_TIMEOUT, default 10s) bounds graceful shutdown.
+	ShutdownTimeout time.Duration
+
+	// Embedded reports whether NATS runs in-process (NATS_URL unset).
+	Embedded bool
+}
+
+// DefaultRetrySchedule is the contract's WEBHOOK_RETRY_SCHEDULE default.
+const DefaultRetrySchedule = "0s,5s,5m,30m,2h,5h,10h,14h,20h,24h"
+
+// Var describes one configuration variable.
+type Var struct {
+	Name    string // environment name, e.g. HTTP_ADDR
+	Default string // default as text ("" when computed or unset)
+	Secret  bool   // redacted in logs
+	Usage   string
+}
+
+// Vars lists every variable the binaries read, in the order they are documented.
+var Vars = []Var{
+	{"HTTP_ADDR", "127.0.0.1:8080", false, "API listen address (:0 picks a free port)"},
+	{"DATA_DIR", "./data", false, "embedded mode's files"},
+	{"DATABASE_URL", "", true, "postgres://… selects PostgreSQL; unset → embedded SQLite"},
+	{"NATS_URL", "", true, "external NATS servers, comma separated; unset → embedded NATS"},
+	{"DISPATCH_IN_PROCESS", "", false, "run delivery workers inside cmd/api (default true when NATS is embedded)"},
+	{"PUBLIC_URL", "", false, "base URL used in links (default http://<HTTP_ADDR>)"},
+	{"SURVEY_APP_URL", "", false, "survey app base URL (default <PUBLIC_URL>/survey)"},
+	{"TOKEN_SECRET", "", true, "HMAC key of access and refresh tokens (required unless embedded)"},
+	{"TOKEN_ISSUER", "intake24", false, "iss of every JWT this service signs"},
+	{"ACCESS_TOKEN_TTL", "10m", false, "access token lifetime"},
+	{"REFRESH_TOKEN_TTL", "720h", false, "refresh token lifetime"},
+	{"ADMIN_EMAIL", "admin@localhost", false, "first admin's e-mail"},
+	{"ADMIN_PASSWORD", "", true, "first admin's password (random and printed once when unset)"},
+	{"WEBHOOK_TIMEOUT", "15s", false, "whole request timeout of one delivery attempt"},
+	{"WEBHOOK_RETRY_SCHEDULE", DefaultRetrySchedule, false, "delay before each attempt"},
+	{"WEBHOOK_ALLOW_NETS", "", false, "CIDRs exempt from the private-address block"},
+	{"WEBHOOK_DISABLE_AFTER_FAILURES", "100", false, "consecutive failures that disable an endpoint (0 = never)"},
+	{"WEBHOOK_DISABLE_AFTER", "24h", false, "the failures must span at least this long"},
+	{"DISPATCH_CONCURRENCY", "", false, "in-flight deliveries per dispatcher process (default 64 per core)"},
+	{"DISPATCH_ENDPOINT_CONCURRENCY", "32", false, "in-flight deliveries to one endpoint per process"},
+	{"LOG_FORMAT", "text", false, "text or json"},
+	{"LOG_LEVEL", "info", false, "debug, info, warn or error"},
+	{"SHUTDOWN_TIMEOUT", "10s", false, "graceful shutdown bound"},
+}
+
+// flagName turns HTTP_ADDR into http-addr.
+func flagName(env string) string { return strings.ReplaceAll(strings.ToLower(env), "_", "-") }
+
+// Error is a configuration error naming its variable.
+type Error struct {
+	Var string
+	Msg string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("invalid configuration: %s: %s", e.Var, e.Msg) }
+
+// ErrHelp is returned when -h or -help was asked for; usage has been printed.
+var ErrHelp = flag.ErrHelp
+
+// Load reads the configuration from args (without the program name) and getenv. numCPU sizes
+// the default concurrency. Usage and flag errors go to output.
+func Load(name string, args []string, getenv func(string) string, numCPU int, output io.Writer) (*Config, error) {
+	raw, err := parse(name, args, getenv, output)
+	if err != nil {
+		return nil, err
+	}
+	return build(raw, numCPU)
+}
+
+func parse(name string, args []string, getenv func(string) string, output io.Writer) (map[string]string, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(output)
+	vals := make(map[string]*string, len(Vars))
+	for _, v := range Vars {
+		vals[v.Name] = fs.String(flagName(v.Name), "", v.Usage+" (env "+v.Name+")")
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, ErrHelp
+		}
+		return nil, &Error{Var: "flags", Msg: err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return nil, &Error{Var: "flags", Msg: fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	raw := make(map[string]string, len(Vars))
+	for _, v := range Vars {
+		val := getenv(v.Name)
+		if set[flagName(v.Name)] {
+			val = *vals[v.Name]
+		}
+		val = strings.TrimSpace(val)
+		if val == "" {
+			val = v.Default
+		}
+		raw[v.Name] = val
+	}
+	return raw, nil
+}
+
+func build(raw map[string]string, numCPU int) (*Config, error) {
+	c := &Config{
+		HTTPAddr:      raw["HTTP_ADDR"],
+		DataDir:       raw["DATA_DIR"],
+		DatabaseURL:   raw["DATABASE_URL"],
+		NATSURL:       raw["NATS_URL"],
+		TokenSecret:   raw["TOKEN_SECRET"],
+		TokenIssuer:   raw["TOKEN_ISSUER"],
+		AdminEmail:    raw["ADMIN_EMAIL"],
+		AdminPassword: raw["ADMIN_PASSWORD"],
+		LogFormat:     raw["LOG_FORMAT"],
+	}
+	c.Embedded = c.NATSURL == ""
+	var err error
+	fail := func(name, msg string) error { return &Error{Var: name, Msg: msg} }
+
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		return nil, fail("HTTP_ADDR", "want host:port, e.g. 127.0.0.1:8080")
+	}
+	if c.DataDir == "" {
+		return nil, fail("DATA_DIR", "must not be empty")
+	}
+	if c.DatabaseURL != "" {
+		u, err := url.Parse(c.DatabaseURL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			return nil, fail("DATABASE_URL", "want postgres://user@host:port/db")
+		}
+	}
+	if c.NATSURL != "" {
+		for _, s := range strings.Split(c.NATSURL, ",") {
+			u, err := url.Parse(strings.TrimSpace(s))
+			if err != nil || u.Host == "" || (u.Scheme != "nats" && u.Scheme != "tls" && u.Scheme != "ws" && u.Scheme != "wss") {
+				return nil, fail("NATS_URL", "want nats://host:port[,nats://host:port…]")
+			}
+		}
+	}
+	if v := raw["DISPATCH_IN_PROCESS"]; v == "" {
+		c.DispatchInProcess = c.Embedded
+	} else if c.DispatchInProcess, err = strconv.ParseBool(v); err != nil {
+		return nil, fail("DISPATCH_IN_PROCESS", "want true or false")
+	}
+	c.PublicURL = strings.TrimRight(raw["PUBLIC_URL"], "/")
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.HTTPAddr
+	} else if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fail("PUBLIC_URL", "want an absolute http(s) URL")
+	}
+	c.SurveyAppURL = strings.TrimRight(raw["SURVEY_APP_URL"], "/")
+	if c.SurveyAppURL == "" {
+		c.SurveyAppURL = c.PublicURL + "/survey"
+	} else if u, err := url.Parse(c.SurveyAppURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fail("SURVEY_APP_URL", "want an absolute http(s) URL")
+	}
+	if c.TokenSecret == "" && !c.embeddedStore() {
+		return nil, fail("TOKEN_SECRET", "required when DATABASE_URL is set (32+ random characters)")
+	}
+	if c.TokenSecret != "" && len(c.TokenSecret) < 32 {
+		return nil, fail("TOKEN_SECRET", "must be at least 32 characters")
+	}
+	if c.TokenIssuer == "" {
+		return nil, fail("TOKEN_ISSUER", "must not be empty")
+	}
+	if c.AccessTokenTTL, err = positiveDuration(raw["ACCESS_TOKEN_TTL"]); err != nil {
+		return nil, fail("ACCESS_TOKEN_TTL", err.Error())
+	}
+	if c.RefreshTokenTTL, err = positiveDuration(raw["REFRESH_TOKEN_TTL"]); err != nil {
+		return nil, fail("REFRESH_TOKEN_TTL", err.Error())
+	}
+	if !strings.Contains(c.AdminEmail, "@") {
+		return nil, fail("ADMIN_EMAIL", "want an e-mail address")
+	}
+	if c.AdminPassword != "" && len(c.AdminPassword) < 8 {
+		return nil, fail("ADMIN_PASSWORD", "must be at least 8 characters")
+	}
+	if c.WebhookTimeout, err = positiveDuration(raw["WEBHOOK_TIMEOUT"]); err != nil {
+		return nil, fail("WEBHOOK_TIMEOUT", err.Error())
+	}
+	if c.RetrySchedule, err = ParseSchedule(raw["WEBHOOK_RETRY_SCHEDULE"]); err != nil {
+		return nil, fail("WEBHOOK_RETRY_SCHEDULE", err.Error())
+	}
+	if c.AllowNets, err = ParseNets(raw["WEBHOOK_ALLOW_NETS"]); err != nil {
+		return nil, fail("WEBHOOK_ALLOW_NETS", err.Error())
+	}
+	if c.DisableAfterFailures, err = strconv.Atoi(raw["WEBHOOK_DISABLE_AFTER_FAILURES"]); err != nil || c.DisableAfterFailures < 0 {
+		return nil, fail("WEBHOOK_DISABLE_AFTER_FAILURES", "want a whole number ≥ 0")
+	}
+	if c.DisableAfter, err = time.ParseDuration(raw["WEBHOOK_DISABLE_AFTER"]); err != nil || c.DisableAfter < 0 {
+		return nil, fail("WEBHOOK_DISABLE_AFTER", "want a duration ≥ 0 such as 24h")
+	}
+	if v := raw["DISPATCH_CONCURRENCY"]; v == "" {
+		c.Concurrency = 64 * max(numCPU, 1)
+	} else if c.Concurrency, err = strconv.Atoi(v); err != nil || c.Concurrency < 1 || c.Concurrency > 100000 {
+		return nil, fail("DISPATCH_CONCURRENCY", "want a whole number from 1 to 100000")
+	}
+	if c.EndpointConcurrency, err = strconv.Atoi(raw["DISPATCH_ENDPOINT_CONCURRENCY"]); err != nil || c.EndpointConcurrency < 1 {
+		return nil, fail("DISPATCH_ENDPOINT_CONCURRENCY", "want a whole number ≥ 1")
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return nil, fail("LOG_FORMAT", "want text or json")
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(raw["LOG_LEVEL"])); err != nil {
+		return nil, fail("LOG_LEVEL", "want debug, info, warn or error")
+	}
+	if c.ShutdownTimeout, err = positiveDuration(raw["SHUTDOWN_TIMEOUT"]); err != nil {
+		return nil, fail("SHUTDOWN_TIMEOUT", err.Error())
+	}
+	return c, nil
+}
+
+func (c *Config) embeddedStore() bool { return c.DatabaseURL == "" }
+
+// EmbeddedStore reports whether the store is the embedded SQLite database.
+func (c *Config) EmbeddedStore() bool { return c.embeddedStore() }
+
+// SQLitePath is the embedded database file.
+func (c *Config) SQLitePath() string { return filepath.Join(c.DataDir, "dispatch24.db") }
+
+// NATSStoreDir is the embedded NATS server's JetStream directory.
+func (c *Config) NATSStoreDir() string { return filepath.Join(c.DataDir, "nats") }
+
+func positiveDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, errors.New("want a positive duration such as 15s or 10m")
+	}
+	return d, nil
+}
+
+// ParseSchedule parses a comma-separated list of durations (at least one, each ≥ 0, at most 1000).
+func ParseSchedule(s string) ([]time.Duration, error) {
+	parts := strings.Split(s, ",")
+	if len(parts) > 1000 {
+		return nil, errors.New("at most 1000 attempts")
+	}
+	out := make([]time.Duration, 0, len(parts))
+	for _, p := range parts {
+		d, err := time.ParseDuration(strings.TrimSpace(p))
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("want durations separated by commas, e.g. %s", DefaultRetrySchedule)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// ParseNets parses a comma-separated list of CIDRs; a bare address counts as a single host.
+func ParseNets(s string) ([]*net.IPNet, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var out []*net.IPNet
+	for _, p := range strings.Split(s, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if !strings.Contains(p, "/") {
+			ip := net.ParseIP(p)
+			if ip == nil {
+				return nil, fmt.Errorf("%q is not a CIDR", p)
+			}
+			bits := 128
+			if ip.To4() != nil {
+				ip, bits = ip.To4(), 32
+			}
+			out = append(out, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+			continue
+		}
+		_, n, err := net.ParseCIDR(p)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a CIDR", p)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// LogValue logs the effective configuration with secrets redacted.
+func (c *Config) LogValue() slog.Value {
+	redact := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return "[redacted]"
+	}
+	nets := make([]string, len(c.AllowNets))
+	for i, n := range c.AllowNets {
+		nets[i] = n.String()
+	}
+	sched := make([]string, len(c.RetrySchedule))
+	for i, d := range c.RetrySchedule {
+		sched[i] = d.String()
+	}
+	return slog.GroupValue(
+		slog.String("http_addr", c.HTTPAddr),
+		slog.String("data_dir", c.DataDir),
+		slog.String("database_url", RedactURL(c.DatabaseURL)),
+		slog.String("nats_url", RedactURL(c.NATSURL)),
+		slog.Bool("dispatch_in_process", c.DispatchInProcess),
+		slog.String("public_url", c.PublicURL),
+		slog.String("survey_app_url", c.SurveyAppURL),
+		slog.String("token_secret", redact(c.TokenSecret)),
+		slog.String("token_issuer", c.TokenIssuer),
+		slog.Duration("access_token_ttl", c.AccessTokenTTL),
+		slog.Duration("refresh_token_ttl", c.RefreshTokenTTL),
+		slog.String("admin_email", c.AdminEmail),
+		slog.String("admin_password", redact(c.AdminPassword)),
+		slog.Duration("webhook_timeout", c.WebhookTimeout),
+		slog.String("webhook_retry_schedule", strings.Join(sched, ",")),
+		slog.String("webhook_allow_nets", strings.Join(nets, ",")),
+		slog.Int("webhook_disable_after_failures", c.DisableAfterFailures),
+		slog.Duration("webhook_disable_after", c.DisableAfter),
+		slog.Int("dispatch_concurrency", c.Concurrency),
+		slog.Int("dispatch_endpoint_concurrency", c.EndpointConcurrency),
+		slog.String("log_format", c.LogFormat),
+		slog.String("log_level", c.LogLevel.String()),
+	)
+}
+
+// RedactURL hides passwords in connection URLs (each of a comma-separated list).
+func RedactURL(s string) string {
+	if s == "" {
+		return ""
+	}
+	parts := strings.Split(s, ",")
+	for i, p := range parts {
+		u, err := url.Parse(strings.TrimSpace(p))
+		if err != nil {
+			parts[i] = "[unparseable]"
+			continue
+		}
+		if u.User != nil {
+			if _, hasPassword := u.User.Password(); hasPassword {
+				u.User = url.UserPassword(u.User.Username(), "redacted")
+			}
+		}
+		q := u.Query()
+		for k := range q {
+			if strings.Contains(strings.ToLower(k), "password") || strings.Contains(strings.ToLower(k), "token") {
+				q.Set(k, "[redacted]")
+			}
+		}
+		u.RawQuery = q.Encode()
+		parts[i] = u.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+// NewLogger builds the process logger from LOG_FORMAT and LOG_LEVEL.
+func (c *Config) NewLogger(w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
