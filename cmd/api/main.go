@@ -1,0 +1,88 @@
+// Command api is Dispatch24's HTTP API: sign-in and tokens, survey and respondent
+// administration, the survey app's routes, webhook endpoints, deliveries and replays, health
+// and metrics. With no configuration it is a whole single-node system: embedded NATS,
+// embedded SQLite and in-process delivery workers, all under DATA_DIR.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/dispatch24/dispatch24/internal/app"
+	"github.com/dispatch24/dispatch24/internal/config"
+	"github.com/dispatch24/dispatch24/internal/httpapi"
+	"github.com/dispatch24/dispatch24/internal/telemetry"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(app.ExitCode("dispatch24-api", run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr), os.Stderr))
+}
+
+// run starts the API and blocks until ctx ends; tests call it with HTTP_ADDR=127.0.0.1:0 and
+// read the bound address from the "listening" log line.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	started := time.Now()
+	cfg, err := config.Load("api", args, getenv, runtime.NumCPU(), stderr)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(telemetry.LogHandler(cfg.NewLogger(stderr).Handler()))
+	logger.Info("starting dispatch24 api", "version", app.Version, "config", cfg)
+
+	tracing, err := telemetry.SetupTracing(ctx, "dispatch24-api", app.Version, getenv)
+	if err != nil {
+		return err
+	}
+	defer tracing.Shutdown(context.WithoutCancel(ctx)) //nolint:errcheck // best effort at exit
+	metrics := telemetry.NewMetrics()
+
+	env, err := app.Open(ctx, cfg, logger, metrics)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+
+	mods, err := newModules(ctx, env, stdout)
+	if err != nil {
+		return err
+	}
+
+	rt := httpapi.NewRouter(mods.authenticator, logger)
+	httpapi.RegisterHealth(rt, env.ReadyChecks()...)
+	rt.HandleHTTP("GET /metrics", httpapi.Public, metrics.Handler())
+	mods.register(rt)
+	handler := httpapi.Middleware(httpapi.MiddlewareConfig{
+		Logger:     logger,
+		Metrics:    metrics,
+		Tracer:     tracing.Provider.Tracer("dispatch24/api"),
+		Propagator: tracing.Propagator,
+	}, rt)
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return &config.Error{Var: "HTTP_ADDR", Msg: fmt.Sprintf("cannot listen: %v", err)}
+	}
+	logger.Info("listening", "addr", ln.Addr().String(), "startup", time.Since(started).Round(time.Millisecond))
+
+	comps := []app.Component{{Name: "http", Run: func(ctx context.Context) error {
+		return httpapi.Serve(ctx, ln, handler, logger, cfg.ShutdownTimeout)
+	}}}
+	comps = append(comps, mods.components...)
+	err = app.RunAll(ctx, comps...)
+	logger.Info("stopped", "err", err)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,214 @@
+// Package app opens what both binaries share: the store, the NATS connection (embedded or
+// external) with the JetStream topology, metrics and the token secret. The binaries' main
+// packages wire the services on top.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dispatch24/dispatch24/internal/config"
+	"github.com/dispatch24/dispatch24/internal/embeddednats"
+	"github.com/dispatch24/dispatch24/internal/httpapi"
+	"github.com/dispatch24/dispatch24/internal/store"
+	"github.com/dispatch24/dispatch24/internal/telemetry"
+	"github.com/dispatch24/dispatch24/pkg/events"
+)
+
+// Version is the build's version, set with -ldflags "-X …/internal/app.Version=…".
+var Version = "dev"
+
+// Env is an opened environment.
+type Env struct {
+	Config  *config.Config
+	Logger  *slog.Logger
+	Metrics *telemetry.Metrics
+
+	DB       *store.DB
+	NATS     *embeddednats.Server // nil with external NATS
+	NC       *nats.Conn
+	JS       jetstream.JetStream
+	Consumer jetstream.Consumer
+
+	// TokenSecret is the HMAC key of our own tokens.
+	TokenSecret []byte
+}
+
+// Open opens the store and NATS and ensures the JetStream topology. On error everything
+// opened so far is closed.
+func Open(ctx context.Context, cfg *config.Config, logger *slog.Logger, metrics *telemetry.Metrics) (env *Env, err error) {
+	env = &Env{Config: cfg, Logger: logger, Metrics: metrics}
+	defer func() {
+		if err != nil {
+			env.Close()
+		}
+	}()
+
+	start := time.Now()
+	if cfg.EmbeddedStore() {
+		env.DB, err = store.OpenSQLite(ctx, cfg.SQLitePath())
+	} else {
+		env.DB, err = store.OpenPostgres(ctx, cfg.DatabaseURL)
+	}
+	if err != nil {
+		return env, err
+	}
+	logger.Info("store ready", "dialect", env.DB.Dialect, "took", time.Since(start).Round(time.Millisecond))
+
+	if env.TokenSecret, err = tokenSecret(cfg); err != nil {
+		return env, err
+	}
+
+	start = time.Now()
+	replicas := 1
+	if cfg.Embedded {
+		env.NATS, err = embeddednats.Start(embeddednats.Config{StoreDir: cfg.NATSStoreDir(), Logger: logger})
+		if err != nil {
+			return env, err
+		}
+		env.NC, err = env.NATS.Connect()
+	} else {
+		env.NC, err = nats.Connect(cfg.NATSURL,
+			nats.Name("dispatch24"),
+			nats.MaxReconnects(-1),
+			nats.ReconnectWait(time.Second),
+			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+				if err != nil {
+					logger.Warn("NATS disconnected", "err", err)
+				}
+			}),
+			nats.ReconnectHandler(func(nc *nats.Conn) { logger.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted()) }),
+		)
+		if n := len(strings.Split(cfg.NATSURL, ",")); n >= 3 {
+			replicas = 3
+		}
+	}
+	if err != nil {
+		return env, fmt.Errorf("connecting to NATS: %w", err)
+	}
+	if err := events.CheckServerVersion(env.NC); err != nil {
+		return env, err
+	}
+	if env.JS, err = jetstream.New(env.NC); err != nil {
+		return env, fmt.Errorf("JetStream: %w", err)
+	}
+	if _, err := events.EnsureStream(ctx, env.JS, events.StreamConfig{Replicas: replicas}); err != nil {
+		return env, err
+	}
+	ackWait := 2*cfg.WebhookTimeout + 30*time.Second
+	if env.Consumer, err = events.EnsureConsumer(ctx, env.JS, events.ConsumerConfig{AckWait: ackWait}); err != nil {
+		return env, err
+	}
+	logger.Info("NATS ready", "embedded", cfg.Embedded, "server", env.NC.ConnectedServerVersion(), "took", time.Since(start).Round(time.Millisecond))
+
+	env.registerProbes()
+	return env, nil
+}
+
+// Close closes the NATS connection (draining it), the embedded server and the store.
+func (e *Env) Close() {
+	if e.NC != nil {
+		if err := e.NC.Drain(); err != nil {
+			e.NC.Close()
+		}
+		for i := 0; i < 50 && !e.NC.IsClosed(); i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if e.NATS != nil {
+		e.NATS.Shutdown()
+	}
+	if e.DB != nil {
+		e.DB.Close()
+	}
+}
+
+// ReadyChecks are the readiness checks of /readyz: the store and NATS answer.
+func (e *Env) ReadyChecks() []httpapi.Check {
+	return []httpapi.Check{
+		{Name: "store", Func: e.DB.Ping},
+		{Name: "nats", Func: func(ctx context.Context) error {
+			if !e.NC.IsConnected() {
+				return errors.New("not connected")
+			}
+			_, err := e.JS.AccountInfo(ctx)
+			return err
+		}},
+	}
+}
+
+func (e *Env) registerProbes() {
+	if e.Metrics == nil {
+		return
+	}
+	e.Metrics.Probe("dispatch24_outbox_backlog", "Events stored but not yet acknowledged by JetStream.", e.Logger,
+		func(ctx context.Context) (float64, error) {
+			var n int64
+			err := e.DB.QueryRow(ctx, "SELECT count(*) FROM events WHERE published_at IS NULL").Scan(&n)
+			return float64(n), err
+		})
+	e.Metrics.Probe("dispatch24_pending_retries", "Deliveries parked in the store waiting for their next attempt.", e.Logger,
+		func(ctx context.Context) (float64, error) {
+			var n int64
+			err := e.DB.QueryRow(ctx, "SELECT count(*) FROM deliveries WHERE status = 'pending' AND next_attempt_at IS NOT NULL").Scan(&n)
+			return float64(n), err
+		})
+	e.Metrics.Probe("dispatch24_consumer_lag", "Events in the stream not yet delivered to a dispatcher.", e.Logger,
+		func(ctx context.Context) (float64, error) {
+			info, err := e.Consumer.Info(ctx)
+			if err != nil {
+				return 0, err
+			}
+			return float64(info.NumPending), nil
+		})
+	e.Metrics.Probe("dispatch24_consumer_ack_pending", "Events handed to dispatchers and not yet acknowledged.", e.Logger,
+		func(ctx context.Context) (float64, error) {
+			info, err := e.Consumer.Info(ctx)
+			if err != nil {
+				return 0, err
+			}
+			return float64(info.NumAckPending), nil
+		})
+}
+
+// tokenSecret returns TOKEN_SECRET, or in embedded mode the secret kept in DATA_DIR,
+// generating it on the first start.
+func tokenSecret(cfg *config.Config) ([]byte, error) {
+	if cfg.TokenSecret != "" {
+		return []byte(cfg.TokenSecret), nil
+	}
+	path := filepath.Join(cfg.DataDir, "token_secret")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if s := strings.TrimSpace(string(b)); len(s) >= 32 {
+			return []byte(s), nil
+		}
+		return nil, fmt.Errorf("token secret file %s is damaged: remove it to generate a new one (signs everyone out)", path)
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("reading token secret: %w", err)
+	}
+	var raw [48]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return nil, fmt.Errorf("generating token secret: %w", err)
+	}
+	s := base64.RawURLEncoding.EncodeToString(raw[:])
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating DATA_DIR: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("writing token secret: %w", err)
+	}
+	return []byte(s), nil
+}

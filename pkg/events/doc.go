@@ -1,0 +1,33 @@
+// Package events defines the survey events Dispatch24 publishes and the JetStream topology
+// they travel through. Receivers and the dispatcher share the envelope; only the API publishes.
+//
+// # Envelope
+//
+// Event is the JSON body every webhook receives (CONTRACT section 6), version 1. Its ID is
+// unique per event and is the Standard Webhooks webhook-id on every attempt and replay.
+//
+// # Topology
+//
+//   - Stream DISPATCH24_EVENTS, subjects "dispatch24.events.>"; one subject per survey and
+//     type: dispatch24.events.<surveyId>.<type>, e.g.
+//     dispatch24.events.demo-survey.survey.session.submitted.
+//   - Retention: work queue. A message leaves the stream once a dispatcher has recorded its
+//     deliveries in the store and acked it; the store is the archive that retries and
+//     replays read from. MaxAge 7 days bounds what an absent dispatcher fleet leaves behind.
+//   - File storage; replicas 1 on the embedded server, up to 3 on a cluster.
+//   - Duplicate window 2 minutes: publishes carry Nats-Msg-Id = event id, so the outbox
+//     relay re-publishing after a lost ack does not duplicate. Older duplicates are caught by
+//     the dispatcher, whose deliveries are keyed by event and endpoint.
+//   - Durable pull consumer "dispatcher", shared by every dispatcher process: explicit acks,
+//     AckWait long enough for a whole delivery round (workers also send in-progress acks),
+//     unlimited redeliveries (a failing endpoint never holds a message: its retries are
+//     parked in the store), MaxAckPending bounding in-flight messages.
+//
+// Both are created idempotently at start by EnsureStream and EnsureConsumer; a server older
+// than MinServerVersion is refused with a clear error.
+//
+// # Trace context
+//
+// Publish injects the W3C trace context of its context into the message headers (traceparent,
+// tracestate); Extract continues it on the consumer side.
+package events
