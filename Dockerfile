@@ -32,7 +32,7 @@ ARG VERSION=dev
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     GOOS=$TARGETOS GOARCH=$TARGETARCH \
-    go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/ ./cmd/api ./cmd/dispatcher
+    go build -trimpath -ldflags "-s -w -X github.com/dispatch24/dispatch24/internal/app.Version=${VERSION}" -o /out/ ./cmd/api ./cmd/dispatcher
 
 # ---- runtime -----------------------------------------------------------------------------
 FROM alpine:${ALPINE_VERSION}

@@ -1,0 +1,112 @@
+package config
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := Load("api", nil, env(nil), 2, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAddr != "127.0.0.1:8080" || c.DataDir != "./data" || !c.Embedded || !c.EmbeddedStore() || !c.DispatchInProcess {
+		t.Errorf("defaults: %+v", c)
+	}
+	if c.PublicURL != "http://127.0.0.1:8080" || c.SurveyAppURL != "http://127.0.0.1:8080/survey" {
+		t.Errorf("urls: %s %s", c.PublicURL, c.SurveyAppURL)
+	}
+	if c.TokenIssuer != "intake24" || c.AccessTokenTTL != 10*time.Minute || c.RefreshTokenTTL != 720*time.Hour {
+		t.Errorf("tokens: %+v", c)
+	}
+	if len(c.RetrySchedule) != 10 || c.RetrySchedule[0] != 0 || c.RetrySchedule[9] != 24*time.Hour {
+		t.Errorf("schedule %v", c.RetrySchedule)
+	}
+	if c.WebhookTimeout != 15*time.Second || c.Concurrency != 128 || c.LogLevel != slog.LevelInfo {
+		t.Errorf("dispatch: %+v", c)
+	}
+}
+
+func TestFlagsOverrideEnv(t *testing.T) {
+	t.Parallel()
+	c, err := Load("api", []string{"-http-addr", "127.0.0.1:0", "-webhook-allow-nets=127.0.0.0/8,::1"},
+		env(map[string]string{"HTTP_ADDR": "0.0.0.0:9", "LOG_FORMAT": "json"}), 2, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAddr != "127.0.0.1:0" || c.LogFormat != "json" || len(c.AllowNets) != 2 || c.AllowNets[1].String() != "::1/128" {
+		t.Errorf("got %+v nets %v", c, c.AllowNets)
+	}
+}
+
+func TestProduction(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{
+		"DATABASE_URL": "postgres://u:pw@db:5432/d24",
+		"NATS_URL":     "nats://n1:4222,nats://n2:4222",
+		"TOKEN_SECRET": strings.Repeat("s", 32),
+	}
+	c, err := Load("api", nil, env(base), 2, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Embedded || c.EmbeddedStore() || c.DispatchInProcess {
+		t.Errorf("production: %+v", c)
+	}
+	logged := c.LogValue().String()
+	if strings.Contains(logged, "pw") || strings.Contains(logged, strings.Repeat("s", 32)) {
+		t.Errorf("secret in log value: %s", logged)
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	t.Parallel()
+	cases := map[string]map[string]string{
+		"HTTP_ADDR":              {"HTTP_ADDR": "nope"},
+		"DATABASE_URL":           {"DATABASE_URL": "mysql://x"},
+		"TOKEN_SECRET":           {"DATABASE_URL": "postgres://db/x"},
+		"NATS_URL":               {"NATS_URL": "http://x"},
+		"WEBHOOK_RETRY_SCHEDULE": {"WEBHOOK_RETRY_SCHEDULE": "1s,soon"},
+		"WEBHOOK_ALLOW_NETS":     {"WEBHOOK_ALLOW_NETS": "10.0.0.0/99"},
+		"WEBHOOK_TIMEOUT":        {"WEBHOOK_TIMEOUT": "0s"},
+		"ACCESS_TOKEN_TTL":       {"ACCESS_TOKEN_TTL": "-1m"},
+		"LOG_FORMAT":             {"LOG_FORMAT": "xml"},
+		"LOG_LEVEL":              {"LOG_LEVEL": "loud"},
+		"DISPATCH_CONCURRENCY":   {"DISPATCH_CONCURRENCY": "0"},
+		"DISPATCH_IN_PROCESS":    {"DISPATCH_IN_PROCESS": "maybe"},
+		"PUBLIC_URL":             {"PUBLIC_URL": "ftp://x"},
+		"ADMIN_PASSWORD":         {"ADMIN_PASSWORD": "short"},
+	}
+	for name, vars := range cases {
+		_, err := Load("api", nil, env(vars), 2, io.Discard)
+		var cerr *Error
+		if !errors.As(err, &cerr) || cerr.Var != name {
+			t.Errorf("%s: got %v", name, err)
+		}
+	}
+	if _, err := Load("api", []string{"-no-such-flag"}, env(nil), 2, io.Discard); err == nil {
+		t.Error("unknown flag accepted")
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	t.Parallel()
+	cases := map[string]string{
+		"postgres://u:secret@h/db":      "postgres://u:redacted@h/db",
+		"postgres://u@h/db?password=x":  "postgres://u@h/db?password=%5Bredacted%5D",
+		"nats://a:1,nats://user:pw@b:2": "nats://a:1,nats://user:redacted@b:2",
+		"":                              "",
+	}
+	for in, want := range cases {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
