@@ -1,0 +1,34 @@
+// Package auth is Dispatch24's authentication and account administration (CONTRACT section 3,
+// seed 004): sign-in of global accounts and survey respondents, the refresh/access token pair,
+// personal access tokens, the global account routes and the first admin.
+//
+// # Tokens
+//
+// Our own tokens are HS256 JWTs keyed with TOKEN_SECRET. Parsing pins the algorithm, the
+// issuer, the token type and requires an expiry, so a refresh token is never accepted where an
+// access token is expected and the other way round. Refresh tokens are long-lived and recorded
+// by jti in refresh_tokens: /api/refresh checks the record (unknown, revoked or expired → 401)
+// and that the account still exists and is enabled. Access tokens are short-lived and not
+// recorded.
+//
+// # Authentication of requests
+//
+// Service implements httpapi.Authenticator; the router's policies do the authorisation. An
+// access token of a global account is only a pointer to the account: its roles, its disabled
+// flag and its survey assignments are read from the store on every request, so demoting or
+// disabling an account bites at once. A respondent's access token is self-contained (user,
+// survey, username) because respondents are checked again at every refresh, at most
+// ACCESS_TOKEN_TTL apart.
+//
+// Personal access tokens ("d24pat_" + 32 random bytes, base64url) are stored as SHA-256
+// hashes only and act with their owner's current roles. Their last use is recorded at most
+// once a minute per token, so authenticated reads do not each cost a write.
+//
+// # Sign-in
+//
+// Passwords are argon2id (internal/password). A sign-in for an unknown account verifies
+// against a dummy hash of the same cost, so it takes as long as a wrong password. Failures are
+// counted per account key and client address in signin_failures, shared by every replica:
+// each attempt reserves a row before the password is checked, so parallel guesses cannot
+// overtake the limit, and the reservation is dropped when the attempt succeeds.
+package auth
