@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/dispatch24/dispatch24/internal/app"
+	"github.com/dispatch24/dispatch24/internal/auth"
 	"github.com/dispatch24/dispatch24/internal/httpapi"
 )
 
@@ -29,5 +30,22 @@ func newModules(ctx context.Context, env *app.Env, stdout io.Writer) (*modules, 
 	_ = ctx
 	_ = stdout
 	// --- module wiring (auth, survey, submission, webhooks, dispatch) ---
+	authService, err := auth.New(env.DB, auth.Config{
+		Secret:     env.TokenSecret,
+		Issuer:     env.Config.TokenIssuer,
+		AccessTTL:  env.Config.AccessTokenTTL,
+		RefreshTTL: env.Config.RefreshTokenTTL,
+	}, env.Logger)
+	if err != nil {
+		return nil, err
+	}
+	if err := authService.EnsureAdmin(ctx, auth.FirstAdmin{
+		Email: env.Config.AdminEmail, Password: env.Config.AdminPassword, PublicURL: env.Config.PublicURL,
+	}, stdout); err != nil {
+		return nil, err
+	}
+	m.authenticator = authService
+	m.registrars = append(m.registrars, authService.Register)
+	m.components = append(m.components, app.Component{Name: "auth-prune", Run: authService.Run})
 	return m, nil
 }
