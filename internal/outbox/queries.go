@@ -1,0 +1,166 @@
+package outbox
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dispatch24/dispatch24/internal/store"
+	"github.com/dispatch24/dispatch24/pkg/events"
+)
+
+// Entry is one event to store in the outbox.
+type Entry struct {
+	// SurveyID is the event's survey, for the archive's survey index.
+	SurveyID string
+	// CreatedAt is when the event happened (stored as the row's created_at).
+	CreatedAt time.Time
+	// Message is the event as it will be published: id, type, subject, the exact envelope
+	// bytes (events.Event.Marshal) and the trace context of the request that created it.
+	Message events.Message
+}
+
+// insertChunk bounds the rows of one INSERT, keeping under both databases' parameter limits.
+const insertChunk = 500
+
+const insertColumns = 8
+
+// Insert stores entries in the events table through q, normally the caller's transaction, so
+// an event exists exactly when the change it reports does. Rows get claimed_until =
+// claimedUntil (the zero time: NULL, free for any relay's sweep at once).
+func Insert(ctx context.Context, q store.Querier, claimedUntil time.Time, entries []Entry) error {
+	var claim *int64
+	if !claimedUntil.IsZero() {
+		us := store.Micros(claimedUntil)
+		claim = &us
+	}
+	for len(entries) > 0 {
+		n := min(len(entries), insertChunk)
+		chunk := entries[:n]
+		entries = entries[n:]
+		args := make([]any, 0, n*insertColumns)
+		for _, e := range chunk {
+			headers, err := encodeHeaders(e.Message.Trace)
+			if err != nil {
+				return err
+			}
+			args = append(args, e.Message.ID, e.Message.Type, e.SurveyID, e.Message.Subject, e.Message.Payload,
+				headers, store.Micros(e.CreatedAt), claim)
+		}
+		_, err := q.Exec(ctx, `INSERT INTO events (id, type, survey_id, subject, payload, headers, created_at, claimed_until)
+			VALUES `+store.Placeholders(n, insertColumns, 1), args...)
+		if err != nil {
+			return fmt.Errorf("storing %d events: %w", n, err)
+		}
+	}
+	return nil
+}
+
+func encodeHeaders(h map[string]string) ([]byte, error) {
+	if len(h) == 0 {
+		return []byte("{}"), nil
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		return nil, fmt.Errorf("encoding trace headers: %w", err)
+	}
+	return b, nil
+}
+
+// claim leases up to limit unpublished events that no relay holds (never claimed, released,
+// or with an expired lease) until `until`, oldest first. On PostgreSQL, SKIP LOCKED lets
+// replicas claim disjoint rows concurrently; SQLite's single writer serialises claims.
+func claim(ctx context.Context, db *store.DB, now, until time.Time, limit int) ([]Entry, error) {
+	rows, err := db.Write().Query(ctx, `UPDATE events SET claimed_until = $1
+		WHERE id IN (SELECT id FROM events
+			WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until < $2)
+			ORDER BY created_at LIMIT $3`+db.Dialect.SkipLocked()+`)
+		RETURNING id, type, survey_id, subject, payload, headers, created_at`,
+		store.Micros(until), store.Micros(now), limit)
+	if err != nil {
+		return nil, fmt.Errorf("claiming events: %w", err)
+	}
+	defer rows.Close()
+	var out []Entry
+	for rows.Next() {
+		var (
+			e       Entry
+			headers []byte
+			created int64
+		)
+		if err := rows.Scan(&e.Message.ID, &e.Message.Type, &e.SurveyID, &e.Message.Subject, &e.Message.Payload,
+			&headers, &created); err != nil {
+			return nil, fmt.Errorf("claiming events: %w", err)
+		}
+		if len(headers) > 2 {
+			if err := json.Unmarshal(headers, &e.Message.Trace); err != nil {
+				// Trace context is an aid, never a reason to hold an event back.
+				e.Message.Trace = nil
+			}
+		}
+		e.CreatedAt = store.FromMicros(created)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("claiming events: %w", err)
+	}
+	return out, nil
+}
+
+// markPublished records that JetStream acknowledged the events.
+func markPublished(ctx context.Context, q store.Querier, now time.Time, ids []string) error {
+	for len(ids) > 0 {
+		n := min(len(ids), insertChunk)
+		args := make([]any, 0, n+1)
+		args = append(args, store.Micros(now))
+		for _, id := range ids[:n] {
+			args = append(args, id)
+		}
+		_, err := q.Exec(ctx, `UPDATE events SET published_at = $1, claimed_until = NULL,
+			publish_attempts = publish_attempts + 1, last_error = NULL
+			WHERE id IN (`+inList(n, 2)+`)`, args...)
+		if err != nil {
+			return fmt.Errorf("marking %d events published: %w", n, err)
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+// release gives events back after a failed publish, so the next sweep (of any relay) takes
+// them; the attempt and its error are recorded.
+func release(ctx context.Context, q store.Querier, ids []string, reason string) error {
+	for len(ids) > 0 {
+		n := min(len(ids), insertChunk)
+		args := make([]any, 0, n+1)
+		args = append(args, reason)
+		for _, id := range ids[:n] {
+			args = append(args, id)
+		}
+		_, err := q.Exec(ctx, `UPDATE events SET claimed_until = NULL,
+			publish_attempts = publish_attempts + 1, last_error = $1
+			WHERE published_at IS NULL AND id IN (`+inList(n, 2)+`)`, args...)
+		if err != nil {
+			return fmt.Errorf("releasing %d events: %w", n, err)
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+// inList returns "$start,$start+1,…" for n values.
+func inList(n, start int) string {
+	var b strings.Builder
+	b.Grow(n * 5)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(start + i))
+	}
+	return b.String()
+}
