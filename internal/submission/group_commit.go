@@ -1,0 +1,228 @@
+package submission
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/dispatch24/dispatch24/internal/outbox"
+	"github.com/dispatch24/dispatch24/internal/store"
+)
+
+// pending is one submission on its way into the store.
+type pending struct {
+	id          string
+	surveyID    string
+	userID      string
+	sessionID   string
+	idemKey     string
+	body        []byte // the stored submission
+	submittedAt time.Time
+	entry       outbox.Entry
+
+	done chan struct{}
+	// Set before done closes: the submission's id (this one's, or the earlier one's it
+	// repeats) and whether this call created it.
+	resultID string
+	created  bool
+	err      error
+}
+
+// committer writes submissions with group commit: concurrent submissions queue up and are
+// written together, in one transaction per batch, by at most `writers` transactions at a
+// time. There is no background goroutine: a submitter that finds a writer slot free writes a
+// batch itself (including whatever queued meanwhile); a writer that finishes while more is
+// queued hands over to a new goroutine, so every submitter answers as soon as its own batch
+// commits. Each caller still learns its result only after the commit.
+type committer struct {
+	db       *store.DB
+	outbox   Outbox
+	tracer   trace.Tracer
+	maxBatch int
+	writers  int
+	linger   time.Duration
+	// onCommit is called with the number of submissions a commit created.
+	onCommit func(created int)
+
+	mu     sync.Mutex
+	queue  []*pending
+	active int
+}
+
+// submit queues it and returns once it is committed (or failed).
+func (c *committer) submit(ctx context.Context, it *pending) error {
+	c.mu.Lock()
+	c.queue = append(c.queue, it)
+	lead := c.active < c.writers
+	if lead {
+		c.active++
+	}
+	c.mu.Unlock()
+	if lead {
+		c.lead(ctx)
+	}
+	select {
+	case <-it.done:
+		return it.err
+	case <-ctx.Done():
+		// The submission may still commit; the client that gave up will learn its id by
+		// repeating the request with the same Idempotency-Key.
+		return fmt.Errorf("waiting for the commit: %w", ctx.Err())
+	}
+}
+
+// lead writes one batch, then hands the writer slot on if more is queued.
+func (c *committer) lead(ctx context.Context) {
+	if c.linger > 0 {
+		c.mu.Lock()
+		short := len(c.queue) < c.maxBatch
+		c.mu.Unlock()
+		if short {
+			time.Sleep(c.linger)
+		}
+	}
+	c.mu.Lock()
+	n := min(len(c.queue), c.maxBatch)
+	batch := make([]*pending, n)
+	copy(batch, c.queue)
+	rest := copy(c.queue, c.queue[n:])
+	clear(c.queue[rest:])
+	c.queue = c.queue[:rest]
+	c.mu.Unlock()
+
+	if len(batch) > 0 {
+		c.write(context.WithoutCancel(ctx), batch)
+	}
+
+	c.mu.Lock()
+	if len(c.queue) > 0 {
+		// Keep the slot: a fresh goroutine writes what queued, while this submitter answers.
+		c.mu.Unlock()
+		go c.lead(context.WithoutCancel(ctx))
+		return
+	}
+	c.active--
+	c.mu.Unlock()
+}
+
+// writeTimeout bounds one batch's transaction; the batch no longer belongs to one request.
+const writeTimeout = 30 * time.Second
+
+// write commits a batch and resolves every submission in it. Submissions repeating another
+// in the same batch (same respondent and Idempotency-Key or session) follow that one. If the
+// batch's transaction fails, each submission is retried alone, so one bad submission cannot
+// fail the others.
+func (c *committer) write(ctx context.Context, batch []*pending) {
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	ctx, span := c.tracer.Start(ctx, "submission.commit", trace.WithAttributes(attribute.Int("batch.size", len(batch))))
+	defer span.End()
+
+	primaries, follows := dedupe(batch)
+	err := c.writeTx(ctx, primaries)
+	if err != nil && len(primaries) > 1 {
+		span.AddEvent("batch failed; writing submissions one by one", trace.WithAttributes(attribute.String("error", err.Error())))
+		for _, it := range primaries {
+			it.err = c.writeTx(ctx, []*pending{it})
+		}
+	} else if err != nil {
+		primaries[0].err = err
+	}
+	for _, it := range primaries {
+		if it.err != nil {
+			span.SetStatus(codes.Error, "a submission failed")
+			span.RecordError(it.err)
+		}
+	}
+	for it, first := range follows {
+		it.resultID, it.created, it.err = first.resultID, false, first.err
+	}
+	for _, it := range batch {
+		close(it.done)
+	}
+}
+
+// writeTx writes items in one transaction and, after the commit, hands their events to the
+// outbox's fast path.
+func (c *committer) writeTx(ctx context.Context, items []*pending) error {
+	var entries []outbox.Entry
+	err := c.db.InTx(ctx, func(tx store.Querier) error {
+		entries = entries[:0]
+		inserted, err := insertSubmissions(ctx, tx, items)
+		if err != nil {
+			return err
+		}
+		var created []*pending
+		for _, it := range items {
+			it.created = inserted[it.id]
+			if it.created {
+				it.resultID = it.id
+				entries = append(entries, it.entry)
+				created = append(created, it)
+				continue
+			}
+			// An earlier submission (committed, or just committed by a concurrent
+			// transaction this insert waited for) holds the key: answer with its id.
+			if it.resultID, err = findSubmission(ctx, tx, it); err != nil {
+				return err
+			}
+		}
+		if len(entries) == 0 {
+			return nil
+		}
+		if err := c.outbox.Add(ctx, tx, entries); err != nil {
+			return err
+		}
+		return closeSessions(ctx, tx, created[0].submittedAt, created)
+	})
+	if err != nil {
+		return err
+	}
+	c.outbox.Notify(entries)
+	if c.onCommit != nil && len(entries) > 0 {
+		c.onCommit(len(entries))
+	}
+	return nil
+}
+
+// dedupe splits a batch into the submissions to write and those repeating one of them.
+func dedupe(batch []*pending) (primaries []*pending, follows map[*pending]*pending) {
+	if len(batch) == 1 {
+		return batch, nil
+	}
+	seen := make(map[string]*pending, len(batch))
+	for _, it := range batch {
+		var keys [2]string
+		if it.idemKey != "" {
+			keys[0] = "k\x00" + it.surveyID + "\x00" + it.userID + "\x00" + it.idemKey
+		}
+		if it.sessionID != "" {
+			keys[1] = "s\x00" + it.surveyID + "\x00" + it.userID + "\x00" + it.sessionID
+		}
+		var first *pending
+		for _, k := range keys {
+			if k != "" && first == nil {
+				first = seen[k]
+			}
+		}
+		if first != nil {
+			if follows == nil {
+				follows = map[*pending]*pending{}
+			}
+			follows[it] = first
+			continue
+		}
+		for _, k := range keys {
+			if k != "" {
+				seen[k] = it
+			}
+		}
+		primaries = append(primaries, it)
+	}
+	return primaries, follows
+}

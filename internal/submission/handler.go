@@ -1,0 +1,97 @@
+package submission
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/dispatch24/dispatch24/internal/httpapi"
+)
+
+// Register adds the survey app's routes, all for respondents of {surveyId} only.
+func (s *Service) Register(rt *httpapi.Router) {
+	rt.Handle("POST /api/surveys/{surveyId}/session", httpapi.SurveyRespondent, s.handleStartSession)
+	rt.Handle("DELETE /api/surveys/{surveyId}/session", httpapi.SurveyRespondent, s.handleCancelSession)
+	rt.Handle("POST /api/surveys/{surveyId}/submission", httpapi.SurveyRespondent, s.handleSubmit)
+}
+
+type sessionResponse struct {
+	SessionID string `json:"sessionId"`
+}
+
+type submissionResponse struct {
+	SubmissionID string `json:"submissionId"`
+	FollowUpURL  string `json:"followUpUrl,omitempty"`
+}
+
+// HeaderIdempotencyKey names the header that makes a submission safe to repeat.
+const HeaderIdempotencyKey = "Idempotency-Key"
+
+// maxIdempotencyKeyLen bounds the header, which is stored and indexed.
+const maxIdempotencyKeyLen = 255
+
+func (s *Service) handleStartSession(w http.ResponseWriter, r *http.Request) error {
+	id, err := s.StartSession(r.Context(), httpapi.PrincipalFrom(r.Context()))
+	if err != nil {
+		return err
+	}
+	httpapi.WriteJSON(w, http.StatusCreated, sessionResponse{SessionID: id})
+	return nil
+}
+
+func (s *Service) handleCancelSession(w http.ResponseWriter, r *http.Request) error {
+	_, err := s.CancelSession(r.Context(), httpapi.PrincipalFrom(r.Context()))
+	if errors.Is(err, ErrNoOpenSession) {
+		return httpapi.NotFound("session_not_found", "there is no open session")
+	}
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) error {
+	key, err := idempotencyKey(r)
+	if err != nil {
+		return err
+	}
+	if err := httpapi.RequireContentType(r, "application/json"); err != nil {
+		return err
+	}
+	body, err := httpapi.ReadBody(w, r, MaxRecallBytes)
+	if err != nil {
+		return err
+	}
+	rec, err := ParseRecall(body)
+	if err != nil {
+		return err
+	}
+	receipt, err := s.Submit(r.Context(), httpapi.PrincipalFrom(r.Context()), rec, key)
+	if err != nil {
+		return err
+	}
+	// A repeat answers exactly as the first time did.
+	httpapi.WriteJSON(w, http.StatusCreated, submissionResponse{SubmissionID: receipt.SubmissionID, FollowUpURL: receipt.FollowUpURL})
+	return nil
+}
+
+// idempotencyKey returns the request's Idempotency-Key: "" when absent, 400 when it is not 1
+// to 255 visible ASCII characters.
+func idempotencyKey(r *http.Request) (string, error) {
+	vals := r.Header.Values(HeaderIdempotencyKey)
+	if len(vals) == 0 {
+		return "", nil
+	}
+	bad := httpapi.Validation(httpapi.FieldError{Field: HeaderIdempotencyKey,
+		Message: "must be one value of 1 to 255 visible ASCII characters"})
+	key := vals[0]
+	if len(vals) > 1 || key == "" || len(key) > maxIdempotencyKeyLen {
+		return "", bad
+	}
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; c < 0x21 || c > 0x7e {
+			return "", bad
+		}
+	}
+	return key, nil
+}

@@ -1,0 +1,293 @@
+package submission_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dispatch24/dispatch24/internal/store"
+	"github.com/dispatch24/dispatch24/internal/store/storetest"
+	"github.com/dispatch24/dispatch24/pkg/events"
+)
+
+// streamEvents decodes every event in the stream, checking each is in the stream once and
+// byte for byte the envelope stored in the outbox.
+func streamEvents(t *testing.T, b *bundle, want int) []events.Event {
+	t.Helper()
+	b.waitPublished(t)
+	msgs := b.nats.WaitMessages(t, want)
+	if len(msgs) != want {
+		t.Fatalf("stream holds %d events, want %d", len(msgs), want)
+	}
+	var out []events.Event
+	seen := map[string]bool{}
+	for _, m := range msgs {
+		var ev events.Event
+		if err := json.Unmarshal(m.Data, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if seen[ev.ID] || m.Header.Get(jetstream.MsgIDHeader) != ev.ID {
+			t.Fatalf("event %s: duplicate or wrong Nats-Msg-Id %q", ev.ID, m.Header.Get(jetstream.MsgIDHeader))
+		}
+		seen[ev.ID] = true
+		var stored []byte
+		if err := b.db.QueryRow(context.Background(), "SELECT payload FROM events WHERE id = $1", ev.ID).Scan(&stored); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(stored, m.Data) || m.Subject != events.Subject(ev.SurveyID, ev.Type) {
+			t.Fatalf("event %s: stream message differs from the outbox row", ev.ID)
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+func TestSessionsAndSubmission(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		b := setup(t, db)
+		var s1, s2, s3 struct {
+			SessionID string `json:"sessionId"`
+		}
+		res := b.do(t, "POST", "/api/surveys/survey-a/session", "alice", "", nil)
+		if res.status != http.StatusCreated {
+			t.Fatalf("start: %d %s", res.status, res.body)
+		}
+		res.decode(t, &s1)
+		// Starting again cancels the session left open.
+		b.do(t, "POST", "/api/surveys/survey-a/session", "alice", "", nil).decode(t, &s2)
+		if s1.SessionID == "" || s2.SessionID == s1.SessionID {
+			t.Fatalf("session ids %q %q", s1.SessionID, s2.SessionID)
+		}
+		if res := b.do(t, "DELETE", "/api/surveys/survey-a/session", "alice", "", nil); res.status != http.StatusNoContent {
+			t.Fatalf("cancel: %d %s", res.status, res.body)
+		}
+		if res := b.do(t, "DELETE", "/api/surveys/survey-a/session", "alice", "", nil); res.status != http.StatusNotFound {
+			t.Fatalf("cancel with none open: %d %s", res.status, res.body)
+		}
+		b.do(t, "POST", "/api/surveys/survey-a/session", "alice", "", nil).decode(t, &s3)
+
+		body := recall(s3.SessionID)
+		res = b.do(t, "POST", "/api/surveys/survey-a/submission", "alice", body, nil)
+		if res.status != http.StatusCreated {
+			t.Fatalf("submit: %d %s", res.status, res.body)
+		}
+		var sub struct {
+			SubmissionID string `json:"submissionId"`
+			FollowUpURL  string `json:"followUpUrl"`
+		}
+		res.decode(t, &sub)
+		if sub.SubmissionID == "" || sub.FollowUpURL != "https://example.org/done?pid=P+alice%261" {
+			t.Fatalf("submission %+v", sub)
+		}
+		if n := b.count(t, "SELECT count(*) FROM survey_sessions WHERE id = $1 AND status = 'submitted'", s3.SessionID); n != 1 {
+			t.Fatal("the submission did not close its session")
+		}
+		if n := b.count(t, "SELECT count(*) FROM survey_sessions WHERE status = 'open'"); n != 0 {
+			t.Fatalf("%d sessions left open", n)
+		}
+
+		// The stored submission keeps the recall's bytes as sent.
+		var stored []byte
+		if err := db.QueryRow(context.Background(), "SELECT body FROM submissions WHERE id = $1", sub.SubmissionID).Scan(&stored); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasSuffix(stored, []byte(`"recall":`+body+`}`)) || !bytes.HasPrefix(stored, []byte(`{"id":"`+sub.SubmissionID+`","surveyId":"survey-a","userId":"u-alice","submissionTime":"`)) {
+			t.Fatalf("stored submission %s", stored)
+		}
+
+		evs := streamEvents(t, b, 6)
+		var types []string
+		for _, ev := range evs {
+			types = append(types, ev.Type)
+			if ev.SurveyID != "survey-a" || ev.UserID != "u-alice" || ev.Username != "alice" || ev.SessionID == "" {
+				t.Errorf("event %+v", ev)
+			}
+			if (ev.Type == events.TypeSessionSubmitted) != (ev.Data != nil) {
+				t.Errorf("event %s of type %s: data %s", ev.ID, ev.Type, ev.Data)
+			}
+		}
+		want := []string{events.TypeSessionStarted, events.TypeSessionCancelled, events.TypeSessionStarted,
+			events.TypeSessionCancelled, events.TypeSessionStarted, events.TypeSessionSubmitted}
+		if strings.Join(types, ",") != strings.Join(want, ",") {
+			t.Fatalf("event types %v, want %v", types, want)
+		}
+		last := evs[5]
+		if last.SubmissionID != sub.SubmissionID || last.SessionID != s3.SessionID {
+			t.Fatalf("submitted event %+v", last)
+		}
+		var data struct {
+			ID, SurveyID, UserID, SubmissionTime string
+			Recall                               json.RawMessage
+		}
+		if err := json.Unmarshal(last.Data, &data); err != nil {
+			t.Fatal(err)
+		}
+		if data.ID != sub.SubmissionID || data.SurveyID != "survey-a" || data.UserID != "u-alice" || data.SubmissionTime == "" {
+			t.Fatalf("event data %s", last.Data)
+		}
+		var gotRecall, wantRecall any
+		_ = json.Unmarshal(data.Recall, &gotRecall)
+		_ = json.Unmarshal([]byte(body), &wantRecall)
+		if fmt.Sprint(gotRecall) != fmt.Sprint(wantRecall) {
+			t.Fatalf("event recall %s, want %s", data.Recall, body)
+		}
+	})
+}
+
+// Fifty concurrent copies of one submission (same Idempotency-Key) make one submission and
+// one event, and all get the same answer; the same sessionId counts as the same submission.
+func TestSubmissionIdempotent(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		b := setup(t, db)
+		const n = 50
+		ids := make([]string, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res := b.do(t, "POST", "/api/surveys/survey-a/submission", "bob", recall(""), map[string]string{"Idempotency-Key": "k-1"})
+				if res.status != http.StatusCreated {
+					t.Errorf("submit: %d %s", res.status, res.body)
+					return
+				}
+				var sub struct{ SubmissionID string }
+				res.decode(t, &sub)
+				ids[i] = sub.SubmissionID
+			}()
+		}
+		wg.Wait()
+		for _, id := range ids {
+			if id != ids[0] || id == "" {
+				t.Fatalf("answers differ: %v", ids)
+			}
+		}
+		if c := b.count(t, "SELECT count(*) FROM submissions"); c != 1 {
+			t.Fatalf("%d submissions", c)
+		}
+		streamEvents(t, b, 1)
+
+		// The same session, under another key or none, repeats it too; another key without a
+		// session is a new submission; another respondent's key is their own.
+		bySession := func(key string) string {
+			h := map[string]string{}
+			if key != "" {
+				h["Idempotency-Key"] = key
+			}
+			res := b.do(t, "POST", "/api/surveys/survey-a/submission", "bob", recall("ses-x"), h)
+			if res.status != http.StatusCreated {
+				t.Fatalf("submit: %d %s", res.status, res.body)
+			}
+			var sub struct{ SubmissionID string }
+			res.decode(t, &sub)
+			return sub.SubmissionID
+		}
+		first := bySession("k-2")
+		if first == ids[0] || bySession("k-3") != first || bySession("") != first {
+			t.Fatal("a repeated sessionId made a new submission")
+		}
+		other := b.do(t, "POST", "/api/surveys/survey-a/submission", "alice", recall(""), map[string]string{"Idempotency-Key": "k-1"})
+		if other.status != http.StatusCreated || bytes.Contains(other.body, []byte(ids[0])) {
+			t.Fatalf("another respondent's submission: %d %s", other.status, other.body)
+		}
+		if c := b.count(t, "SELECT count(*) FROM submissions"); c != 3 {
+			t.Fatalf("%d submissions, want 3", c)
+		}
+		streamEvents(t, b, 3)
+		if got := testutilCounter(t, b); got != 3 {
+			t.Fatalf("submissions metric %v, want 3", got)
+		}
+	})
+}
+
+func testutilCounter(t *testing.T, b *bundle) float64 {
+	t.Helper()
+	mfs, err := b.metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "dispatch24_submissions_total" {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
+// Bad requests get 4xx and write nothing.
+func TestSubmissionRejected(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		b := setup(t, db)
+		big := `{"startTime":"2026-11-23T08:00:00Z","endTime":"2026-11-23T08:30:00Z","meals":[],"pad":"` +
+			strings.Repeat("x", 1<<20) + `"}`
+		tests := []struct {
+			name, path, token, body string
+			header                  map[string]string
+			status                  int
+			code                    string
+		}{
+			{"malformed", "/api/surveys/survey-a/submission", "alice", `{"startTime":`, nil, 400, "malformed_json"},
+			{"empty", "/api/surveys/survey-a/submission", "alice", ``, nil, 400, "malformed_json"},
+			{"invalid", "/api/surveys/survey-a/submission", "alice", `{"meals":{}}`, nil, 400, "validation_failed"},
+			{"oversized", "/api/surveys/survey-a/submission", "alice", big, nil, 413, "body_too_large"},
+			{"content type", "/api/surveys/survey-a/submission", "alice", recall(""), map[string]string{"Content-Type": "text/plain"}, 415, "unsupported_media_type"},
+			{"idempotency key", "/api/surveys/survey-a/submission", "alice", recall(""), map[string]string{"Idempotency-Key": "a b"}, 400, "validation_failed"},
+			{"other survey", "/api/surveys/survey-b/submission", "alice", recall(""), nil, 404, "survey_not_found"},
+			{"other survey session", "/api/surveys/survey-b/session", "alice", "", nil, 404, "survey_not_found"},
+			{"unknown survey", "/api/surveys/nope/submission", "carol", recall(""), nil, 404, "survey_not_found"},
+			{"global account", "/api/surveys/survey-a/submission", "admin", recall(""), nil, 403, "forbidden"},
+			{"no token", "/api/surveys/survey-a/submission", "", recall(""), nil, 401, "unauthenticated"},
+		}
+		for _, tc := range tests {
+			res := b.do(t, "POST", tc.path, tc.token, tc.body, tc.header)
+			var p struct{ Code string }
+			res.decode(t, &p)
+			if res.status != tc.status || p.Code != tc.code {
+				t.Errorf("%s: %d %s, want %d %s", tc.name, res.status, p.Code, tc.status, tc.code)
+			}
+		}
+		if n := b.count(t, "SELECT (SELECT count(*) FROM submissions) + (SELECT count(*) FROM events) + (SELECT count(*) FROM survey_sessions)"); n != 0 {
+			t.Fatalf("rejected requests wrote %d rows", n)
+		}
+	})
+}
+
+// With NATS down, submissions are still accepted; once NATS is back every event reaches the
+// stream exactly once.
+func TestSubmissionDuringNATSOutage(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		b := setup(t, db)
+		b.nats.Stop()
+		const n = 20
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res := b.do(t, "POST", "/api/surveys/survey-a/submission", "alice", recall(fmt.Sprintf("s-%d", i)), nil)
+				if res.status != http.StatusCreated {
+					t.Errorf("submit while NATS is down: %d %s", res.status, res.body)
+				}
+			}()
+		}
+		wg.Wait()
+		b.nats.Restart()
+		evs := streamEvents(t, b, n)
+		for _, ev := range evs {
+			if ev.Type != events.TypeSessionSubmitted {
+				t.Fatalf("event %+v", ev)
+			}
+		}
+	})
+}

@@ -1,0 +1,172 @@
+package submission
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/dispatch24/dispatch24/internal/store"
+	"github.com/dispatch24/dispatch24/internal/survey"
+)
+
+// Session statuses (survey_sessions.status).
+const (
+	sessionOpen      = "open"
+	sessionCancelled = "cancelled"
+	sessionSubmitted = "submitted"
+)
+
+// respondentInfo is what a submission needs to know about its respondent: the survey's
+// redirect settings and the values a redirect URL can be filled from.
+type respondentInfo struct {
+	redirectURL        string
+	redirectIdentifier string
+	username           string
+	authToken          string
+	customFields       []byte
+	disabled           bool
+}
+
+// lookupRespondent reads the respondent userID of surveyID with its survey's redirect
+// settings; store.ErrNotFound when either is gone.
+func lookupRespondent(ctx context.Context, db *store.DB, surveyID, userID string) (*respondentInfo, error) {
+	var ri respondentInfo
+	err := db.QueryRow(ctx, `SELECT s.redirect_url, s.redirect_identifier, r.username, r.auth_token, r.custom_fields, r.disabled
+		FROM respondents r JOIN surveys s ON s.id = r.survey_id
+		WHERE r.id = $1 AND r.survey_id = $2`, userID, surveyID).
+		Scan(&ri.redirectURL, &ri.redirectIdentifier, &ri.username, &ri.authToken, &ri.customFields, &ri.disabled)
+	if err != nil {
+		return nil, fmt.Errorf("reading respondent: %w", err)
+	}
+	return &ri, nil
+}
+
+// followUpURL is the survey's redirect URL filled for this respondent ("" when the survey
+// has none).
+func (ri *respondentInfo) followUpURL(userID string) string {
+	if ri.redirectURL == "" {
+		return ""
+	}
+	t := survey.RedirectTarget{UserID: userID, Username: ri.username, AuthToken: ri.authToken}
+	switch ri.redirectIdentifier {
+	case survey.IdentifierUserID, survey.IdentifierUsername, survey.IdentifierURLAuthToken, "":
+	default:
+		// A custom field: decoded only when the redirect needs one. A damaged document
+		// fills in as empty, like a missing field.
+		_ = json.Unmarshal(ri.customFields, &t.CustomFields)
+	}
+	return survey.RedirectURL(ri.redirectURL, ri.redirectIdentifier, t)
+}
+
+// cancelOpenSessions cancels the respondent's open sessions and returns their ids.
+func cancelOpenSessions(ctx context.Context, q store.Querier, surveyID, userID string, now time.Time) ([]string, error) {
+	rows, err := q.Query(ctx, `UPDATE survey_sessions SET status = $1, updated_at = $2
+		WHERE survey_id = $3 AND user_id = $4 AND status = $5 RETURNING id`,
+		sessionCancelled, store.Micros(now), surveyID, userID, sessionOpen)
+	if err != nil {
+		return nil, fmt.Errorf("cancelling sessions: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("cancelling sessions: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("cancelling sessions: %w", err)
+	}
+	return ids, nil
+}
+
+func insertSession(ctx context.Context, q store.Querier, id, surveyID, userID string, now time.Time) error {
+	_, err := q.Exec(ctx, `INSERT INTO survey_sessions (id, survey_id, user_id, status, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $5)`, id, surveyID, userID, sessionOpen, store.Micros(now))
+	if err != nil {
+		return fmt.Errorf("starting session: %w", err)
+	}
+	return nil
+}
+
+const submissionColumns = 7
+
+// insertSubmissions inserts the batch's submissions, skipping any that an earlier one
+// (same idempotency key or session of the same respondent) already took, and returns the ids
+// it inserted.
+func insertSubmissions(ctx context.Context, q store.Querier, items []*pending) (map[string]bool, error) {
+	args := make([]any, 0, len(items)*submissionColumns)
+	for _, it := range items {
+		args = append(args, it.id, it.surveyID, it.userID, nullString(it.sessionID), nullString(it.idemKey),
+			it.body, store.Micros(it.submittedAt))
+	}
+	rows, err := q.Query(ctx, `INSERT INTO submissions (id, survey_id, user_id, session_id, idempotency_key, body, submitted_at)
+		VALUES `+store.Placeholders(len(items), submissionColumns, 1)+`
+		ON CONFLICT DO NOTHING RETURNING id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("storing submissions: %w", err)
+	}
+	defer rows.Close()
+	inserted := make(map[string]bool, len(items))
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("storing submissions: %w", err)
+		}
+		inserted[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storing submissions: %w", err)
+	}
+	return inserted, nil
+}
+
+// findSubmission returns the id of the respondent's earlier submission with the same
+// idempotency key or, failing that, the same session.
+func findSubmission(ctx context.Context, q store.Querier, it *pending) (string, error) {
+	var id string
+	err := q.QueryRow(ctx, `SELECT id FROM submissions
+		WHERE survey_id = $1 AND user_id = $2 AND (idempotency_key = $3 OR session_id = $4)
+		ORDER BY CASE WHEN idempotency_key = $3 THEN 0 ELSE 1 END LIMIT 1`,
+		it.surveyID, it.userID, it.idemKey, it.sessionID).Scan(&id)
+	if err != nil {
+		return "", fmt.Errorf("finding the earlier submission: %w", err)
+	}
+	return id, nil
+}
+
+// closeSessions marks the submitted sessions of the batch.
+func closeSessions(ctx context.Context, q store.Querier, now time.Time, items []*pending) error {
+	args := []any{sessionSubmitted, store.Micros(now), sessionOpen}
+	var tuples strings.Builder
+	for _, it := range items {
+		if it.sessionID == "" {
+			continue
+		}
+		if len(args) > 3 {
+			tuples.WriteByte(',')
+		}
+		n := len(args)
+		fmt.Fprintf(&tuples, "($%d, $%d, $%d)", n+1, n+2, n+3)
+		args = append(args, it.surveyID, it.userID, it.sessionID)
+	}
+	if len(args) == 3 {
+		return nil
+	}
+	_, err := q.Exec(ctx, `UPDATE survey_sessions SET status = $1, updated_at = $2
+		WHERE status = $3 AND (survey_id, user_id, id) IN (VALUES `+tuples.String()+`)`, args...)
+	if err != nil {
+		return fmt.Errorf("closing sessions: %w", err)
+	}
+	return nil
+}
+
+func nullString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

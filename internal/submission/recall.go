@@ -1,0 +1,519 @@
+package submission
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/dispatch24/dispatch24/internal/httpapi"
+)
+
+// MaxRecallBytes is the largest recall a submission may carry (CONTRACT section 5).
+const MaxRecallBytes = 1 << 20
+
+// maxSessionIDLen bounds a client-chosen session id, which is stored and indexed.
+const maxSessionIDLen = 128
+
+// maxFieldErrors caps the bad fields listed in one validation problem.
+const maxFieldErrors = 50
+
+// maxDepth bounds nesting, so a hostile body cannot exhaust the stack.
+const maxDepth = 512
+
+// Recall is a validated recall. Raw holds the bytes exactly as submitted: fields this service
+// does not know are kept as they are.
+type Recall struct {
+	StartTime time.Time
+	EndTime   time.Time
+	// SessionID is the recall's optional sessionId ("" when absent).
+	SessionID string
+	// Meals is the number of meals.
+	Meals int
+	Raw   []byte
+}
+
+// ParseRecall checks a submission body against CONTRACT section 5 in one pass: a JSON object
+// with startTime and endTime (RFC 3339, start ≤ end), an optional sessionId, meals of
+// {"name", "time"?, "foods": [object…], "customData"?}, and an optional customData object. It
+// returns a 400 *httpapi.Problem: malformed_json for input that is not JSON (or not valid
+// UTF-8), validation_failed listing every bad field otherwise. Keys match exactly, as a
+// receiver's decoder would see them; a known key given twice is refused rather than guessed.
+func ParseRecall(body []byte) (*Recall, error) {
+	if !utf8.Valid(body) {
+		return nil, httpapi.BadRequest("malformed_json", "the body is not valid UTF-8")
+	}
+	p := parser{data: body}
+	rec := &Recall{Raw: body}
+	p.skipSpace()
+	if p.peek() != '{' {
+		if err := p.value(0); err != nil || !p.atEnd() {
+			return nil, malformed()
+		}
+		return nil, httpapi.Validation(httpapi.FieldError{Field: "(body)", Message: "must be a JSON object"})
+	}
+	if err := p.recall(rec); err != nil {
+		return nil, malformed()
+	}
+	if !p.atEnd() {
+		return nil, malformed()
+	}
+	if len(p.errs) > 0 {
+		return nil, httpapi.Validation(p.errs...)
+	}
+	return rec, nil
+}
+
+func malformed() *httpapi.Problem {
+	return httpapi.BadRequest("malformed_json", "the body is not valid JSON")
+}
+
+// errSyntax reports malformed JSON; where it is found does not matter to the caller.
+var errSyntax = errors.New("malformed JSON")
+
+// parser validates JSON syntax and the recall's shape in a single pass over the bytes. Syntax
+// errors stop it; shape errors are collected in errs.
+type parser struct {
+	data []byte
+	pos  int
+	errs []httpapi.FieldError
+}
+
+func (p *parser) fail(field, msg string) {
+	if len(p.errs) < maxFieldErrors {
+		p.errs = append(p.errs, httpapi.FieldError{Field: field, Message: msg})
+	}
+}
+
+func (p *parser) skipSpace() {
+	for p.pos < len(p.data) {
+		switch p.data[p.pos] {
+		case ' ', '\t', '\n', '\r':
+			p.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (p *parser) atEnd() bool {
+	p.skipSpace()
+	return p.pos == len(p.data)
+}
+
+// peek returns the next byte, 0 at the end.
+func (p *parser) peek() byte {
+	if p.pos < len(p.data) {
+		return p.data[p.pos]
+	}
+	return 0
+}
+
+// members walks the object starting at p.pos, calling fn for each member with the key
+// (decoded) and p.pos at the member's value; fn must consume the value.
+func (p *parser) members(depth int, fn func(key string) error) error {
+	if depth > maxDepth {
+		return errSyntax
+	}
+	p.pos++ // '{'
+	p.skipSpace()
+	if p.peek() == '}' {
+		p.pos++
+		return nil
+	}
+	for {
+		p.skipSpace()
+		key, err := p.key()
+		if err != nil {
+			return err
+		}
+		p.skipSpace()
+		if p.peek() != ':' {
+			return errSyntax
+		}
+		p.pos++
+		p.skipSpace()
+		if err := fn(key); err != nil {
+			return err
+		}
+		p.skipSpace()
+		switch p.peek() {
+		case ',':
+			p.pos++
+		case '}':
+			p.pos++
+			return nil
+		default:
+			return errSyntax
+		}
+	}
+}
+
+// elements walks the array starting at p.pos, calling fn with each element's index and p.pos
+// at the element; fn must consume it.
+func (p *parser) elements(depth int, fn func(i int) error) error {
+	if depth > maxDepth {
+		return errSyntax
+	}
+	p.pos++ // '['
+	p.skipSpace()
+	if p.peek() == ']' {
+		p.pos++
+		return nil
+	}
+	for i := 0; ; i++ {
+		p.skipSpace()
+		if err := fn(i); err != nil {
+			return err
+		}
+		p.skipSpace()
+		switch p.peek() {
+		case ',':
+			p.pos++
+		case ']':
+			p.pos++
+			return nil
+		default:
+			return errSyntax
+		}
+	}
+}
+
+// key reads an object key. Keys without escapes are returned without decoding work beyond a
+// string conversion; escaped keys are decoded as a receiver would.
+func (p *parser) key() (string, error) {
+	start := p.pos
+	escaped, err := p.str()
+	if err != nil {
+		return "", err
+	}
+	raw := p.data[start:p.pos]
+	if !escaped {
+		return string(raw[1 : len(raw)-1]), nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", errSyntax
+	}
+	return s, nil
+}
+
+// stringValue reads a string value and returns it decoded.
+func (p *parser) stringValue() (string, error) {
+	return p.key()
+}
+
+// str consumes a string literal, reporting whether it contains escapes. The input is known to
+// be valid UTF-8, so only control characters and escapes need checking.
+func (p *parser) str() (escaped bool, err error) {
+	if p.peek() != '"' {
+		return false, errSyntax
+	}
+	p.pos++
+	for p.pos < len(p.data) {
+		c := p.data[p.pos]
+		switch {
+		case c == '"':
+			p.pos++
+			return escaped, nil
+		case c == '\\':
+			escaped = true
+			p.pos++
+			if p.pos >= len(p.data) {
+				return false, errSyntax
+			}
+			switch p.data[p.pos] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				p.pos++
+			case 'u':
+				if p.pos+5 > len(p.data) {
+					return false, errSyntax
+				}
+				for _, h := range p.data[p.pos+1 : p.pos+5] {
+					if !isHex(h) {
+						return false, errSyntax
+					}
+				}
+				p.pos += 5
+			default:
+				return false, errSyntax
+			}
+		case c < 0x20:
+			return false, errSyntax
+		default:
+			p.pos++
+		}
+	}
+	return false, errSyntax
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// number consumes a number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (p *parser) number() error {
+	if p.peek() == '-' {
+		p.pos++
+	}
+	switch c := p.peek(); {
+	case c == '0':
+		p.pos++
+	case '1' <= c && c <= '9':
+		for p.pos < len(p.data) && isDigit(p.data[p.pos]) {
+			p.pos++
+		}
+	default:
+		return errSyntax
+	}
+	if p.peek() == '.' {
+		p.pos++
+		if !isDigit(p.peek()) {
+			return errSyntax
+		}
+		for p.pos < len(p.data) && isDigit(p.data[p.pos]) {
+			p.pos++
+		}
+	}
+	if c := p.peek(); c == 'e' || c == 'E' {
+		p.pos++
+		if c := p.peek(); c == '+' || c == '-' {
+			p.pos++
+		}
+		if !isDigit(p.peek()) {
+			return errSyntax
+		}
+		for p.pos < len(p.data) && isDigit(p.data[p.pos]) {
+			p.pos++
+		}
+	}
+	return nil
+}
+
+func (p *parser) literal(word string) error {
+	if len(p.data)-p.pos < len(word) || string(p.data[p.pos:p.pos+len(word)]) != word {
+		return errSyntax
+	}
+	p.pos += len(word)
+	return nil
+}
+
+// value consumes any JSON value, checking only its syntax.
+func (p *parser) value(depth int) error {
+	switch c := p.peek(); {
+	case c == '{':
+		return p.members(depth+1, func(string) error { return p.value(depth + 1) })
+	case c == '[':
+		return p.elements(depth+1, func(int) error { return p.value(depth + 1) })
+	case c == '"':
+		_, err := p.str()
+		return err
+	case c == 't':
+		return p.literal("true")
+	case c == 'f':
+		return p.literal("false")
+	case c == 'n':
+		return p.literal("null")
+	case c == '-' || isDigit(c):
+		return p.number()
+	default:
+		return errSyntax
+	}
+}
+
+// recall walks the top-level object.
+func (p *parser) recall(rec *Recall) error {
+	var seen struct{ start, end, session, meals, custom bool }
+	var startOK, endOK bool
+	err := p.members(1, func(key string) error {
+		switch key {
+		case "startTime":
+			return p.once(&seen.start, key, func() error { return p.timeField(key, &rec.StartTime, &startOK) })
+		case "endTime":
+			return p.once(&seen.end, key, func() error { return p.timeField(key, &rec.EndTime, &endOK) })
+		case "sessionId":
+			return p.once(&seen.session, key, func() error { return p.sessionID(rec) })
+		case "meals":
+			return p.once(&seen.meals, key, func() error { return p.meals(rec) })
+		case "customData":
+			return p.once(&seen.custom, key, func() error { return p.optionalObject(key, 1) })
+		default:
+			return p.value(1)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if !seen.start {
+		p.fail("startTime", "is required")
+	}
+	if !seen.end {
+		p.fail("endTime", "is required")
+	}
+	if !seen.meals {
+		p.fail("meals", "is required")
+	}
+	if startOK && endOK && rec.EndTime.Before(rec.StartTime) {
+		p.fail("endTime", "must not be before startTime")
+	}
+	return nil
+}
+
+// once runs fn for the first occurrence of a known key and refuses a second one.
+func (p *parser) once(seen *bool, field string, fn func() error) error {
+	if *seen {
+		p.fail(field, "appears more than once")
+		return p.value(1)
+	}
+	*seen = true
+	return fn()
+}
+
+// timeField reads a required RFC 3339 time into *out (in UTC), setting *ok when valid.
+func (p *parser) timeField(field string, out *time.Time, ok *bool) error {
+	if p.peek() != '"' {
+		p.fail(field, "must be an RFC 3339 time")
+		return p.value(1)
+	}
+	s, err := p.stringValue()
+	if err != nil {
+		return err
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		p.fail(field, "must be an RFC 3339 time")
+		return nil
+	}
+	*out, *ok = t.UTC(), true
+	return nil
+}
+
+func (p *parser) sessionID(rec *Recall) error {
+	if p.peek() == 'n' {
+		return p.literal("null")
+	}
+	if p.peek() != '"' {
+		p.fail("sessionId", "must be a string")
+		return p.value(1)
+	}
+	s, err := p.stringValue()
+	if err != nil {
+		return err
+	}
+	switch {
+	case s == "":
+		p.fail("sessionId", "must not be empty")
+	case utf8.RuneCountInString(s) > maxSessionIDLen:
+		p.fail("sessionId", fmt.Sprintf("must be at most %d characters", maxSessionIDLen))
+	default:
+		for _, r := range s {
+			if r < 0x20 || r == 0x7f {
+				p.fail("sessionId", "must not contain control characters")
+				return nil
+			}
+		}
+		rec.SessionID = s
+	}
+	return nil
+}
+
+// optionalObject accepts an object or null at field.
+func (p *parser) optionalObject(field string, depth int) error {
+	switch p.peek() {
+	case '{':
+		return p.value(depth)
+	case 'n':
+		return p.literal("null")
+	}
+	p.fail(field, "must be an object")
+	return p.value(depth)
+}
+
+func (p *parser) meals(rec *Recall) error {
+	if p.peek() != '[' {
+		p.fail("meals", "must be an array")
+		return p.value(1)
+	}
+	return p.elements(2, func(i int) error {
+		rec.Meals++
+		return p.meal("meals[" + strconv.Itoa(i) + "]")
+	})
+}
+
+func (p *parser) meal(path string) error {
+	if p.peek() != '{' {
+		p.fail(path, "must be an object")
+		return p.value(2)
+	}
+	var seen struct{ name, time, foods, custom bool }
+	err := p.members(3, func(key string) error {
+		field := path + "." + key
+		switch key {
+		case "name":
+			return p.once(&seen.name, field, func() error { return p.mealName(field) })
+		case "time":
+			return p.once(&seen.time, field, func() error { return p.mealTime(field) })
+		case "foods":
+			return p.once(&seen.foods, field, func() error { return p.foods(field) })
+		case "customData":
+			return p.once(&seen.custom, field, func() error { return p.optionalObject(field, 3) })
+		default:
+			return p.value(3)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if !seen.name {
+		p.fail(path+".name", "is required")
+	}
+	if !seen.foods {
+		p.fail(path+".foods", "is required")
+	}
+	return nil
+}
+
+func (p *parser) mealName(field string) error {
+	if p.peek() != '"' {
+		p.fail(field, "must be a string")
+		return p.value(3)
+	}
+	start := p.pos
+	if _, err := p.str(); err != nil {
+		return err
+	}
+	if p.pos-start == 2 {
+		p.fail(field, "must not be empty")
+	}
+	return nil
+}
+
+// mealTime accepts the forms survey apps send: a string ("12:30" or a timestamp) or an object
+// ({"hours","minutes"}); null counts as absent.
+func (p *parser) mealTime(field string) error {
+	switch p.peek() {
+	case '"', '{':
+		return p.value(3)
+	case 'n':
+		return p.literal("null")
+	}
+	p.fail(field, "must be a string or an object")
+	return p.value(3)
+}
+
+func (p *parser) foods(field string) error {
+	if p.peek() != '[' {
+		p.fail(field, "must be an array")
+		return p.value(3)
+	}
+	return p.elements(4, func(i int) error {
+		if p.peek() != '{' {
+			p.fail(field+"["+strconv.Itoa(i)+"]", "must be an object")
+		}
+		return p.value(4)
+	})
+}

@@ -1,0 +1,148 @@
+package submission
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/dispatch24/dispatch24/internal/httpapi"
+)
+
+const validRecall = `{
+  "startTime": "2026-11-23T08:00:00Z",
+  "endTime": "2026-11-23T09:20:00.5+01:00",
+  "sessionId": "ses-1",
+  "uxSessionId": "kept as is",
+  "meals": [
+    {"name": "Breakfast", "time": "07:30", "foods": [{"code": "TOAST", "portion": {"g": 40}}], "customData": {"a": 1}},
+    {"name": "Lunch", "time": {"hours": 12, "minutes": 30}, "foods": []}
+  ],
+  "customData": {"device": "phone", "note": "<b>&</b> \u00e9"}
+}`
+
+func TestParseRecallValid(t *testing.T) {
+	t.Parallel()
+	rec, err := ParseRecall([]byte(validRecall))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.SessionID != "ses-1" || rec.Meals != 2 || string(rec.Raw) != validRecall {
+		t.Fatalf("got %+v", rec)
+	}
+	if !rec.StartTime.Equal(time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)) ||
+		!rec.EndTime.Equal(time.Date(2026, 11, 23, 8, 20, 0, 5e8, time.UTC)) {
+		t.Fatalf("times %v %v", rec.StartTime, rec.EndTime)
+	}
+	minimal := `{"startTime":"2026-11-23T08:00:00Z","endTime":"2026-11-23T08:00:00Z","meals":[],"sessionId":null,"customData":null}`
+	if _, err := ParseRecall([]byte(minimal)); err != nil {
+		t.Fatalf("minimal recall: %v", err)
+	}
+	escapedKey := `{"start\u0054ime":"2026-11-23T08:00:00Z","endTime":"2026-11-23T09:00:00Z","meals":[{"name":"x","foods":[{}]}]}`
+	if _, err := ParseRecall([]byte(escapedKey)); err != nil {
+		t.Fatalf("escaped key: %v", err)
+	}
+}
+
+func TestParseRecallInvalid(t *testing.T) {
+	t.Parallel()
+	const times = `"startTime":"2026-11-23T08:00:00Z","endTime":"2026-11-23T09:00:00Z"`
+	tests := []struct {
+		name   string
+		body   string
+		code   string
+		fields []string
+	}{
+		{"empty", ``, "malformed_json", nil},
+		{"truncated", `{"startTime":`, "malformed_json", nil},
+		{"trailing", `{` + times + `,"meals":[]} {}`, "malformed_json", nil},
+		{"trailing comma", `{` + times + `,"meals":[],}`, "malformed_json", nil},
+		{"bad escape", `{` + times + `,"meals":[],"x":"\q"}`, "malformed_json", nil},
+		{"control char", "{" + times + `,"meals":[],"x":"a` + "\x01" + `"}`, "malformed_json", nil},
+		{"bad number", `{` + times + `,"meals":[],"x":01}`, "malformed_json", nil},
+		{"invalid utf8", "{" + times + `,"meals":[],"x":"` + "\xff" + `"}`, "malformed_json", nil},
+		{"array", `[1,2]`, "validation_failed", []string{"(body)"}},
+		{"nothing", `{}`, "validation_failed", []string{"startTime", "endTime", "meals"}},
+		{"bad times", `{"startTime":"yesterday","endTime":5,"meals":[]}`, "validation_failed", []string{"startTime", "endTime"}},
+		{"end before start", `{"startTime":"2026-11-23T09:00:00Z","endTime":"2026-11-23T08:00:00Z","meals":[]}`,
+			"validation_failed", []string{"endTime"}},
+		{"session id", `{` + times + `,"meals":[],"sessionId":7}`, "validation_failed", []string{"sessionId"}},
+		{"empty session id", `{` + times + `,"meals":[],"sessionId":""}`, "validation_failed", []string{"sessionId"}},
+		{"long session id", `{` + times + `,"meals":[],"sessionId":"` + strings.Repeat("x", 129) + `"}`,
+			"validation_failed", []string{"sessionId"}},
+		{"meals object", `{` + times + `,"meals":{}}`, "validation_failed", []string{"meals"}},
+		{"meal shape", `{` + times + `,"meals":[1,{"time":3,"foods":{}},{"name":"","foods":[1,{},"x"],"customData":[]}]}`,
+			"validation_failed", []string{"meals[0]", "meals[1].time", "meals[1].foods", "meals[1].name",
+				"meals[2].name", "meals[2].foods[0]", "meals[2].foods[2]", "meals[2].customData"}},
+		{"custom data", `{` + times + `,"meals":[],"customData":"x"}`, "validation_failed", []string{"customData"}},
+		{"duplicate", `{` + times + `,"meals":[],"meals":[]}`, "validation_failed", []string{"meals"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := ParseRecall([]byte(tc.body))
+			var p *httpapi.Problem
+			if !errors.As(err, &p) || p.Status != 400 || p.Code != tc.code {
+				t.Fatalf("got %v, want 400 %s", err, tc.code)
+			}
+			var got []string
+			for _, f := range p.Errors {
+				got = append(got, f.Field)
+			}
+			if strings.Join(got, " ") != strings.Join(tc.fields, " ") {
+				t.Fatalf("fields %v, want %v", got, tc.fields)
+			}
+		})
+	}
+}
+
+// syntaxOK reports whether the parser takes b as one JSON value.
+func syntaxOK(b []byte) bool {
+	p := parser{data: b}
+	p.skipSpace()
+	return p.value(0) == nil && p.atEnd()
+}
+
+func FuzzParseRecall(f *testing.F) {
+	f.Add([]byte(validRecall))
+	f.Add([]byte(`{"startTime":"2026-11-23T08:00:00Z","endTime":"2026-11-23T08:00:00Z","meals":[]}`))
+	f.Add([]byte(`{"meals":[{"name":"a","foods":[{"x":[1,-2.5e+3,true,false,null,"\u00e9\n"]}]}]}`))
+	f.Add([]byte(`[{"a":{}}, "x", 0.1e1]`))
+	f.Add([]byte(`{"start\u0054ime":"x"}`))
+	f.Add([]byte("\"\xff\""))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rec, err := ParseRecall(b)
+		valid := json.Valid(b) && utf8.Valid(b)
+		shallow := strings.Count(string(b), "[")+strings.Count(string(b), "{") < maxDepth
+		if shallow && (syntaxOK(b) && utf8.Valid(b)) != valid {
+			t.Fatalf("parser syntax verdict %v, encoding/json %v", !valid, valid)
+		}
+		if err != nil {
+			var p *httpapi.Problem
+			if !errors.As(err, &p) || p.Status != 400 {
+				t.Fatalf("error %v is not a 400 problem", err)
+			}
+			if p.Code == "malformed_json" && valid && shallow {
+				t.Fatalf("valid JSON refused as malformed")
+			}
+			return
+		}
+		if !valid {
+			t.Fatalf("accepted invalid JSON")
+		}
+		// Keys match exactly, as in a map (encoding/json's struct fields would fold case).
+		var doc map[string]json.RawMessage
+		var meals []json.RawMessage
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatalf("accepted recall does not decode: %v", err)
+		}
+		if err := json.Unmarshal(doc["meals"], &meals); err != nil {
+			t.Fatalf("accepted meals do not decode: %v", err)
+		}
+		if len(meals) != rec.Meals || rec.EndTime.Before(rec.StartTime) || string(rec.Raw) != string(b) {
+			t.Fatalf("accepted recall %+v disagrees with its document", rec)
+		}
+	})
+}
