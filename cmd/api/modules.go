@@ -7,6 +7,8 @@ import (
 	"github.com/dispatch24/dispatch24/internal/app"
 	"github.com/dispatch24/dispatch24/internal/auth"
 	"github.com/dispatch24/dispatch24/internal/httpapi"
+	"github.com/dispatch24/dispatch24/internal/outbox"
+	"github.com/dispatch24/dispatch24/internal/submission"
 )
 
 // modules are the API's services, wired from an opened environment. Each service registers
@@ -30,6 +32,17 @@ func newModules(ctx context.Context, env *app.Env, stdout io.Writer) (*modules, 
 	_ = ctx
 	_ = stdout
 	// --- module wiring (auth, survey, submission, webhooks, dispatch) ---
+	// The outbox relay publishes the events the survey app's routes store with their changes.
+	relay, err := outbox.New(outbox.Config{DB: env.DB, JS: env.JS, Metrics: env.Metrics, Logger: env.Logger})
+	if err != nil {
+		return nil, err
+	}
+	intake, err := submission.New(submission.Config{DB: env.DB, Outbox: relay, Metrics: env.Metrics, Logger: env.Logger})
+	if err != nil {
+		return nil, err
+	}
+	m.registrars = append(m.registrars, intake.Register)
+	m.components = append(m.components, app.Component{Name: "outbox-relay", Run: relay.Run})
 	authService, err := auth.New(env.DB, auth.Config{
 		Secret:     env.TokenSecret,
 		Issuer:     env.Config.TokenIssuer,
