@@ -19,7 +19,7 @@ import (
 const PATPrefix = "d24pat_"
 
 // patLen is the length of a personal access token: the prefix and 32 bytes in base64url.
-var patLen = len(PATPrefix) + b64url.EncodedLen(32)
+const patLen = len(PATPrefix) + 43
 
 // Authenticate implements httpapi.Authenticator: the token comes from X-Auth-Token or
 // Authorization: Bearer. No credentials give (nil, nil); bad ones a 401 problem.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dispatch24/dispatch24/internal/httpapi"
 	"github.com/dispatch24/dispatch24/internal/store"
 )
 
@@ -271,7 +272,7 @@ func loadGlobalAccount(ctx context.Context, q store.Querier, id string) (*global
 		return nil, fmt.Errorf("reading user %s: %w", id, err)
 	}
 	a.Roles = splitRoles(roles)
-	if slices.Contains(a.Roles, "staff") && !slices.Contains(a.Roles, "admin") {
+	if slices.Contains(a.Roles, httpapi.RoleStaff) && !slices.Contains(a.Roles, httpapi.RoleAdmin) {
 		var err error
 		if a.Surveys, err = userSurveys(ctx, q, id); err != nil {
 			return nil, err

@@ -40,11 +40,15 @@ type UserPatch struct {
 	Disabled *bool     `json:"disabled"`
 }
 
-var (
-	errEmailTaken = httpapi.Conflict("email_taken", "another account has this e-mail address")
-	errLastAdmin  = httpapi.Conflict("last_admin", "this would leave no enabled admin account")
-	errNoUser     = httpapi.NotFound("user_not_found", "no such user")
-)
+func errEmailTaken() error {
+	return httpapi.Conflict("email_taken", "another account has this e-mail address")
+}
+
+func errLastAdmin() error {
+	return httpapi.Conflict("last_admin", "this would leave no enabled admin account")
+}
+
+func errNoUser() error { return httpapi.NotFound("user_not_found", "no such user") }
 
 // CreateUser creates a global account.
 func (s *Service) CreateUser(ctx context.Context, in NewUser) (*User, error) {
@@ -80,7 +84,7 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser) (*User, error) {
 		return insertUser(ctx, tx, u)
 	})
 	if errors.Is(err, store.ErrConflict) {
-		return nil, errEmailTaken
+		return nil, errEmailTaken()
 	}
 	if err != nil {
 		return nil, err
@@ -168,7 +172,7 @@ func (s *Service) UpdateUser(ctx context.Context, id string, in UserPatch) (*Use
 			if n, err := countEnabledAdmins(ctx, tx); err != nil {
 				return err
 			} else if n == 0 {
-				return errLastAdmin
+				return errLastAdmin()
 			}
 		}
 		if u.Disabled || in.Password != nil {
@@ -178,9 +182,9 @@ func (s *Service) UpdateUser(ctx context.Context, id string, in UserPatch) (*Use
 	})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return nil, errNoUser
+		return nil, errNoUser()
 	case errors.Is(err, store.ErrConflict):
-		return nil, errEmailTaken
+		return nil, errEmailTaken()
 	case err != nil:
 		return nil, err
 	}
@@ -204,13 +208,13 @@ func (s *Service) DeleteUser(ctx context.Context, id string) error {
 			if n, err := countEnabledAdmins(ctx, tx); err != nil {
 				return err
 			} else if n == 0 {
-				return errLastAdmin
+				return errLastAdmin()
 			}
 		}
 		return revokeUserRefreshTokens(ctx, tx, id, s.cfg.NowFunc())
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		return errNoUser
+		return errNoUser()
 	}
 	if err != nil {
 		return err
@@ -223,7 +227,7 @@ func (s *Service) DeleteUser(ctx context.Context, id string) error {
 func (s *Service) User(ctx context.Context, id string) (*User, error) {
 	u, err := userByID(ctx, s.db, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, errNoUser
+		return nil, errNoUser()
 	}
 	if err != nil {
 		return nil, err
