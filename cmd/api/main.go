@@ -14,11 +14,13 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/dispatch24/dispatch24/internal/app"
 	"github.com/dispatch24/dispatch24/internal/config"
+	"github.com/dispatch24/dispatch24/internal/console"
 	"github.com/dispatch24/dispatch24/internal/httpapi"
 	"github.com/dispatch24/dispatch24/internal/telemetry"
 )
@@ -62,6 +64,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	httpapi.RegisterHealth(rt, env.ReadyChecks()...)
 	rt.HandleHTTP("GET /metrics", httpapi.Public, metrics.Handler())
 	mods.register(rt)
+	ops, err := console.New(console.Config{API: rt, Logger: logger, SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://")})
+	if err != nil {
+		return err
+	}
+	ops.Register(rt)
 	handler := httpapi.Middleware(httpapi.MiddlewareConfig{
 		Logger:     logger,
 		Metrics:    metrics,
