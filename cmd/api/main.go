@@ -49,6 +49,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer tracing.Shutdown(context.WithoutCancel(ctx)) //nolint:errcheck // best effort at exit
 	metrics := telemetry.NewMetrics()
 
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return &config.Error{Var: "HTTP_ADDR", Msg: fmt.Sprintf("cannot listen: %v", err)}
+	}
+	defer ln.Close()
+	cfg.Bound(ln.Addr().String())
+
 	env, err := app.Open(ctx, cfg, logger, metrics)
 	if err != nil {
 		return err
@@ -76,10 +83,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Propagator: tracing.Propagator,
 	}, rt)
 
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return &config.Error{Var: "HTTP_ADDR", Msg: fmt.Sprintf("cannot listen: %v", err)}
-	}
 	logger.Info("listening", "addr", ln.Addr().String(), "startup", time.Since(started).Round(time.Millisecond))
 
 	comps := []app.Component{{Name: "http", Run: func(ctx context.Context) error {

@@ -76,6 +76,20 @@ type Config struct {
 
 	// Embedded reports whether NATS runs in-process (NATS_URL unset).
 	Embedded bool
+
+	// derivedURLs: PUBLIC_URL and SURVEY_APP_URL were derived from HTTP_ADDR.
+	publicDerived, surveyAppDerived bool
+}
+
+// Bound records the address the API actually listens on (HTTP_ADDR may name port 0): URLs
+// derived from HTTP_ADDR then name the real port.
+func (c *Config) Bound(addr string) {
+	if c.publicDerived {
+		c.PublicURL = "http://" + addr
+	}
+	if c.surveyAppDerived {
+		c.SurveyAppURL = c.PublicURL + "/survey"
+	}
 }
 
 // DefaultRetrySchedule is the contract's WEBHOOK_RETRY_SCHEDULE default.
@@ -216,13 +230,13 @@ func build(raw map[string]string, numCPU int) (*Config, error) {
 	}
 	c.PublicURL = strings.TrimRight(raw["PUBLIC_URL"], "/")
 	if c.PublicURL == "" {
-		c.PublicURL = "http://" + c.HTTPAddr
+		c.PublicURL, c.publicDerived = "http://"+c.HTTPAddr, true
 	} else if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fail("PUBLIC_URL", "want an absolute http(s) URL")
 	}
 	c.SurveyAppURL = strings.TrimRight(raw["SURVEY_APP_URL"], "/")
 	if c.SurveyAppURL == "" {
-		c.SurveyAppURL = c.PublicURL + "/survey"
+		c.SurveyAppURL, c.surveyAppDerived = c.PublicURL+"/survey", true
 	} else if u, err := url.Parse(c.SurveyAppURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fail("SURVEY_APP_URL", "want an absolute http(s) URL")
 	}

@@ -106,7 +106,8 @@ func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 	case errors.Is(err, errBodyTooLarge):
 		p = NewProblem(http.StatusRequestEntityTooLarge, "body_too_large", err.Error())
 	default:
-		logger.ErrorContext(r.Context(), "internal error", "err", err, "method", r.Method, "path", r.URL.Path)
+		// The route pattern, never the raw path: some paths carry tokens.
+		logger.ErrorContext(r.Context(), "internal error", "err", err, "method", r.Method, "route", r.Pattern)
 		p = NewProblem(http.StatusInternalServerError, "internal", "an internal error occurred; quote the request id when reporting it")
 	}
 	p.RequestID = RequestID(r.Context())
