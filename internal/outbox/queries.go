@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/dispatch24/dispatch24/internal/store"
@@ -110,8 +108,22 @@ func claim(ctx context.Context, db *store.DB, now, until time.Time, limit int) (
 	return out, nil
 }
 
-// markPublished records that JetStream acknowledged the events.
-func markPublished(ctx context.Context, q store.Querier, now time.Time, ids []string) error {
+// markPublished records that JetStream acknowledged the events. On PostgreSQL the commit does
+// not wait for its WAL flush: a mark lost in a database crash only means the event is
+// published again, and JetStream's duplicate window absorbs it — not worth an fsync that
+// submissions wait behind.
+func markPublished(ctx context.Context, db *store.DB, now time.Time, ids []string) error {
+	return db.InTx(ctx, func(tx store.Querier) error {
+		if db.Dialect == store.Postgres {
+			if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
+				return fmt.Errorf("marking events published: %w", err)
+			}
+		}
+		return markPublishedIn(ctx, tx, now, ids)
+	})
+}
+
+func markPublishedIn(ctx context.Context, q store.Querier, now time.Time, ids []string) error {
 	for len(ids) > 0 {
 		n := min(len(ids), insertChunk)
 		args := make([]any, 0, n+1)
@@ -121,7 +133,7 @@ func markPublished(ctx context.Context, q store.Querier, now time.Time, ids []st
 		}
 		_, err := q.Exec(ctx, `UPDATE events SET published_at = $1, claimed_until = NULL,
 			publish_attempts = publish_attempts + 1, last_error = NULL
-			WHERE id IN (`+inList(n, 2)+`)`, args...)
+			WHERE id IN (`+store.Placeholders(n, 1, 2)+`)`, args...)
 		if err != nil {
 			return fmt.Errorf("marking %d events published: %w", n, err)
 		}
@@ -142,7 +154,7 @@ func release(ctx context.Context, q store.Querier, ids []string, reason string) 
 		}
 		_, err := q.Exec(ctx, `UPDATE events SET claimed_until = NULL,
 			publish_attempts = publish_attempts + 1, last_error = $1
-			WHERE published_at IS NULL AND id IN (`+inList(n, 2)+`)`, args...)
+			WHERE published_at IS NULL AND id IN (`+store.Placeholders(n, 1, 2)+`)`, args...)
 		if err != nil {
 			return fmt.Errorf("releasing %d events: %w", n, err)
 		}
@@ -151,16 +163,3 @@ func release(ctx context.Context, q store.Querier, ids []string, reason string) 
 	return nil
 }
 
-// inList returns "$start,$start+1,…" for n values.
-func inList(n, start int) string {
-	var b strings.Builder
-	b.Grow(n * 5)
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('$')
-		b.WriteString(strconv.Itoa(start + i))
-	}
-	return b.String()
-}

@@ -25,6 +25,9 @@ type pending struct {
 	submittedAt time.Time
 	entry       outbox.Entry
 
+	// respondent is read with the batch: the follow-up URL is filled from it.
+	respondent *respondentInfo
+
 	done chan struct{}
 	// Set before done closes: the submission's id (this one's, or the earlier one's it
 	// repeats) and whether this call created it.
@@ -123,8 +126,11 @@ func (c *committer) write(ctx context.Context, batch []*pending) {
 	ctx, span := c.tracer.Start(ctx, "submission.commit", trace.WithAttributes(attribute.Int("batch.size", len(batch))))
 	defer span.End()
 
-	primaries, follows := dedupe(batch)
-	err := c.writeTx(ctx, primaries)
+	primaries, follows := dedupe(c.checkRespondents(ctx, batch))
+	var err error
+	if len(primaries) > 0 {
+		err = c.writeTx(ctx, primaries)
+	}
 	if err != nil && len(primaries) > 1 {
 		span.AddEvent("batch failed; writing submissions one by one", trace.WithAttributes(attribute.String("error", err.Error())))
 		for _, it := range primaries {
@@ -147,39 +153,45 @@ func (c *committer) write(ctx context.Context, batch []*pending) {
 	}
 }
 
-// writeTx writes items in one transaction and, after the commit, hands their events to the
-// outbox's fast path.
-func (c *committer) writeTx(ctx context.Context, items []*pending) error {
-	var entries []outbox.Entry
-	err := c.db.InTx(ctx, func(tx store.Querier) error {
-		entries = entries[:0]
-		inserted, err := insertSubmissions(ctx, tx, items)
+// checkRespondents reads the batch's respondents in one query and returns the submissions
+// whose respondent may submit; the others are failed (404 or 403).
+func (c *committer) checkRespondents(ctx context.Context, batch []*pending) []*pending {
+	keys := make([]respondentKey, 0, len(batch))
+	seen := make(map[respondentKey]bool, len(batch))
+	for _, it := range batch {
+		k := respondentKey{surveyID: it.surveyID, userID: it.userID}
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	found, err := lookupRespondents(ctx, c.db, keys)
+	ok := batch[:0:0]
+	for _, it := range batch {
 		if err != nil {
-			return err
+			it.err = err
+			continue
 		}
-		var created []*pending
-		for _, it := range items {
-			it.created = inserted[it.id]
-			if it.created {
-				it.resultID = it.id
-				entries = append(entries, it.entry)
-				created = append(created, it)
-				continue
-			}
-			// An earlier submission (committed, or just committed by a concurrent
-			// transaction this insert waited for) holds the key: answer with its id.
-			if it.resultID, err = findSubmission(ctx, tx, it); err != nil {
-				return err
-			}
+		if it.respondent, it.err = checkRespondent(found[respondentKey{surveyID: it.surveyID, userID: it.userID}]); it.err == nil {
+			ok = append(ok, it)
 		}
-		if len(entries) == 0 {
-			return nil
-		}
-		if err := c.outbox.Add(ctx, tx, entries); err != nil {
-			return err
-		}
-		return closeSessions(ctx, tx, created[0].submittedAt, created)
-	})
+	}
+	return ok
+}
+
+// writeTx writes items in one transaction and, after the commit, hands their events to the
+// outbox's fast path. PostgreSQL pipelines the transaction's statements (writePipelined);
+// SQLite, in process, runs them one by one.
+func (c *committer) writeTx(ctx context.Context, items []*pending) error {
+	var (
+		entries []outbox.Entry
+		err     error
+	)
+	if c.db.Dialect == store.Postgres {
+		entries, err = c.writePipelined(ctx, items)
+	} else {
+		entries, err = c.writeInTx(ctx, items)
+	}
 	if err != nil {
 		return err
 	}
@@ -188,6 +200,53 @@ func (c *committer) writeTx(ctx context.Context, items []*pending) error {
 		c.onCommit(len(entries))
 	}
 	return nil
+}
+
+func (c *committer) writeInTx(ctx context.Context, items []*pending) ([]outbox.Entry, error) {
+	var entries []outbox.Entry
+	err := c.db.InTx(ctx, func(tx store.Querier) error {
+		inserted, err := insertSubmissions(ctx, tx, items)
+		if err != nil {
+			return err
+		}
+		var created, repeats []*pending
+		entries, created, repeats = sortOut(items, inserted)
+		for _, it := range repeats {
+			if it.resultID, err = findSubmission(ctx, tx, it); err != nil {
+				return err
+			}
+		}
+		return c.stage(ctx, tx, entries, created)
+	})
+	return entries, err
+}
+
+// sortOut records which submissions the insert created; the others repeat an earlier
+// submission (committed, or just committed by a concurrent transaction the insert waited
+// for), whose id they answer with.
+func sortOut(items []*pending, inserted map[string]bool) (entries []outbox.Entry, created, repeats []*pending) {
+	for _, it := range items {
+		it.created = inserted[it.id]
+		if !it.created {
+			repeats = append(repeats, it)
+			continue
+		}
+		it.resultID = it.id
+		entries = append(entries, it.entry)
+		created = append(created, it)
+	}
+	return entries, created, repeats
+}
+
+// stage writes the events of the created submissions and closes their sessions.
+func (c *committer) stage(ctx context.Context, q store.Querier, entries []outbox.Entry, created []*pending) error {
+	if len(created) == 0 {
+		return nil
+	}
+	if err := c.outbox.Add(ctx, q, entries); err != nil {
+		return err
+	}
+	return closeSessions(ctx, q, created[0].submittedAt, created)
 }
 
 // dedupe splits a batch into the submissions to write and those repeating one of them.

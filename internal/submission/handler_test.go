@@ -247,6 +247,9 @@ func TestSubmissionRejected(t *testing.T) {
 			{"unknown survey", "/api/surveys/nope/submission", "carol", recall(""), nil, 404, "survey_not_found"},
 			{"global account", "/api/surveys/survey-a/submission", "admin", recall(""), nil, 403, "forbidden"},
 			{"no token", "/api/surveys/survey-a/submission", "", recall(""), nil, 401, "unauthenticated"},
+			{"disabled", "/api/surveys/survey-a/submission", "dave", recall(""), nil, 403, "account_disabled"},
+			{"disabled session", "/api/surveys/survey-a/session", "dave", "", nil, 403, "account_disabled"},
+			{"deleted respondent", "/api/surveys/survey-a/submission", "ghost", recall(""), nil, 404, "survey_not_found"},
 		}
 		for _, tc := range tests {
 			res := b.do(t, "POST", tc.path, tc.token, tc.body, tc.header)

@@ -43,6 +43,9 @@ var principals = tokenAuth{
 	"bob":   {UserID: "u-bob", Kind: httpapi.KindRespondent, Roles: []string{httpapi.RoleRespondent}, SurveyID: "survey-a", Username: "bob"},
 	"carol": {UserID: "u-carol", Kind: httpapi.KindRespondent, Roles: []string{httpapi.RoleRespondent}, SurveyID: "survey-b", Username: "carol"},
 	"admin": {UserID: "g-admin", Kind: httpapi.KindGlobal, Roles: []string{httpapi.RoleAdmin}, Username: "admin@localhost"},
+	// dave's account is disabled; ghost's was deleted after the token was issued.
+	"dave":  {UserID: "u-dave", Kind: httpapi.KindRespondent, Roles: []string{httpapi.RoleRespondent}, SurveyID: "survey-a", Username: "dave"},
+	"ghost": {UserID: "u-ghost", Kind: httpapi.KindRespondent, Roles: []string{httpapi.RoleRespondent}, SurveyID: "survey-a", Username: "ghost"},
 }
 
 type bundle struct {
@@ -101,11 +104,11 @@ func seed(t *testing.T, db *store.DB) {
 			t.Fatal(err)
 		}
 	}
-	for _, tok := range []string{"alice", "bob", "carol"} {
+	for _, tok := range []string{"alice", "bob", "carol", "dave"} {
 		p := principals[tok]
 		fields := `[{"name":"pid","value":"P ` + tok + `&1"}]`
-		if _, err := db.Exec(ctx, `INSERT INTO respondents (id, survey_id, username, auth_token, custom_fields, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $6)`, p.UserID, p.SurveyID, p.Username, "auth-"+tok, []byte(fields), now); err != nil {
+		if _, err := db.Exec(ctx, `INSERT INTO respondents (id, survey_id, username, auth_token, custom_fields, disabled, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`, p.UserID, p.SurveyID, p.Username, "auth-"+tok, []byte(fields), tok == "dave", now); err != nil {
 			t.Fatal(err)
 		}
 	}

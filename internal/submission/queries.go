@@ -29,19 +29,42 @@ type respondentInfo struct {
 	disabled           bool
 }
 
-// lookupRespondent reads the respondent userID of surveyID with its survey's redirect
-// settings; store.ErrNotFound when either is gone.
-func lookupRespondent(ctx context.Context, db *store.DB, surveyID, userID string) (*respondentInfo, error) {
-	var ri respondentInfo
-	err := db.QueryRow(ctx, `SELECT s.redirect_url, s.redirect_identifier, r.username, r.auth_token, r.custom_fields, r.disabled
-		FROM respondents r JOIN surveys s ON s.id = r.survey_id
-		WHERE r.id = $1 AND r.survey_id = $2`, userID, surveyID).
-		Scan(&ri.redirectURL, &ri.redirectIdentifier, &ri.username, &ri.authToken, &ri.customFields, &ri.disabled)
-	if err != nil {
-		return nil, fmt.Errorf("reading respondent: %w", err)
+// respondentKey names a respondent of a survey.
+type respondentKey struct{ surveyID, userID string }
+
+// lookupRespondents reads respondents with their surveys' redirect settings, one query for a
+// whole batch. Respondents (or surveys) that are gone are missing from the map.
+func lookupRespondents(ctx context.Context, db *store.DB, keys []respondentKey) (map[respondentKey]*respondentInfo, error) {
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		args[i] = k.userID
 	}
-	return &ri, nil
+	rows, err := db.Query(ctx, `SELECT r.survey_id, r.id, s.redirect_url, s.redirect_identifier, r.username, r.auth_token,
+		r.custom_fields, r.disabled
+		FROM respondents r JOIN surveys s ON s.id = r.survey_id
+		WHERE r.id IN (`+store.Placeholders(len(keys), 1, 1)+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading respondents: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[respondentKey]*respondentInfo, len(keys))
+	for rows.Next() {
+		var (
+			k  respondentKey
+			ri respondentInfo
+		)
+		if err := rows.Scan(&k.surveyID, &k.userID, &ri.redirectURL, &ri.redirectIdentifier, &ri.username, &ri.authToken,
+			&ri.customFields, &ri.disabled); err != nil {
+			return nil, fmt.Errorf("reading respondents: %w", err)
+		}
+		out[k] = &ri
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading respondents: %w", err)
+	}
+	return out, nil
 }
+
 
 // followUpURL is the survey's redirect URL filled for this respondent ("" when the survey
 // has none).
@@ -94,23 +117,24 @@ func insertSession(ctx context.Context, q store.Querier, id, surveyID, userID st
 
 const submissionColumns = 7
 
-// insertSubmissions inserts the batch's submissions, skipping any that an earlier one
-// (same idempotency key or session of the same respondent) already took, and returns the ids
-// it inserted.
-func insertSubmissions(ctx context.Context, q store.Querier, items []*pending) (map[string]bool, error) {
+// insertSubmissionsQuery inserts a batch's submissions, skipping any that an earlier one (same
+// idempotency key or session of the same respondent) already took, returning the ids it
+// inserted.
+func insertSubmissionsQuery(items []*pending) (string, []any) {
 	args := make([]any, 0, len(items)*submissionColumns)
 	for _, it := range items {
 		args = append(args, it.id, it.surveyID, it.userID, nullString(it.sessionID), nullString(it.idemKey),
 			it.body, store.Micros(it.submittedAt))
 	}
-	rows, err := q.Query(ctx, `INSERT INTO submissions (id, survey_id, user_id, session_id, idempotency_key, body, submitted_at)
-		VALUES `+store.Placeholders(len(items), submissionColumns, 1)+`
-		ON CONFLICT DO NOTHING RETURNING id`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("storing submissions: %w", err)
-	}
+	return `INSERT INTO submissions (id, survey_id, user_id, session_id, idempotency_key, body, submitted_at)
+		VALUES ` + store.Placeholders(len(items), submissionColumns, 1) + `
+		ON CONFLICT DO NOTHING RETURNING id`, args
+}
+
+// scanInserted reads the ids insertSubmissionsQuery returns.
+func scanInserted(rows store.Rows, n int) (map[string]bool, error) {
 	defer rows.Close()
-	inserted := make(map[string]bool, len(items))
+	inserted := make(map[string]bool, n)
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
@@ -124,15 +148,30 @@ func insertSubmissions(ctx context.Context, q store.Querier, items []*pending) (
 	return inserted, nil
 }
 
-// findSubmission returns the id of the respondent's earlier submission with the same
-// idempotency key or, failing that, the same session.
+// insertSubmissions runs insertSubmissionsQuery.
+func insertSubmissions(ctx context.Context, q store.Querier, items []*pending) (map[string]bool, error) {
+	query, args := insertSubmissionsQuery(items)
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("storing submissions: %w", err)
+	}
+	return scanInserted(rows, len(items))
+}
+
+// findSubmissionQuery finds the id of the respondent's earlier submission with the same
+// idempotency key or, failing that, the same session (arguments: findSubmissionArgs).
+const findSubmissionQuery = `SELECT id FROM submissions
+	WHERE survey_id = $1 AND user_id = $2 AND (idempotency_key = $3 OR session_id = $4)
+	ORDER BY CASE WHEN idempotency_key = $3 THEN 0 ELSE 1 END LIMIT 1`
+
+func findSubmissionArgs(it *pending) []any {
+	return []any{it.surveyID, it.userID, it.idemKey, it.sessionID}
+}
+
+// findSubmission runs findSubmissionQuery.
 func findSubmission(ctx context.Context, q store.Querier, it *pending) (string, error) {
 	var id string
-	err := q.QueryRow(ctx, `SELECT id FROM submissions
-		WHERE survey_id = $1 AND user_id = $2 AND (idempotency_key = $3 OR session_id = $4)
-		ORDER BY CASE WHEN idempotency_key = $3 THEN 0 ELSE 1 END LIMIT 1`,
-		it.surveyID, it.userID, it.idemKey, it.sessionID).Scan(&id)
-	if err != nil {
+	if err := q.QueryRow(ctx, findSubmissionQuery, findSubmissionArgs(it)...).Scan(&id); err != nil {
 		return "", fmt.Errorf("finding the earlier submission: %w", err)
 	}
 	return id, nil

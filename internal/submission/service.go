@@ -136,10 +136,6 @@ type Receipt struct {
 // idempotency key, or the same sessionId — returns the earlier submission's id and stores
 // nothing.
 func (s *Service) Submit(ctx context.Context, p *httpapi.Principal, rec *Recall, idemKey string) (*Receipt, error) {
-	ri, err := s.respondent(ctx, p)
-	if err != nil {
-		return nil, err
-	}
 	now := s.nowFunc().UTC().Truncate(time.Millisecond)
 	it := &pending{
 		id:          newID("sub_"),
@@ -150,6 +146,7 @@ func (s *Service) Submit(ctx context.Context, p *httpapi.Principal, rec *Recall,
 		submittedAt: now,
 		done:        make(chan struct{}),
 	}
+	var err error
 	it.body = storedSubmission(it.id, p.SurveyID, p.UserID, now, rec.Raw)
 	ev := events.Event{
 		ID:           events.NewID(),
@@ -168,7 +165,7 @@ func (s *Service) Submit(ctx context.Context, p *httpapi.Principal, rec *Recall,
 	if err := s.committer.submit(ctx, it); err != nil {
 		return nil, err
 	}
-	return &Receipt{SubmissionID: it.resultID, FollowUpURL: ri.followUpURL(p.UserID), Created: it.created}, nil
+	return &Receipt{SubmissionID: it.resultID, FollowUpURL: it.respondent.followUpURL(p.UserID), Created: it.created}, nil
 }
 
 // StartSession opens a new session for the respondent p and returns its id. A session the
@@ -254,15 +251,21 @@ func (s *Service) CancelSession(ctx context.Context, p *httpapi.Principal) (stri
 	return id, nil
 }
 
-// respondent reads the principal's respondent record: 404 when it or the survey is gone, 403
-// when the account is disabled.
+// respondent reads the principal's respondent record, failing as checkRespondent does.
 func (s *Service) respondent(ctx context.Context, p *httpapi.Principal) (*respondentInfo, error) {
-	ri, err := lookupRespondent(ctx, s.db, p.SurveyID, p.UserID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, httpapi.NotFound("survey_not_found", "no such survey")
-	}
+	k := respondentKey{surveyID: p.SurveyID, userID: p.UserID}
+	found, err := lookupRespondents(ctx, s.db, []respondentKey{k})
 	if err != nil {
 		return nil, err
+	}
+	return checkRespondent(found[k])
+}
+
+// checkRespondent turns a looked-up respondent into an error when it cannot act: 404 when it
+// or its survey is gone (nil), 403 when the account is disabled.
+func checkRespondent(ri *respondentInfo) (*respondentInfo, error) {
+	if ri == nil {
+		return nil, httpapi.NotFound("survey_not_found", "no such survey")
 	}
 	if ri.disabled {
 		return nil, httpapi.Forbidden("account_disabled", "this respondent account is disabled")

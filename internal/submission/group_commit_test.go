@@ -1,0 +1,96 @@
+package submission
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/dispatch24/dispatch24/internal/outbox"
+	"github.com/dispatch24/dispatch24/internal/store"
+	"github.com/dispatch24/dispatch24/internal/store/storetest"
+	"github.com/dispatch24/dispatch24/pkg/events"
+)
+
+// recordingOutbox stores events like the relay does and remembers what was notified.
+type recordingOutbox struct {
+	mu       sync.Mutex
+	notified []outbox.Entry
+}
+
+func (o *recordingOutbox) Add(ctx context.Context, q store.Querier, entries []outbox.Entry) error {
+	return outbox.Insert(ctx, q, time.Time{}, entries)
+}
+
+func (o *recordingOutbox) Notify(entries []outbox.Entry) {
+	o.mu.Lock()
+	o.notified = append(o.notified, entries...)
+	o.mu.Unlock()
+}
+
+func newPending(id, idemKey, sessionID string) *pending {
+	it := &pending{id: id, surveyID: "s", userID: "u", idemKey: idemKey, sessionID: sessionID,
+		submittedAt: time.Now(), done: make(chan struct{})}
+	it.body = storedSubmission(id, "s", "u", it.submittedAt, []byte(`{"meals":[]}`))
+	ev := events.Event{ID: events.NewID(), Type: events.TypeSessionSubmitted, Timestamp: it.submittedAt, SurveyID: "s", SubmissionID: id, Data: it.body}
+	payload, _ := ev.Marshal()
+	it.entry = outbox.Entry{SurveyID: "s", CreatedAt: it.submittedAt, Message: events.Message{
+		ID: ev.ID, Type: ev.Type, Subject: events.Subject("s", ev.Type), Payload: payload}}
+	return it
+}
+
+// One failing submission does not fail its batch: the batch is retried one by one. Repeats
+// inside a batch follow the first.
+func TestCommitterBatchFailureAndRepeats(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := store.Micros(time.Now())
+		for _, q := range []string{
+			`INSERT INTO surveys (id, name, created_at, updated_at) VALUES ('s', 's', $1, $1)`,
+			`INSERT INTO respondents (id, survey_id, username, auth_token, created_at, updated_at) VALUES ('u', 's', 'u', 't', $1, $1)`,
+			`INSERT INTO submissions (id, survey_id, user_id, body, submitted_at) VALUES ('sub_taken', 's', 'u', '{}', $1)`,
+		} {
+			if _, err := db.Exec(ctx, q, now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ob := &recordingOutbox{}
+		c := &committer{db: db, outbox: ob, tracer: noop.NewTracerProvider().Tracer(""), maxBatch: 16, writers: 1}
+
+		a, b := newPending("sub_a", "k-a", "ses-1"), newPending("sub_b", "k-b", "")
+		aAgain := newPending("sub_a2", "k-a", "")      // same key as a
+		bySession := newPending("sub_a3", "", "ses-1") // same session as a
+		// Its id is taken, so the insert skips it and no earlier submission explains why: the
+		// batch's transaction fails.
+		broken := newPending("sub_taken", "k-c", "")
+		batch := []*pending{a, b, aAgain, bySession, broken}
+		c.write(ctx, batch)
+		for _, it := range batch {
+			<-it.done
+		}
+		if a.err != nil || b.err != nil || !a.created || !b.created || a.resultID != "sub_a" || b.resultID != "sub_b" {
+			t.Fatalf("a %+v b %+v", a, b)
+		}
+		for _, it := range []*pending{aAgain, bySession} {
+			if it.err != nil || it.created || it.resultID != "sub_a" {
+				t.Fatalf("repeat %+v", it)
+			}
+		}
+		if broken.err == nil {
+			t.Fatal("the broken submission succeeded")
+		}
+		var subs, evs int
+		if err := db.QueryRow(ctx, "SELECT count(*) FROM submissions").Scan(&subs); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.QueryRow(ctx, "SELECT count(*) FROM events").Scan(&evs); err != nil {
+			t.Fatal(err)
+		}
+		if subs != 3 || evs != 2 || len(ob.notified) != 2 {
+			t.Fatalf("%d submissions, %d events, %d notified", subs, evs, len(ob.notified))
+		}
+	})
+}

@@ -1,0 +1,110 @@
+package submission
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/dispatch24/dispatch24/internal/outbox"
+	"github.com/dispatch24/dispatch24/internal/store"
+)
+
+// writePipelined is writeInTx for PostgreSQL in two round trips instead of one per
+// statement: BEGIN with the submissions' INSERT, then the outbox INSERT, the sessions'
+// UPDATE and COMMIT (repeats' lookups, when there are any, take one more in between). Batches are small and frequent, so round trips,
+// not the statements, are what a batch waits for.
+func (c *committer) writePipelined(ctx context.Context, items []*pending) (entries []outbox.Entry, err error) {
+	conn, err := c.db.Pool().Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("storing submissions: %w", err)
+	}
+	// A connection released inside a transaction is closed by the pool, never reused.
+	defer conn.Release()
+	committed := false
+	defer func() {
+		if !committed {
+			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+	}()
+
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	query, args := insertSubmissionsQuery(items)
+	b.Queue(query, args...)
+	br := conn.SendBatch(ctx, b)
+	var inserted map[string]bool
+	if _, err = br.Exec(); err == nil {
+		var rows pgx.Rows
+		if rows, err = br.Query(); err == nil {
+			inserted, err = scanInserted(rows, len(items))
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storing submissions: %w", err)
+	}
+
+	entries, created, repeats := sortOut(items, inserted)
+	if len(repeats) > 0 {
+		// Rare (a retried request): one more round trip, since a repeat whose earlier
+		// submission cannot be found must fail the transaction before anything commits.
+		b = &pgx.Batch{}
+		for _, it := range repeats {
+			b.Queue(findSubmissionQuery, findSubmissionArgs(it)...)
+		}
+		br = conn.SendBatch(ctx, b)
+		for _, it := range repeats {
+			if err = br.QueryRow().Scan(&it.resultID); err != nil {
+				break
+			}
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("finding the earlier submission: %w", err)
+		}
+	}
+
+	b = &pgx.Batch{}
+	if err := c.stage(ctx, queue{b}, entries, created); err != nil {
+		return nil, err
+	}
+	b.Queue("COMMIT")
+	br = conn.SendBatch(ctx, b)
+	for i := 0; err == nil && i < b.Len(); i++ {
+		_, err = br.Exec()
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storing submissions: %w", err)
+	}
+	committed = true
+	return entries, nil
+}
+
+// queue is a store.Querier that queues statements into a pgx.Batch instead of running them,
+// so statements other packages build (the outbox's INSERT) join the batch's round trip.
+// Their results are read from the batch; Exec reports 0 rows.
+type queue struct{ b *pgx.Batch }
+
+var errQueued = errors.New("queued statements return no rows")
+
+func (q queue) Exec(_ context.Context, sql string, args ...any) (int64, error) {
+	q.b.Queue(sql, args...)
+	return 0, nil
+}
+
+func (q queue) Query(context.Context, string, ...any) (store.Rows, error) { return nil, errQueued }
+
+func (q queue) QueryRow(context.Context, string, ...any) store.Row { return errRow{} }
+
+type errRow struct{}
+
+func (errRow) Scan(...any) error { return errQueued }
