@@ -162,4 +162,3 @@ func release(ctx context.Context, q store.Querier, ids []string, reason string) 
 	}
 	return nil
 }
-

@@ -65,7 +65,6 @@ func lookupRespondents(ctx context.Context, db *store.DB, keys []respondentKey) 
 	return out, nil
 }
 
-
 // followUpURL is the survey's redirect URL filled for this respondent ("" when the survey
 // has none).
 func (ri *respondentInfo) followUpURL(userID string) string {
