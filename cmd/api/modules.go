@@ -9,6 +9,7 @@ import (
 	"github.com/dispatch24/dispatch24/internal/httpapi"
 	"github.com/dispatch24/dispatch24/internal/outbox"
 	"github.com/dispatch24/dispatch24/internal/submission"
+	"github.com/dispatch24/dispatch24/internal/survey"
 )
 
 // modules are the API's services, wired from an opened environment. Each service registers
@@ -60,5 +61,10 @@ func newModules(ctx context.Context, env *app.Env, stdout io.Writer) (*modules, 
 	m.authenticator = authService
 	m.registrars = append(m.registrars, authService.Register)
 	m.components = append(m.components, app.Component{Name: "auth-prune", Run: authService.Run})
+	surveys, err := survey.New(survey.Config{DB: env.DB, SurveyAppURL: env.Config.SurveyAppURL, Logger: env.Logger})
+	if err != nil {
+		return nil, err
+	}
+	m.registrars = append(m.registrars, surveys.Register)
 	return m, nil
 }

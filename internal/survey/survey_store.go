@@ -1,0 +1,155 @@
+package survey
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/dispatch24/dispatch24/internal/store"
+)
+
+// Store holds the queries of the surveys and respondents tables (and the one statement that
+// revokes a respondent's refresh tokens).
+type Store struct {
+	db *store.DB
+}
+
+// NewStore returns the survey queries over db.
+func NewStore(db *store.DB) *Store { return &Store{db: db} }
+
+const surveyColumns = `id, name, allow_gen_users, jwt_secret, redirect_url, redirect_identifier,
+	auth_url_token_length, created_at, updated_at`
+
+func scanSurvey(row store.Row) (Survey, error) {
+	var (
+		s                Survey
+		secret           *string
+		created, updated int64
+	)
+	if err := row.Scan(&s.ID, &s.Name, &s.AllowGenUsers, &secret, &s.RedirectURL, &s.RedirectIdentifier,
+		&s.AuthURLTokenLength, &created, &updated); err != nil {
+		return Survey{}, err
+	}
+	if secret != nil {
+		s.JWTSecret = *secret
+	}
+	s.CreatedAt, s.UpdatedAt = store.FromMicros(created), store.FromMicros(updated)
+	return s, nil
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// forUpdate locks the rows a read-modify-write transaction reads on PostgreSQL; SQLite's
+// single writer already serialises such transactions.
+func forUpdate(d store.Dialect) string {
+	if d == store.Postgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+// Survey returns one survey; store.ErrNotFound when it does not exist.
+func (st *Store) Survey(ctx context.Context, id string) (Survey, error) {
+	s, err := scanSurvey(st.db.QueryRow(ctx, `SELECT `+surveyColumns+` FROM surveys WHERE id = $1`, id))
+	if err != nil {
+		return Survey{}, fmt.Errorf("reading survey %s: %w", id, err)
+	}
+	return s, nil
+}
+
+// Surveys lists surveys by id: every survey when all is true, otherwise those in ids.
+func (st *Store) Surveys(ctx context.Context, all bool, ids []string) ([]Survey, error) {
+	q := `SELECT ` + surveyColumns + ` FROM surveys`
+	var args []any
+	if !all {
+		if len(ids) == 0 {
+			return []Survey{}, nil
+		}
+		q += ` WHERE id IN ` + store.Placeholders(1, len(ids), 1)
+		for _, id := range ids {
+			args = append(args, id)
+		}
+	}
+	rows, err := st.db.Query(ctx, q+` ORDER BY id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing surveys: %w", err)
+	}
+	defer rows.Close()
+	out := []Survey{}
+	for rows.Next() {
+		s, err := scanSurvey(rows)
+		if err != nil {
+			return nil, fmt.Errorf("listing surveys: %w", err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing surveys: %w", err)
+	}
+	return out, nil
+}
+
+// CreateSurvey inserts s; store.ErrConflict when the id is taken.
+func (st *Store) CreateSurvey(ctx context.Context, s Survey) error {
+	_, err := st.db.Exec(ctx, `INSERT INTO surveys (`+surveyColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		s.ID, s.Name, s.AllowGenUsers, nullString(s.JWTSecret), s.RedirectURL, s.RedirectIdentifier,
+		s.AuthURLTokenLength, store.Micros(s.CreatedAt), store.Micros(s.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("creating survey %s: %w", s.ID, err)
+	}
+	return nil
+}
+
+// UpdateSurvey reads survey id, lets fn change it and writes it back, in one transaction that
+// locks the row, so concurrent PATCHes of different fields do not undo each other. fn's error
+// is returned as it is.
+func (st *Store) UpdateSurvey(ctx context.Context, id string, now time.Time, fn func(s *Survey) error) (Survey, error) {
+	var out Survey
+	err := st.db.InTx(ctx, func(tx store.Querier) error {
+		s, err := scanSurvey(tx.QueryRow(ctx, `SELECT `+surveyColumns+` FROM surveys WHERE id = $1`+forUpdate(st.db.Dialect), id))
+		if err != nil {
+			return fmt.Errorf("reading survey %s: %w", id, err)
+		}
+		if err := fn(&s); err != nil {
+			return err
+		}
+		s.UpdatedAt = now
+		if _, err := tx.Exec(ctx, `UPDATE surveys SET name = $2, allow_gen_users = $3, jwt_secret = $4,
+			redirect_url = $5, redirect_identifier = $6, auth_url_token_length = $7, updated_at = $8
+			WHERE id = $1`,
+			s.ID, s.Name, s.AllowGenUsers, nullString(s.JWTSecret), s.RedirectURL, s.RedirectIdentifier,
+			s.AuthURLTokenLength, store.Micros(s.UpdatedAt)); err != nil {
+			return fmt.Errorf("updating survey %s: %w", id, err)
+		}
+		out = s
+		return nil
+	})
+	return out, err
+}
+
+// DeleteSurvey deletes a survey (the schema cascades to its respondents, sessions,
+// submissions and webhooks) after revoking its respondents' refresh tokens, in one
+// transaction; store.ErrNotFound when it does not exist.
+func (st *Store) DeleteSurvey(ctx context.Context, id string, now time.Time) error {
+	return st.db.InTx(ctx, func(tx store.Querier) error {
+		if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = $1
+			WHERE revoked_at IS NULL AND user_id IN (SELECT id FROM respondents WHERE survey_id = $2)`,
+			store.Micros(now), id); err != nil {
+			return fmt.Errorf("revoking refresh tokens of survey %s: %w", id, err)
+		}
+		n, err := tx.Exec(ctx, `DELETE FROM surveys WHERE id = $1`, id)
+		if err != nil {
+			return fmt.Errorf("deleting survey %s: %w", id, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("deleting survey %s: %w", id, store.ErrNotFound)
+		}
+		return nil
+	})
+}
