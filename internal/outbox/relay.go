@@ -309,35 +309,39 @@ func (r *Relay) publish(ctx context.Context, entries []Entry) *flight {
 	return f
 }
 
+// markDelay is how long acknowledged events wait to be recorded, so one UPDATE records many:
+// the marks are bookkeeping (a leased row is not swept meanwhile), not on any path that
+// waits.
+const markDelay = 20 * time.Millisecond
+
 // collect waits for the acks of each flight in turn, marks acknowledged events published (in
 // batches) and gives failed ones back to the outbox.
 func (r *Relay) collect(in <-chan *flight) {
 	var acked []string
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	flush := time.NewTimer(time.Hour)
+	flush.Stop()
 	for {
-		var f *flight
-		var ok bool
-		if len(acked) == 0 {
-			f, ok = <-in
-		} else {
-			select {
-			case f, ok = <-in:
-			default:
-				// Nothing else is waiting: record what is acknowledged now.
-				r.markPublished(acked)
-				acked = acked[:0]
+		select {
+		case f, ok := <-in:
+			if !ok {
+				if len(acked) > 0 {
+					r.markPublished(acked)
+				}
+				return
+			}
+			if len(acked) == 0 {
+				flush.Reset(markDelay)
+			}
+			acked = r.await(f, timer, acked)
+			if len(acked) < 1024 {
 				continue
 			}
+		case <-flush.C:
 		}
-		if !ok {
-			if len(acked) > 0 {
-				r.markPublished(acked)
-			}
-			return
-		}
-		acked = r.await(f, timer, acked)
-		if len(acked) >= 1024 {
+		flush.Stop()
+		if len(acked) > 0 {
 			r.markPublished(acked)
 			acked = acked[:0]
 		}

@@ -2,6 +2,7 @@ package submission
 
 import (
 	"errors"
+	"io"
 	"net/http"
 
 	"github.com/dispatch24/dispatch24/internal/httpapi"
@@ -58,7 +59,7 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) error {
 	if err := httpapi.RequireContentType(r, "application/json"); err != nil {
 		return err
 	}
-	body, err := httpapi.ReadBody(w, r, MaxRecallBytes)
+	body, err := readRecall(w, r)
 	if err != nil {
 		return err
 	}
@@ -73,6 +74,20 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) error {
 	// A repeat answers exactly as the first time did.
 	httpapi.WriteJSON(w, http.StatusCreated, submissionResponse{SubmissionID: receipt.SubmissionID, FollowUpURL: receipt.FollowUpURL})
 	return nil
+}
+
+// readRecall reads the body in one allocation when its length is declared and within the
+// limit (recalls are large, and growing a buffer for each costs more than parsing it);
+// otherwise as httpapi.ReadBody does, with its 413.
+func readRecall(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.ContentLength <= 0 || r.ContentLength > MaxRecallBytes {
+		return httpapi.ReadBody(w, r, MaxRecallBytes)
+	}
+	body := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(r.Body, body); err != nil {
+		return nil, httpapi.BadRequest("bad_body", "could not read the request body")
+	}
+	return body, nil
 }
 
 // idempotencyKey returns the request's Idempotency-Key: "" when absent, 400 when it is not 1

@@ -81,9 +81,32 @@ type parser struct {
 	errs []httpapi.FieldError
 }
 
-func (p *parser) fail(field, msg string) {
+// field locates a bad field without building its name unless it is reported: meal and food
+// are indexes (-1 when not inside one), key the member's name ("" for a meal itself).
+type field struct {
+	meal, food int
+	key        string
+}
+
+func top(key string) field { return field{meal: -1, food: -1, key: key} }
+
+func (f field) String() string {
+	if f.meal < 0 {
+		return f.key
+	}
+	s := "meals[" + strconv.Itoa(f.meal) + "]"
+	if f.key != "" {
+		s += "." + f.key
+	}
+	if f.food >= 0 {
+		s += "[" + strconv.Itoa(f.food) + "]"
+	}
+	return s
+}
+
+func (p *parser) fail(f field, msg string) {
 	if len(p.errs) < maxFieldErrors {
-		p.errs = append(p.errs, httpapi.FieldError{Field: field, Message: msg})
+		p.errs = append(p.errs, httpapi.FieldError{Field: f.String(), Message: msg})
 	}
 }
 
@@ -112,8 +135,9 @@ func (p *parser) peek() byte {
 }
 
 // members walks the object starting at p.pos, calling fn for each member with the key
-// (decoded) and p.pos at the member's value; fn must consume the value.
-func (p *parser) members(depth int, fn func(key string) error) error {
+// (decoded; valid only during the call) and p.pos at the member's value; fn must consume the
+// value.
+func (p *parser) members(depth int, fn func(key []byte) error) error {
 	if depth > maxDepth {
 		return errSyntax
 	}
@@ -181,28 +205,23 @@ func (p *parser) elements(depth int, fn func(i int) error) error {
 	}
 }
 
-// key reads an object key. Keys without escapes are returned without decoding work beyond a
-// string conversion; escaped keys are decoded as a receiver would.
-func (p *parser) key() (string, error) {
+// key reads an object key (or any string). Strings without escapes are the input's own
+// bytes; escaped ones are decoded as a receiver would.
+func (p *parser) key() ([]byte, error) {
 	start := p.pos
 	escaped, err := p.str()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	raw := p.data[start:p.pos]
 	if !escaped {
-		return string(raw[1 : len(raw)-1]), nil
+		return raw[1 : len(raw)-1], nil
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", errSyntax
+		return nil, errSyntax
 	}
-	return s, nil
-}
-
-// stringValue reads a string value and returns it decoded.
-func (p *parser) stringValue() (string, error) {
-	return p.key()
+	return []byte(s), nil
 }
 
 // str consumes a string literal, reporting whether it contains escapes. The input is known to
@@ -306,7 +325,7 @@ func (p *parser) literal(word string) error {
 func (p *parser) value(depth int) error {
 	switch c := p.peek(); {
 	case c == '{':
-		return p.members(depth+1, func(string) error { return p.value(depth + 1) })
+		return p.members(depth+1, func([]byte) error { return p.value(depth + 1) })
 	case c == '[':
 		return p.elements(depth+1, func(int) error { return p.value(depth + 1) })
 	case c == '"':
@@ -329,18 +348,18 @@ func (p *parser) value(depth int) error {
 func (p *parser) recall(rec *Recall) error {
 	var seen struct{ start, end, session, meals, custom bool }
 	var startOK, endOK bool
-	err := p.members(1, func(key string) error {
-		switch key {
+	err := p.members(1, func(key []byte) error {
+		switch string(key) {
 		case "startTime":
-			return p.once(&seen.start, key, func() error { return p.timeField(key, &rec.StartTime, &startOK) })
+			return p.once(&seen.start, top("startTime"), func() error { return p.timeField(top("startTime"), &rec.StartTime, &startOK) })
 		case "endTime":
-			return p.once(&seen.end, key, func() error { return p.timeField(key, &rec.EndTime, &endOK) })
+			return p.once(&seen.end, top("endTime"), func() error { return p.timeField(top("endTime"), &rec.EndTime, &endOK) })
 		case "sessionId":
-			return p.once(&seen.session, key, func() error { return p.sessionID(rec) })
+			return p.once(&seen.session, top("sessionId"), func() error { return p.sessionID(rec) })
 		case "meals":
-			return p.once(&seen.meals, key, func() error { return p.meals(rec) })
+			return p.once(&seen.meals, top("meals"), func() error { return p.meals(rec) })
 		case "customData":
-			return p.once(&seen.custom, key, func() error { return p.optionalObject(key, 1) })
+			return p.once(&seen.custom, top("customData"), func() error { return p.optionalObject(top("customData"), 1) })
 		default:
 			return p.value(1)
 		}
@@ -349,24 +368,24 @@ func (p *parser) recall(rec *Recall) error {
 		return err
 	}
 	if !seen.start {
-		p.fail("startTime", "is required")
+		p.fail(top("startTime"), "is required")
 	}
 	if !seen.end {
-		p.fail("endTime", "is required")
+		p.fail(top("endTime"), "is required")
 	}
 	if !seen.meals {
-		p.fail("meals", "is required")
+		p.fail(top("meals"), "is required")
 	}
 	if startOK && endOK && rec.EndTime.Before(rec.StartTime) {
-		p.fail("endTime", "must not be before startTime")
+		p.fail(top("endTime"), "must not be before startTime")
 	}
 	return nil
 }
 
 // once runs fn for the first occurrence of a known key and refuses a second one.
-func (p *parser) once(seen *bool, field string, fn func() error) error {
+func (p *parser) once(seen *bool, f field, fn func() error) error {
 	if *seen {
-		p.fail(field, "appears more than once")
+		p.fail(f, "appears more than once")
 		return p.value(1)
 	}
 	*seen = true
@@ -374,18 +393,18 @@ func (p *parser) once(seen *bool, field string, fn func() error) error {
 }
 
 // timeField reads a required RFC 3339 time into *out (in UTC), setting *ok when valid.
-func (p *parser) timeField(field string, out *time.Time, ok *bool) error {
+func (p *parser) timeField(f field, out *time.Time, ok *bool) error {
 	if p.peek() != '"' {
-		p.fail(field, "must be an RFC 3339 time")
+		p.fail(f, "must be an RFC 3339 time")
 		return p.value(1)
 	}
-	s, err := p.stringValue()
+	s, err := p.key()
 	if err != nil {
 		return err
 	}
-	t, err := time.Parse(time.RFC3339, s)
+	t, err := time.Parse(time.RFC3339, string(s))
 	if err != nil {
-		p.fail(field, "must be an RFC 3339 time")
+		p.fail(f, "must be an RFC 3339 time")
 		return nil
 	}
 	*out, *ok = t.UTC(), true
@@ -393,26 +412,28 @@ func (p *parser) timeField(field string, out *time.Time, ok *bool) error {
 }
 
 func (p *parser) sessionID(rec *Recall) error {
+	f := top("sessionId")
 	if p.peek() == 'n' {
 		return p.literal("null")
 	}
 	if p.peek() != '"' {
-		p.fail("sessionId", "must be a string")
+		p.fail(f, "must be a string")
 		return p.value(1)
 	}
-	s, err := p.stringValue()
+	b, err := p.key()
 	if err != nil {
 		return err
 	}
+	s := string(b)
 	switch {
 	case s == "":
-		p.fail("sessionId", "must not be empty")
+		p.fail(f, "must not be empty")
 	case utf8.RuneCountInString(s) > maxSessionIDLen:
-		p.fail("sessionId", fmt.Sprintf("must be at most %d characters", maxSessionIDLen))
+		p.fail(f, fmt.Sprintf("must be at most %d characters", maxSessionIDLen))
 	default:
 		for _, r := range s {
 			if r < 0x20 || r == 0x7f {
-				p.fail("sessionId", "must not contain control characters")
+				p.fail(f, "must not contain control characters")
 				return nil
 			}
 		}
@@ -421,46 +442,46 @@ func (p *parser) sessionID(rec *Recall) error {
 	return nil
 }
 
-// optionalObject accepts an object or null at field.
-func (p *parser) optionalObject(field string, depth int) error {
+// optionalObject accepts an object or null.
+func (p *parser) optionalObject(f field, depth int) error {
 	switch p.peek() {
 	case '{':
 		return p.value(depth)
 	case 'n':
 		return p.literal("null")
 	}
-	p.fail(field, "must be an object")
+	p.fail(f, "must be an object")
 	return p.value(depth)
 }
 
 func (p *parser) meals(rec *Recall) error {
 	if p.peek() != '[' {
-		p.fail("meals", "must be an array")
+		p.fail(top("meals"), "must be an array")
 		return p.value(1)
 	}
 	return p.elements(2, func(i int) error {
 		rec.Meals++
-		return p.meal("meals[" + strconv.Itoa(i) + "]")
+		return p.meal(i)
 	})
 }
 
-func (p *parser) meal(path string) error {
+func (p *parser) meal(i int) error {
+	at := func(key string) field { return field{meal: i, food: -1, key: key} }
 	if p.peek() != '{' {
-		p.fail(path, "must be an object")
+		p.fail(at(""), "must be an object")
 		return p.value(2)
 	}
 	var seen struct{ name, time, foods, custom bool }
-	err := p.members(3, func(key string) error {
-		field := path + "." + key
-		switch key {
+	err := p.members(3, func(key []byte) error {
+		switch string(key) {
 		case "name":
-			return p.once(&seen.name, field, func() error { return p.mealName(field) })
+			return p.once(&seen.name, at("name"), func() error { return p.mealName(at("name")) })
 		case "time":
-			return p.once(&seen.time, field, func() error { return p.mealTime(field) })
+			return p.once(&seen.time, at("time"), func() error { return p.mealTime(at("time")) })
 		case "foods":
-			return p.once(&seen.foods, field, func() error { return p.foods(field) })
+			return p.once(&seen.foods, at("foods"), func() error { return p.foods(i) })
 		case "customData":
-			return p.once(&seen.custom, field, func() error { return p.optionalObject(field, 3) })
+			return p.once(&seen.custom, at("customData"), func() error { return p.optionalObject(at("customData"), 3) })
 		default:
 			return p.value(3)
 		}
@@ -469,17 +490,17 @@ func (p *parser) meal(path string) error {
 		return err
 	}
 	if !seen.name {
-		p.fail(path+".name", "is required")
+		p.fail(at("name"), "is required")
 	}
 	if !seen.foods {
-		p.fail(path+".foods", "is required")
+		p.fail(at("foods"), "is required")
 	}
 	return nil
 }
 
-func (p *parser) mealName(field string) error {
+func (p *parser) mealName(f field) error {
 	if p.peek() != '"' {
-		p.fail(field, "must be a string")
+		p.fail(f, "must be a string")
 		return p.value(3)
 	}
 	start := p.pos
@@ -487,32 +508,32 @@ func (p *parser) mealName(field string) error {
 		return err
 	}
 	if p.pos-start == 2 {
-		p.fail(field, "must not be empty")
+		p.fail(f, "must not be empty")
 	}
 	return nil
 }
 
 // mealTime accepts the forms survey apps send: a string ("12:30" or a timestamp) or an object
 // ({"hours","minutes"}); null counts as absent.
-func (p *parser) mealTime(field string) error {
+func (p *parser) mealTime(f field) error {
 	switch p.peek() {
 	case '"', '{':
 		return p.value(3)
 	case 'n':
 		return p.literal("null")
 	}
-	p.fail(field, "must be a string or an object")
+	p.fail(f, "must be a string or an object")
 	return p.value(3)
 }
 
-func (p *parser) foods(field string) error {
+func (p *parser) foods(meal int) error {
 	if p.peek() != '[' {
-		p.fail(field, "must be an array")
+		p.fail(field{meal: meal, food: -1, key: "foods"}, "must be an array")
 		return p.value(3)
 	}
 	return p.elements(4, func(i int) error {
 		if p.peek() != '{' {
-			p.fail(field+"["+strconv.Itoa(i)+"]", "must be an object")
+			p.fail(field{meal: meal, food: i, key: "foods"}, "must be an object")
 		}
 		return p.value(4)
 	})

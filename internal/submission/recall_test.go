@@ -146,3 +146,23 @@ func FuzzParseRecall(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkParseRecall(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString(`{"startTime":"2026-11-23T08:00:00Z","endTime":"2026-11-23T08:25:00Z","sessionId":"s","meals":[`)
+	for m := 0; sb.Len() < 10<<10; m++ {
+		if m > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString(`{"name":"Meal","time":"07:15","foods":[{"code":"FOOD1","englishName":"Food","portionSize":{"method":"as-served","servingWeight":100.5,"leftoversWeight":0},"nutrients":{"energy":200,"protein":1.25}},{"code":"FOOD2","englishName":"Food \u00e9","nutrients":{"energy":20}}],"customData":{"place":"home"}}`)
+	}
+	sb.WriteString(`],"customData":{"device":"bench"}}`)
+	body := []byte(sb.String())
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseRecall(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
