@@ -37,6 +37,11 @@ func streamEvents(t *testing.T, b *bundle, want int) []events.Event {
 			t.Fatalf("event %s: duplicate or wrong Nats-Msg-Id %q", ev.ID, m.Header.Get(jetstream.MsgIDHeader))
 		}
 		seen[ev.ID] = true
+		// The payload is the envelope exactly as events.Event.Marshal writes it.
+		again := ev
+		if b, err := again.Marshal(); err != nil || !bytes.Equal(b, m.Data) {
+			t.Fatalf("event %s: payload is not events.Event.Marshal's encoding:\n%s\n%s", ev.ID, m.Data, b)
+		}
 		var stored []byte
 		if err := b.db.QueryRow(context.Background(), "SELECT payload FROM events WHERE id = $1", ev.ID).Scan(&stored); err != nil {
 			t.Fatal(err)

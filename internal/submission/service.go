@@ -49,7 +49,7 @@ type Config struct {
 	// MaxBatch bounds the submissions written in one transaction (default 256).
 	MaxBatch int
 	// Writers is how many batch transactions may run at once (default 1 on SQLite, whose
-	// writer is single, and 2 on PostgreSQL).
+	// writer is single, and 4 on PostgreSQL, which overlaps their WAL flushes).
 	Writers int
 	// Linger makes a writer wait this long for more submissions before committing a batch
 	// that is not full (default 0: batches form only from what queues during the previous
@@ -74,7 +74,7 @@ func (c Config) WithDefaults() Config {
 	if c.Writers <= 0 && c.DB != nil {
 		c.Writers = 1
 		if c.DB.Dialect == store.Postgres {
-			c.Writers = 2
+			c.Writers = 4
 		}
 	}
 	return c
@@ -289,7 +289,7 @@ func (s *Service) sessionEntry(ctx context.Context, p *httpapi.Principal, typ, s
 // entry encodes ev for the outbox with the trace context of ctx, so the publish continues the
 // request's trace.
 func (s *Service) entry(ctx context.Context, ev *events.Event) (outbox.Entry, error) {
-	payload, err := ev.Marshal()
+	payload, err := marshalEnvelope(ev)
 	if err != nil {
 		return outbox.Entry{}, err
 	}
