@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -203,6 +204,8 @@ func (r *Relay) fastPath(ctx context.Context, inflight chan<- *flight) {
 			return
 		case batch = <-r.notify:
 		}
+		// Appending must never write into the notifier's array past its slice.
+		batch = slices.Clip(batch)
 	more:
 		for len(batch) < r.cfg.BatchSize {
 			select {
