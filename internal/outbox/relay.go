@@ -234,6 +234,7 @@ func (r *Relay) sweepLoop(ctx context.Context, inflight chan<- *flight) {
 	bo.MaxElapsedTime = 0
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	failing := false // logged once when it starts and once when it ends, not every retry
 	for {
 		select {
 		case <-ctx.Done():
@@ -247,16 +248,22 @@ func (r *Relay) sweepLoop(ctx context.Context, inflight chan<- *flight) {
 			return
 		case err != nil || r.failed.Swap(false):
 			delay = bo.NextBackOff()
-			if err != nil {
-				r.cfg.Logger.WarnContext(ctx, "outbox sweep failed", "err", err, "retry_in", delay)
+			if err != nil && !failing {
+				r.cfg.Logger.WarnContext(ctx, "outbox sweep failing; events stay in the outbox and are retried with backoff", "err", err)
 			}
+			failing = failing || err != nil
+			timer.Reset(delay)
+			continue
 		case full:
-			bo.Reset()
 			delay = 0 // more is waiting
 		default:
-			bo.Reset()
 			delay = r.cfg.SweepInterval
 		}
+		if failing {
+			r.cfg.Logger.InfoContext(ctx, "outbox sweep recovered")
+			failing = false
+		}
+		bo.Reset()
 		timer.Reset(delay)
 	}
 }
