@@ -1,0 +1,111 @@
+// Package endpoint administers the webhook endpoints of a survey (CONTRACT section 6): the
+// registration, listing, change and deletion of endpoints, the rotation of their signing
+// secrets, and the test send that delivers a webhook.test event at once.
+//
+// The dispatch engine reads the same webhooks table to deliver events; this package owns the
+// administrative writes and leaves the failure counters to the engine, except that re-enabling
+// an endpoint resets them.
+package endpoint
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/dispatch24/dispatch24/pkg/events"
+)
+
+// DefaultRotationGrace is how long the previous secret keeps signing after a rotation.
+const DefaultRotationGrace = 24 * time.Hour
+
+// ReasonManual is the disabled_reason of an endpoint disabled through the API.
+const ReasonManual = "manual"
+
+// ErrSurveyNotFound is returned when an endpoint is created for a survey that does not exist.
+var ErrSurveyNotFound = errors.New("survey not found")
+
+// Endpoint is one webhook endpoint of a survey.
+type Endpoint struct {
+	ID          string
+	SurveyID    string
+	URL         string
+	Description string
+	// Events are the subscribed event types.
+	Events []string
+	// Secret is the current whsec_ signing secret.
+	Secret string
+	// PreviousSecret signs as well until PreviousSecretUntil, after a rotation.
+	PreviousSecret      string
+	PreviousSecretUntil time.Time
+
+	Disabled       bool
+	DisabledReason string
+	DisabledAt     time.Time // zero while enabled
+
+	// ConsecutiveFailures and FirstFailureAt are maintained by the dispatch engine.
+	ConsecutiveFailures int
+	FirstFailureAt      time.Time
+
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Rotating reports whether the previous secret still signs at now.
+func (e *Endpoint) Rotating(now time.Time) bool {
+	return e.PreviousSecret != "" && now.Before(e.PreviousSecretUntil)
+}
+
+// SigningSecrets returns the secrets that sign a delivery made at now: the current one, then
+// the previous one during a rotation's grace period.
+func (e *Endpoint) SigningSecrets(now time.Time) []string {
+	if e.Rotating(now) {
+		return []string{e.Secret, e.PreviousSecret}
+	}
+	return []string{e.Secret}
+}
+
+// NewID returns a new endpoint id: "wh_" and the hex of a UUIDv7.
+func NewID() string {
+	return "wh_" + strings.ReplaceAll(uuid.Must(uuid.NewV7()).String(), "-", "")
+}
+
+// NormalizeEvents checks a requested list of event types and removes repeats, keeping the
+// first occurrence of each. It returns a message fit for a validation error when the list is
+// empty or names an unknown type.
+func NormalizeEvents(types []string) ([]string, string) {
+	if len(types) == 0 {
+		return nil, "must list at least one event type"
+	}
+	out := make([]string, 0, len(types))
+	for _, t := range types {
+		if !events.ValidType(t) {
+			return nil, "unknown event type " + quote(t) + "; known types: " + strings.Join(events.Types, ", ")
+		}
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out, ""
+}
+
+// joinEvents and splitEvents convert the webhooks.events column (comma-separated).
+func joinEvents(types []string) string { return strings.Join(types, ",") }
+
+func splitEvents(s string) []string {
+	if s == "" {
+		return []string{}
+	}
+	return strings.Split(s, ",")
+}
+
+// quote shortens and quotes a user-supplied value for an error message.
+func quote(s string) string {
+	const limit = 64
+	if len(s) > limit {
+		s = s[:limit] + "…"
+	}
+	return `"` + strings.ToValidUTF8(s, "") + `"`
+}

@@ -1,0 +1,328 @@
+package endpoint
+
+import (
+	"errors"
+	"net/http"
+	"time"
+	"unicode/utf8"
+
+	"github.com/dispatch24/dispatch24/internal/httpapi"
+	"github.com/dispatch24/dispatch24/internal/store"
+	"github.com/dispatch24/dispatch24/pkg/events"
+	"github.com/dispatch24/dispatch24/pkg/webhook"
+)
+
+// maxDescription bounds an endpoint's description, in characters.
+const maxDescription = 1000
+
+// Register adds the endpoint routes to rt, all behind the SurveyStaff policy: admins and the
+// staff assigned to the survey.
+func (s *Service) Register(rt *httpapi.Router) {
+	const base = "/api/admin/surveys/{surveyId}/webhooks"
+	rt.Handle("POST "+base, httpapi.SurveyStaff, s.handleCreate)
+	rt.Handle("GET "+base, httpapi.SurveyStaff, s.handleList)
+	rt.Handle("GET "+base+"/{webhookId}", httpapi.SurveyStaff, s.handleGet)
+	rt.Handle("PATCH "+base+"/{webhookId}", httpapi.SurveyStaff, s.handleUpdate)
+	rt.Handle("DELETE "+base+"/{webhookId}", httpapi.SurveyStaff, s.handleDelete)
+	rt.Handle("POST "+base+"/{webhookId}/rotate-secret", httpapi.SurveyStaff, s.handleRotate)
+	rt.Handle("POST "+base+"/{webhookId}/test", httpapi.SurveyStaff, s.handleTest)
+}
+
+// View is an endpoint as the API shows it: never with its secrets.
+type View struct {
+	ID                  string     `json:"id"`
+	SurveyID            string     `json:"surveyId"`
+	URL                 string     `json:"url"`
+	Events              []string   `json:"events"`
+	Description         string     `json:"description"`
+	Disabled            bool       `json:"disabled"`
+	DisabledReason      string     `json:"disabledReason"`
+	DisabledAt          *time.Time `json:"disabledAt"`
+	ConsecutiveFailures int        `json:"consecutiveFailures"`
+	SecretRotating      bool       `json:"secretRotating"`
+	SecretRotatingUntil *time.Time `json:"secretRotatingUntil"`
+	CreatedAt           time.Time  `json:"createdAt"`
+	UpdatedAt           time.Time  `json:"updatedAt"`
+}
+
+// NewView returns the API view of e at now.
+func NewView(e *Endpoint, now time.Time) View {
+	v := View{
+		ID:                  e.ID,
+		SurveyID:            e.SurveyID,
+		URL:                 e.URL,
+		Events:              e.Events,
+		Description:         e.Description,
+		Disabled:            e.Disabled,
+		DisabledReason:      e.DisabledReason,
+		DisabledAt:          timePtr(e.DisabledAt),
+		ConsecutiveFailures: e.ConsecutiveFailures,
+		CreatedAt:           e.CreatedAt,
+		UpdatedAt:           e.UpdatedAt,
+	}
+	if e.Rotating(now) {
+		v.SecretRotating = true
+		v.SecretRotatingUntil = timePtr(e.PreviousSecretUntil)
+	}
+	return v
+}
+
+// createdView is the answer to a creation: the only time, with rotation, the secret is shown.
+type createdView struct {
+	View
+	Secret string `json:"secret"`
+}
+
+type createRequest struct {
+	URL         string   `json:"url"`
+	Events      []string `json:"events"`
+	Description string   `json:"description"`
+}
+
+func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) error {
+	var req createRequest
+	if err := httpapi.DecodeJSON(w, r, 0, &req); err != nil {
+		return err
+	}
+	var errs []httpapi.FieldError
+	if fe := s.checkURL(r, req.URL); fe != nil {
+		errs = append(errs, *fe)
+	}
+	evs := []string{events.TypeSessionSubmitted}
+	if req.Events != nil {
+		var msg string
+		if evs, msg = NormalizeEvents(req.Events); msg != "" {
+			errs = append(errs, httpapi.FieldError{Field: "events", Message: msg})
+		}
+	}
+	if fe := checkDescription(req.Description); fe != nil {
+		errs = append(errs, *fe)
+	}
+	if len(errs) > 0 {
+		return httpapi.Validation(errs...)
+	}
+	now := s.cfg.NowFunc().UTC()
+	e := &Endpoint{
+		ID:          NewID(),
+		SurveyID:    r.PathValue("surveyId"),
+		URL:         req.URL,
+		Description: req.Description,
+		Events:      evs,
+		Secret:      webhook.NewSecret(),
+		CreatedAt:   now,
+		UpdatedAt:   now,
+	}
+	if err := s.store.Create(r.Context(), e); err != nil {
+		if errors.Is(err, ErrSurveyNotFound) {
+			return httpapi.NotFound("survey_not_found", "no such survey")
+		}
+		return err
+	}
+	// Store round-trips times at microsecond precision; answer with what a GET will show.
+	e.CreatedAt, e.UpdatedAt = store.FromMicros(store.Micros(now)), store.FromMicros(store.Micros(now))
+	s.cfg.Logger.InfoContext(r.Context(), "webhook created", "webhook_id", e.ID, "survey_id", e.SurveyID,
+		"by", principalID(r))
+	httpapi.WriteJSON(w, http.StatusCreated, createdView{View: NewView(e, now), Secret: e.Secret})
+	return nil
+}
+
+func (s *Service) handleList(w http.ResponseWriter, r *http.Request) error {
+	list, err := s.store.List(r.Context(), r.PathValue("surveyId"))
+	if err != nil {
+		return err
+	}
+	now := s.cfg.NowFunc()
+	items := make([]View, len(list))
+	for i, e := range list {
+		items[i] = NewView(e, now)
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"items": items})
+	return nil
+}
+
+func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) error {
+	e, err := s.get(r)
+	if err != nil {
+		return err
+	}
+	httpapi.WriteJSON(w, http.StatusOK, NewView(e, s.cfg.NowFunc()))
+	return nil
+}
+
+// get returns the endpoint named by the request's path, or a 404 problem.
+func (s *Service) get(r *http.Request) (*Endpoint, error) {
+	e, err := s.store.Get(r.Context(), r.PathValue("surveyId"), r.PathValue("webhookId"))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, webhookNotFound()
+	}
+	return e, err
+}
+
+func webhookNotFound() *httpapi.Problem {
+	return httpapi.NotFound("webhook_not_found", "no such webhook")
+}
+
+type updateRequest struct {
+	URL         *string  `json:"url"`
+	Events      []string `json:"events"`
+	Description *string  `json:"description"`
+	Disabled    *bool    `json:"disabled"`
+}
+
+func (s *Service) handleUpdate(w http.ResponseWriter, r *http.Request) error {
+	var req updateRequest
+	if err := httpapi.DecodeJSON(w, r, 0, &req); err != nil {
+		return err
+	}
+	var errs []httpapi.FieldError
+	p := Patch{URL: req.URL, Description: req.Description, Disabled: req.Disabled}
+	if req.URL != nil {
+		if fe := s.checkURL(r, *req.URL); fe != nil {
+			errs = append(errs, *fe)
+		}
+	}
+	if req.Events != nil {
+		evs, msg := NormalizeEvents(req.Events)
+		if msg != "" {
+			errs = append(errs, httpapi.FieldError{Field: "events", Message: msg})
+		}
+		p.Events = evs
+	}
+	if req.Description != nil {
+		if fe := checkDescription(*req.Description); fe != nil {
+			errs = append(errs, *fe)
+		}
+	}
+	if len(errs) > 0 {
+		return httpapi.Validation(errs...)
+	}
+	now := s.cfg.NowFunc().UTC()
+	e, err := s.store.Update(r.Context(), r.PathValue("surveyId"), r.PathValue("webhookId"), p, now)
+	if errors.Is(err, store.ErrNotFound) {
+		return webhookNotFound()
+	}
+	if err != nil {
+		return err
+	}
+	e.UpdatedAt = store.FromMicros(store.Micros(now))
+	if !e.DisabledAt.IsZero() {
+		e.DisabledAt = store.FromMicros(store.Micros(e.DisabledAt))
+	}
+	if req.Disabled != nil {
+		s.cfg.Logger.InfoContext(r.Context(), "webhook updated", "webhook_id", e.ID, "survey_id", e.SurveyID,
+			"disabled", e.Disabled, "by", principalID(r))
+	}
+	httpapi.WriteJSON(w, http.StatusOK, NewView(e, now))
+	return nil
+}
+
+func (s *Service) handleDelete(w http.ResponseWriter, r *http.Request) error {
+	err := s.store.Delete(r.Context(), r.PathValue("surveyId"), r.PathValue("webhookId"))
+	if errors.Is(err, store.ErrNotFound) {
+		return webhookNotFound()
+	}
+	if err != nil {
+		return err
+	}
+	s.cfg.Logger.InfoContext(r.Context(), "webhook deleted", "webhook_id", r.PathValue("webhookId"),
+		"survey_id", r.PathValue("surveyId"), "by", principalID(r))
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type rotateResponse struct {
+	Secret string `json:"secret"`
+	// PreviousSecretExpiresAt is when the rotated-out secret stops signing.
+	PreviousSecretExpiresAt time.Time `json:"previousSecretExpiresAt"`
+}
+
+func (s *Service) handleRotate(w http.ResponseWriter, r *http.Request) error {
+	now := s.cfg.NowFunc().UTC()
+	until := store.FromMicros(store.Micros(now.Add(s.cfg.RotationGrace)))
+	secret := webhook.NewSecret()
+	e, err := s.store.RotateSecret(r.Context(), r.PathValue("surveyId"), r.PathValue("webhookId"), secret, until, now)
+	if errors.Is(err, store.ErrNotFound) {
+		return webhookNotFound()
+	}
+	if err != nil {
+		return err
+	}
+	s.cfg.Logger.InfoContext(r.Context(), "webhook secret rotated", "webhook_id", e.ID, "survey_id", e.SurveyID,
+		"previous_until", until, "by", principalID(r))
+	w.Header().Set("Cache-Control", "no-store")
+	httpapi.WriteJSON(w, http.StatusOK, rotateResponse{Secret: secret, PreviousSecretExpiresAt: until})
+	return nil
+}
+
+// testResponse is the outcome of a test send's attempt.
+type testResponse struct {
+	DeliveryID   string `json:"deliveryId"`
+	EventID      string `json:"eventId"`
+	Delivered    bool   `json:"delivered"`
+	StatusCode   *int   `json:"statusCode"`
+	DurationMS   int64  `json:"durationMs"`
+	Error        string `json:"error"`
+	Detail       string `json:"detail,omitempty"`
+	ResponseBody string `json:"responseBody"`
+}
+
+func (s *Service) handleTest(w http.ResponseWriter, r *http.Request) error {
+	e, err := s.get(r)
+	if err != nil {
+		return err
+	}
+	out, err := s.SendTest(r.Context(), e)
+	if err != nil {
+		return err
+	}
+	res := out.Result
+	resp := testResponse{
+		DeliveryID:   out.DeliveryID,
+		EventID:      out.EventID,
+		Delivered:    res.Delivered,
+		DurationMS:   res.Duration.Milliseconds(),
+		Error:        string(res.Code),
+		Detail:       res.Detail(),
+		ResponseBody: ResponseBodyText(res.ResponseBody),
+	}
+	if res.StatusCode != 0 {
+		resp.StatusCode = &res.StatusCode
+	}
+	httpapi.WriteJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// checkURL applies the registration rules to a URL, as a field error.
+func (s *Service) checkURL(r *http.Request, rawURL string) *httpapi.FieldError {
+	if rawURL == "" {
+		return &httpapi.FieldError{Field: "url", Message: "is required"}
+	}
+	if err := s.ValidateURL(r.Context(), rawURL); err != nil {
+		return &httpapi.FieldError{Field: "url", Message: err.Error()}
+	}
+	return nil
+}
+
+func checkDescription(d string) *httpapi.FieldError {
+	if !utf8.ValidString(d) {
+		return &httpapi.FieldError{Field: "description", Message: "must be valid UTF-8"}
+	}
+	if utf8.RuneCountInString(d) > maxDescription {
+		return &httpapi.FieldError{Field: "description", Message: "must be at most 1000 characters"}
+	}
+	return nil
+}
+
+func principalID(r *http.Request) string {
+	if p := httpapi.PrincipalFrom(r.Context()); p != nil {
+		return p.UserID
+	}
+	return ""
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}

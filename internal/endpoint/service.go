@@ -1,0 +1,209 @@
+package endpoint
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/dispatch24/dispatch24/internal/store"
+	"github.com/dispatch24/dispatch24/pkg/events"
+	"github.com/dispatch24/dispatch24/pkg/webhook"
+)
+
+// Config configures a Service.
+type Config struct {
+	// DB is the store. Required.
+	DB *store.DB
+	// Client sends test deliveries; share the process's one Client. Required.
+	Client *webhook.Client
+	// AllowNets are the networks exempt from the non-public address rule at registration
+	// (WEBHOOK_ALLOW_NETS). Default none.
+	AllowNets []*net.IPNet
+	// Resolver looks up webhook hosts at registration. Default net.DefaultResolver.
+	Resolver webhook.Resolver
+	// Issuer is the iss of the Authorization JWT of test sends (TOKEN_ISSUER). Default
+	// "intake24".
+	Issuer string
+	// RotationGrace is how long a rotated-out secret keeps signing. Default 24h.
+	RotationGrace time.Duration
+	// Propagator injects the trace context into test sends. Default the global propagator.
+	Propagator propagation.TextMapPropagator
+	// Logger receives test-send outcomes. Default slog.Default().
+	Logger *slog.Logger
+	// NowFunc returns the current time. Default time.Now.
+	NowFunc func() time.Time
+}
+
+// WithDefaults returns c with its zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	if c.Issuer == "" {
+		c.Issuer = webhook.DefaultIssuer
+	}
+	if c.RotationGrace == 0 {
+		c.RotationGrace = DefaultRotationGrace
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.NowFunc == nil {
+		c.NowFunc = time.Now
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.DB == nil:
+		return errors.New("a store is required")
+	case c.Client == nil:
+		return errors.New("a webhook client is required")
+	case c.RotationGrace < 0:
+		return errors.New("rotation grace must not be negative")
+	}
+	return nil
+}
+
+// Service administers webhook endpoints and makes test sends.
+type Service struct {
+	cfg   Config
+	store *Store
+}
+
+// NewService returns a Service for cfg, with defaults applied.
+func NewService(cfg Config) (*Service, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("endpoint service: %w", err)
+	}
+	return &Service{cfg: cfg, store: NewStore(cfg.DB)}, nil
+}
+
+// Store returns the service's queries, for other views of the same endpoints (the console).
+func (s *Service) Store() *Store { return s.store }
+
+// ValidateURL applies the registration rules to a webhook URL (see webhook.ValidateURL).
+func (s *Service) ValidateURL(ctx context.Context, rawURL string) error {
+	return webhook.ValidateURL(ctx, rawURL, s.cfg.AllowNets, s.cfg.Resolver)
+}
+
+// TestOutcome is the outcome of a test send.
+type TestOutcome struct {
+	DeliveryID string
+	EventID    string
+	Result     webhook.Result
+}
+
+// SendTest delivers a fresh webhook.test event to e now, signed with its secrets and the
+// survey's jwtSecret, and records the event, the delivery and its attempt. The endpoint's
+// failure counters are left alone: a test is not part of its delivery record.
+func (s *Service) SendTest(ctx context.Context, e *Endpoint) (*TestOutcome, error) {
+	jwtSecret, err := s.store.SurveyJWTSecret(ctx, e.SurveyID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.cfg.NowFunc()
+	ev := events.Event{
+		ID:        events.NewID(),
+		Type:      events.TypeWebhookTest,
+		Timestamp: now,
+		SurveyID:  e.SurveyID,
+	}
+	body, err := ev.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	trace := events.TraceHeaders(ctx, s.cfg.Propagator)
+	header := http.Header{}
+	for k, v := range trace {
+		header.Set(k, v)
+	}
+	traceJSON, err := json.Marshal(trace)
+	if err != nil {
+		return nil, fmt.Errorf("encoding trace headers: %w", err)
+	}
+	req := &webhook.Request{
+		URL:       e.URL,
+		MessageID: ev.ID,
+		EventType: ev.Type,
+		Body:      body,
+		Secrets:   e.SigningSecrets(now),
+		Issuer:    s.cfg.Issuer,
+		SurveyID:  e.SurveyID,
+		Header:    header,
+	}
+	if jwtSecret != "" {
+		req.JWTKey = []byte(jwtSecret)
+	}
+	res := s.cfg.Client.Send(ctx, req)
+	if res.Code == webhook.CodeCanceled {
+		return nil, fmt.Errorf("test send: %w", context.Cause(ctx))
+	}
+	out := &TestOutcome{DeliveryID: DeliveryID(ev.ID, e.ID), EventID: ev.ID, Result: res}
+	rec := &TestRecord{
+		EventID:    ev.ID,
+		EventType:  ev.Type,
+		SurveyID:   e.SurveyID,
+		Subject:    events.Subject(e.SurveyID, ev.Type),
+		Payload:    body,
+		Headers:    traceJSON,
+		WebhookID:  e.ID,
+		URL:        e.URL,
+		DeliveryID: out.DeliveryID,
+		Delivered:  res.Delivered,
+		StatusCode: res.StatusCode,
+		Error:      string(res.Code),
+		Body:       ResponseBodyText(res.ResponseBody),
+		StartedAt:  res.StartedAt,
+		Duration:   res.Duration,
+		Now:        s.cfg.NowFunc(),
+	}
+	if rec.StartedAt.IsZero() {
+		rec.StartedAt = now
+	}
+	// The attempt happened; record it even if the caller has gone meanwhile.
+	if err := s.store.RecordTest(context.WithoutCancel(ctx), rec); err != nil {
+		return nil, err
+	}
+	s.cfg.Logger.InfoContext(ctx, "webhook test sent", "webhook_id", e.ID, "survey_id", e.SurveyID,
+		"delivery_id", out.DeliveryID, "delivered", res.Delivered, "status_code", res.StatusCode,
+		"error", string(res.Code), "duration", res.Duration)
+	return out, nil
+}
+
+// DeliveryID is the id of the first delivery of eventID to webhookID: "dlv_" and the first 26
+// hex digits of sha256(eventID NUL webhookID), the formula the dispatch engine uses, so a
+// redelivered message upserts instead of duplicating.
+func DeliveryID(eventID, webhookID string) string {
+	sum := sha256.Sum256([]byte(eventID + "\x00" + webhookID))
+	return "dlv_" + hex.EncodeToString(sum[:])[:26]
+}
+
+// ResponseBodyText makes a receiver's answer storable as text: valid UTF-8 without NUL bytes
+// (which PostgreSQL's text type refuses), at most webhook.MaxResponseBodyBytes long.
+func ResponseBodyText(b []byte) string {
+	if len(b) > webhook.MaxResponseBodyBytes {
+		b = b[:webhook.MaxResponseBodyBytes]
+	}
+	s := strings.ToValidUTF8(string(b), "\uFFFD")
+	s = strings.ReplaceAll(s, "\x00", "\uFFFD")
+	// Replacement characters are longer than the bytes they replace: cut again at a rune.
+	if len(s) > webhook.MaxResponseBodyBytes {
+		cut := webhook.MaxResponseBodyBytes
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut]
+	}
+	return s
+}
