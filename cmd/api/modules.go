@@ -6,10 +6,13 @@ import (
 
 	"github.com/dispatch24/dispatch24/internal/app"
 	"github.com/dispatch24/dispatch24/internal/auth"
+	"github.com/dispatch24/dispatch24/internal/delivery"
+	"github.com/dispatch24/dispatch24/internal/endpoint"
 	"github.com/dispatch24/dispatch24/internal/httpapi"
 	"github.com/dispatch24/dispatch24/internal/outbox"
 	"github.com/dispatch24/dispatch24/internal/submission"
 	"github.com/dispatch24/dispatch24/internal/survey"
+	"github.com/dispatch24/dispatch24/pkg/webhook"
 )
 
 // modules are the API's services, wired from an opened environment. Each service registers
@@ -61,6 +64,33 @@ func newModules(ctx context.Context, env *app.Env, stdout io.Writer) (*modules, 
 	m.authenticator = authService
 	m.registrars = append(m.registrars, authService.Register)
 	m.components = append(m.components, app.Component{Name: "auth-prune", Run: authService.Run})
+	// webhookClient is the process's one delivery client (keep-alive pool, SSRF-safe dialer):
+	// test sends use it, and in-process delivery workers should share it.
+	webhookClient, err := webhook.NewClient(webhook.ClientConfig{
+		Timeout:   env.Config.WebhookTimeout,
+		AllowNets: env.Config.AllowNets,
+		UserAgent: "Dispatch24/" + app.Version,
+	})
+	if err != nil {
+		return nil, err
+	}
+	endpoints, err := endpoint.NewService(endpoint.Config{
+		DB: env.DB, Client: webhookClient, AllowNets: env.Config.AllowNets,
+		Issuer: env.Config.TokenIssuer, Logger: env.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	replayer, err := delivery.NewReplayer(delivery.ReplayerConfig{DB: env.DB, Logger: env.Logger})
+	if err != nil {
+		return nil, err
+	}
+	deliveries, err := delivery.NewService(delivery.Config{DB: env.DB, Replayer: replayer, Logger: env.Logger})
+	if err != nil {
+		return nil, err
+	}
+	m.registrars = append(m.registrars, endpoints.Register, deliveries.Register)
+	m.components = append(m.components, app.Component{Name: "replayer", Run: replayer.Run})
 	surveys, err := survey.New(survey.Config{DB: env.DB, SurveyAppURL: env.Config.SurveyAppURL, Logger: env.Logger})
 	if err != nil {
 		return nil, err
