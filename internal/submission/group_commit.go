@@ -126,15 +126,15 @@ func (c *committer) write(ctx context.Context, batch []*pending) {
 	ctx, span := c.tracer.Start(ctx, "submission.commit", trace.WithAttributes(attribute.Int("batch.size", len(batch))))
 	defer span.End()
 
-	primaries, follows := dedupe(c.checkRespondents(ctx, batch))
-	var err error
-	if len(primaries) > 0 {
-		err = c.writeTx(ctx, primaries)
-	}
+	primaries, follows := dedupe(batch)
+	err := c.writeTx(ctx, primaries)
 	if err != nil && len(primaries) > 1 {
 		span.AddEvent("batch failed; writing submissions one by one", trace.WithAttributes(attribute.String("error", err.Error())))
 		for _, it := range primaries {
-			it.err = c.writeTx(ctx, []*pending{it})
+			it.err = nil
+			if err := c.writeTx(ctx, []*pending{it}); err != nil {
+				it.err = err
+			}
 		}
 	} else if err != nil {
 		primaries[0].err = err
@@ -146,33 +146,23 @@ func (c *committer) write(ctx context.Context, batch []*pending) {
 		}
 	}
 	for it, first := range follows {
-		it.resultID, it.created, it.err = first.resultID, false, first.err
+		it.resultID, it.created, it.err, it.respondent = first.resultID, false, first.err, first.respondent
 	}
 	for _, it := range batch {
 		close(it.done)
 	}
 }
 
-// checkRespondents reads the batch's respondents in one query and returns the submissions
-// whose respondent may submit; the others are failed (404 or 403).
-func (c *committer) checkRespondents(ctx context.Context, batch []*pending) []*pending {
-	keys := make([]respondentKey, 0, len(batch))
-	seen := make(map[respondentKey]bool, len(batch))
-	for _, it := range batch {
-		k := respondentKey{surveyID: it.surveyID, userID: it.userID}
-		if !seen[k] {
-			seen[k] = true
-			keys = append(keys, k)
-		}
-	}
-	found, err := lookupRespondents(ctx, c.db, keys)
-	ok := batch[:0:0]
-	for _, it := range batch {
-		if err != nil {
-			it.err = err
-			continue
-		}
-		if it.respondent, it.err = checkRespondent(found[respondentKey{surveyID: it.surveyID, userID: it.userID}]); it.err == nil {
+func (it *pending) respondentKey() respondentKey {
+	return respondentKey{surveyID: it.surveyID, userID: it.userID}
+}
+
+// admit returns the items whose respondent (read into found) may submit, failing the others
+// with 404 or 403 — a respondent deleted or disabled after its token was issued.
+func admit(items []*pending, found map[respondentKey]*respondentInfo) []*pending {
+	ok := items[:0:0]
+	for _, it := range items {
+		if it.respondent, it.err = checkRespondent(found[it.respondentKey()]); it.err == nil {
 			ok = append(ok, it)
 		}
 	}
@@ -203,8 +193,15 @@ func (c *committer) writeTx(ctx context.Context, items []*pending) error {
 }
 
 func (c *committer) writeInTx(ctx context.Context, items []*pending) ([]outbox.Entry, error) {
+	found, err := lookupRespondents(ctx, c.db, respondentKeys(items))
+	if err != nil {
+		return nil, err
+	}
+	if items = admit(items, found); len(items) == 0 {
+		return nil, nil
+	}
 	var entries []outbox.Entry
-	err := c.db.InTx(ctx, func(tx store.Querier) error {
+	err = c.db.InTx(ctx, func(tx store.Querier) error {
 		inserted, err := insertSubmissions(ctx, tx, items)
 		if err != nil {
 			return err

@@ -75,7 +75,7 @@ func TestCommitterBatchFailureAndRepeats(t *testing.T) {
 			t.Fatalf("a %+v b %+v", a, b)
 		}
 		for _, it := range []*pending{aAgain, bySession} {
-			if it.err != nil || it.created || it.resultID != "sub_a" {
+			if it.err != nil || it.created || it.resultID != "sub_a" || it.respondent == nil {
 				t.Fatalf("repeat %+v", it)
 			}
 		}

@@ -12,9 +12,10 @@ import (
 )
 
 // writePipelined is writeInTx for PostgreSQL in two round trips instead of one per
-// statement: BEGIN with the submissions' INSERT, then the outbox INSERT, the sessions'
-// UPDATE and COMMIT (repeats' lookups, when there are any, take one more in between). Batches are small and frequent, so round trips,
-// not the statements, are what a batch waits for.
+// statement: BEGIN with the respondents' lookup and the submissions' INSERT, then the outbox
+// INSERT, the sessions' UPDATE and COMMIT (repeats' lookups, when there are any, take one
+// more in between). Batches are small and frequent, so round trips, not the statements, are
+// what a batch waits for.
 func (c *committer) writePipelined(ctx context.Context, items []*pending) (entries []outbox.Entry, err error) {
 	conn, err := c.db.Pool().Acquire(ctx)
 	if err != nil {
@@ -29,23 +30,53 @@ func (c *committer) writePipelined(ctx context.Context, items []*pending) (entri
 		}
 	}()
 
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	query, args := insertSubmissionsQuery(items)
-	b.Queue(query, args...)
-	br := conn.SendBatch(ctx, b)
-	var inserted map[string]bool
-	if _, err = br.Exec(); err == nil {
-		var rows pgx.Rows
-		if rows, err = br.Query(); err == nil {
-			inserted, err = scanInserted(rows, len(items))
+	var (
+		b        *pgx.Batch
+		br       pgx.BatchResults
+		inserted map[string]bool
+	)
+	for {
+		b = &pgx.Batch{}
+		b.Queue("BEGIN")
+		keys := respondentKeys(items)
+		query, args := respondentsQuery(keys)
+		b.Queue(query, args...)
+		query, args = insertSubmissionsQuery(items)
+		b.Queue(query, args...)
+		br = conn.SendBatch(ctx, b)
+		var (
+			found map[respondentKey]*respondentInfo
+			rows  pgx.Rows
+		)
+		if _, err = br.Exec(); err == nil {
+			if rows, err = br.Query(); err == nil {
+				found, err = scanRespondents(rows, len(keys))
+			}
 		}
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, fmt.Errorf("storing submissions: %w", err)
+		if err == nil {
+			if rows, err = br.Query(); err == nil {
+				inserted, err = scanInserted(rows, len(items))
+			}
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("storing submissions: %w", err)
+		}
+		live := admit(items, found)
+		if len(live) == len(items) {
+			break
+		}
+		// Rare: a respondent was deleted or disabled after its token was issued. Its
+		// submission is refused; the others are written again without it.
+		if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
+			return nil, fmt.Errorf("storing submissions: %w", err)
+		}
+		if items = live; len(items) == 0 {
+			committed = true // nothing is open
+			return nil, nil
+		}
 	}
 
 	entries, created, repeats := sortOut(items, inserted)

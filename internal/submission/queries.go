@@ -32,22 +32,38 @@ type respondentInfo struct {
 // respondentKey names a respondent of a survey.
 type respondentKey struct{ surveyID, userID string }
 
-// lookupRespondents reads respondents with their surveys' redirect settings, one query for a
-// whole batch. Respondents (or surveys) that are gone are missing from the map.
-func lookupRespondents(ctx context.Context, db *store.DB, keys []respondentKey) (map[respondentKey]*respondentInfo, error) {
+// respondentKeys lists the distinct respondents of items.
+func respondentKeys(items []*pending) []respondentKey {
+	keys := make([]respondentKey, 0, len(items))
+	seen := make(map[respondentKey]bool, len(items))
+	for _, it := range items {
+		k := it.respondentKey()
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// respondentsQuery reads respondents with their surveys' redirect settings, one query for a
+// whole batch; scanRespondents reads its rows.
+func respondentsQuery(keys []respondentKey) (string, []any) {
 	args := make([]any, len(keys))
 	for i, k := range keys {
 		args[i] = k.userID
 	}
-	rows, err := db.Query(ctx, `SELECT r.survey_id, r.id, s.redirect_url, s.redirect_identifier, r.username, r.auth_token,
+	return `SELECT r.survey_id, r.id, s.redirect_url, s.redirect_identifier, r.username, r.auth_token,
 		r.custom_fields, r.disabled
 		FROM respondents r JOIN surveys s ON s.id = r.survey_id
-		WHERE r.id IN (`+store.Placeholders(len(keys), 1, 1)+`)`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("reading respondents: %w", err)
-	}
+		WHERE r.id IN (` + store.Placeholders(len(keys), 1, 1) + `)`, args
+}
+
+// scanRespondents reads respondentsQuery's rows. Respondents (or surveys) that are gone are
+// missing from the map.
+func scanRespondents(rows store.Rows, n int) (map[respondentKey]*respondentInfo, error) {
 	defer rows.Close()
-	out := make(map[respondentKey]*respondentInfo, len(keys))
+	out := make(map[respondentKey]*respondentInfo, n)
 	for rows.Next() {
 		var (
 			k  respondentKey
@@ -63,6 +79,16 @@ func lookupRespondents(ctx context.Context, db *store.DB, keys []respondentKey) 
 		return nil, fmt.Errorf("reading respondents: %w", err)
 	}
 	return out, nil
+}
+
+// lookupRespondents runs respondentsQuery on the read pool.
+func lookupRespondents(ctx context.Context, db *store.DB, keys []respondentKey) (map[respondentKey]*respondentInfo, error) {
+	query, args := respondentsQuery(keys)
+	rows, err := db.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading respondents: %w", err)
+	}
+	return scanRespondents(rows, len(keys))
 }
 
 // followUpURL is the survey's redirect URL filled for this respondent ("" when the survey
