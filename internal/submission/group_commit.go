@@ -27,6 +27,9 @@ type pending struct {
 
 	// respondent is read with the batch: the follow-up URL is filled from it.
 	respondent *respondentInfo
+	// span is the submitting request's span, which the batch's commit span belongs to or
+	// links to.
+	span trace.SpanContext
 
 	done chan struct{}
 	// Set before done closes: the submission's id (this one's, or the earlier one's it
@@ -67,7 +70,7 @@ func (c *committer) submit(ctx context.Context, it *pending) error {
 	}
 	c.mu.Unlock()
 	if lead {
-		c.lead(ctx)
+		c.lead()
 	}
 	select {
 	case <-it.done:
@@ -80,7 +83,7 @@ func (c *committer) submit(ctx context.Context, it *pending) error {
 }
 
 // lead writes one batch, then hands the writer slot on if more is queued.
-func (c *committer) lead(ctx context.Context) {
+func (c *committer) lead() {
 	if c.linger > 0 {
 		c.mu.Lock()
 		short := len(c.queue) < c.maxBatch
@@ -99,31 +102,38 @@ func (c *committer) lead(ctx context.Context) {
 	c.mu.Unlock()
 
 	if len(batch) > 0 {
-		c.write(context.WithoutCancel(ctx), batch)
+		c.write(batch)
 	}
 
 	c.mu.Lock()
 	if len(c.queue) > 0 {
 		// Keep the slot: a fresh goroutine writes what queued, while this submitter answers.
 		c.mu.Unlock()
-		go c.lead(context.WithoutCancel(ctx))
+		go c.lead()
 		return
 	}
 	c.active--
 	c.mu.Unlock()
 }
 
-// writeTimeout bounds one batch's transaction; the batch no longer belongs to one request.
+// writeTimeout bounds one batch's transaction, which belongs to no single request: no
+// client giving up cancels the others' commit.
 const writeTimeout = 30 * time.Second
 
 // write commits a batch and resolves every submission in it. Submissions repeating another
 // in the same batch (same respondent and Idempotency-Key or session) follow that one. If the
 // batch's transaction fails, each submission is retried alone, so one bad submission cannot
 // fail the others.
-func (c *committer) write(ctx context.Context, batch []*pending) {
-	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+func (c *committer) write(batch []*pending) {
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
-	ctx, span := c.tracer.Start(ctx, "submission.commit", trace.WithAttributes(attribute.Int("batch.size", len(batch))))
+	// The commit span belongs to the first submission's trace and links the others'.
+	links := make([]trace.Link, 0, len(batch)-1)
+	for _, it := range batch[1:] {
+		links = append(links, trace.Link{SpanContext: it.span})
+	}
+	ctx, span := c.tracer.Start(trace.ContextWithSpanContext(ctx, batch[0].span), "submission.commit",
+		trace.WithLinks(links...), trace.WithAttributes(attribute.Int("submission.batch_size", len(batch))))
 	defer span.End()
 
 	primaries, follows := dedupe(batch)

@@ -67,7 +67,7 @@ func TestCommitterBatchFailureAndRepeats(t *testing.T) {
 		// batch's transaction fails.
 		broken := newPending("sub_taken", "k-c", "")
 		batch := []*pending{a, b, aAgain, bySession, broken}
-		c.write(ctx, batch)
+		c.write(batch)
 		for _, it := range batch {
 			<-it.done
 		}

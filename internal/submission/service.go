@@ -144,9 +144,9 @@ func (s *Service) Submit(ctx context.Context, p *httpapi.Principal, rec *Recall,
 		sessionID:   rec.SessionID,
 		idemKey:     idemKey,
 		submittedAt: now,
+		span:        trace.SpanContextFromContext(ctx),
 		done:        make(chan struct{}),
 	}
-	var err error
 	it.body = storedSubmission(it.id, p.SurveyID, p.UserID, now, rec.Raw)
 	ev := events.Event{
 		ID:           events.NewID(),
@@ -159,6 +159,7 @@ func (s *Service) Submit(ctx context.Context, p *httpapi.Principal, rec *Recall,
 		SubmissionID: it.id,
 		Data:         it.body,
 	}
+	var err error
 	if it.entry, err = s.entry(ctx, &ev); err != nil {
 		return nil, err
 	}
