@@ -1,0 +1,559 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/dispatch24/dispatch24/internal/config"
+	"github.com/dispatch24/dispatch24/internal/store"
+	"github.com/dispatch24/dispatch24/internal/telemetry"
+	"github.com/dispatch24/dispatch24/pkg/webhook"
+)
+
+// Config configures a Dispatcher. Zero fields take the documented defaults.
+type Config struct {
+	// DB is the store deliveries and attempts are recorded in. Required.
+	DB *store.DB
+	// Consumer is the durable JetStream consumer the dispatchers share ("dispatcher"). Required.
+	Consumer jetstream.Consumer
+	// Client sends the attempts. Required; the caller closes it.
+	Client *webhook.Client
+	// AttemptTimeout is the Client's timeout (WEBHOOK_TIMEOUT); leases and the in-progress
+	// acks are sized from it. Default 15s.
+	AttemptTimeout time.Duration
+	// Issuer is the iss of the Authorization JWTs (TOKEN_ISSUER). Default "intake24".
+	Issuer string
+	// RetrySchedule is the delay before each attempt (WEBHOOK_RETRY_SCHEDULE); its length is
+	// the attempt limit. Default config.DefaultRetrySchedule.
+	RetrySchedule []time.Duration
+	// Jitter spreads every scheduled delay by up to ±Jitter of itself. Default 0.1; negative
+	// turns jitter off.
+	Jitter float64
+	// Concurrency bounds attempts in flight in this process (DISPATCH_CONCURRENCY). Default 64
+	// per CPU.
+	Concurrency int
+	// EndpointConcurrency bounds attempts in flight to one endpoint in this process
+	// (DISPATCH_ENDPOINT_CONCURRENCY). Default 32.
+	EndpointConcurrency int
+	// DisableAfterFailures and DisableAfter: an endpoint is disabled after that many
+	// consecutive failed attempts spanning at least that long. Defaults 100 and 24h; a
+	// negative DisableAfterFailures never disables, a negative DisableAfter needs no span.
+	DisableAfterFailures int
+	DisableAfter         time.Duration
+	// CacheTTL is how long a survey's endpoints are used before they are read again, and so
+	// roughly how long a PATCH, a rotation or a disabling takes to apply. Default 1s.
+	CacheTTL time.Duration
+	// PollInterval is how often the retry scheduler looks for due deliveries it was not told
+	// about (replays, other processes' retries). Default 1s.
+	PollInterval time.Duration
+	// ParkDelay is how far a delivery parked for a congested endpoint is pushed. Default 1s.
+	ParkDelay time.Duration
+	// SlowAfter is how long a delivery waits for a slot of its endpoint before it is parked.
+	// Default 250ms.
+	SlowAfter time.Duration
+	// Lease is how long a claimed stored delivery belongs to this process. It must cover the
+	// wait for a worker and one attempt. Default AttemptTimeout + 15s.
+	Lease time.Duration
+	// BatchSize is the most results written in one transaction. Default 256.
+	BatchSize int
+	// FlushInterval is the longest a result waits for others to share its transaction.
+	// Default 5ms.
+	FlushInterval time.Duration
+	// DrainTimeout bounds how long Run waits at shutdown for attempts in flight before it
+	// cancels them (they are parked and retried later). Default AttemptTimeout.
+	DrainTimeout time.Duration
+	// Logger receives the engine's logs. Default: discarded.
+	Logger *slog.Logger
+	// Metrics receives Attempts, AttemptDuration, Deliveries and EndpointsDisabled. Default: a
+	// registry of its own.
+	Metrics *telemetry.Metrics
+	// TracerProvider and Propagator default to the OpenTelemetry globals.
+	TracerProvider trace.TracerProvider
+	Propagator     propagation.TextMapPropagator
+	// NowFunc returns the current time. Default time.Now.
+	NowFunc func() time.Time
+}
+
+// WithDefaults returns c with its zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	if c.AttemptTimeout == 0 {
+		c.AttemptTimeout = 15 * time.Second
+	}
+	if c.Issuer == "" {
+		c.Issuer = webhook.DefaultIssuer
+	}
+	if len(c.RetrySchedule) == 0 {
+		c.RetrySchedule, _ = config.ParseSchedule(config.DefaultRetrySchedule)
+	}
+	if c.Jitter == 0 {
+		c.Jitter = 0.1
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = 64 * runtime.NumCPU()
+	}
+	if c.EndpointConcurrency == 0 {
+		c.EndpointConcurrency = 32
+	}
+	if c.DisableAfterFailures == 0 {
+		c.DisableAfterFailures = 100
+	}
+	if c.DisableAfter == 0 {
+		c.DisableAfter = 24 * time.Hour
+	}
+	if c.CacheTTL == 0 {
+		c.CacheTTL = time.Second
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = time.Second
+	}
+	if c.ParkDelay == 0 {
+		c.ParkDelay = time.Second
+	}
+	if c.SlowAfter == 0 {
+		c.SlowAfter = 250 * time.Millisecond
+	}
+	if c.Lease == 0 {
+		c.Lease = c.AttemptTimeout + 15*time.Second
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = 256
+	}
+	if c.FlushInterval == 0 {
+		c.FlushInterval = 5 * time.Millisecond
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = c.AttemptTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.Metrics == nil {
+		c.Metrics = telemetry.NewMetrics()
+	}
+	if c.TracerProvider == nil {
+		c.TracerProvider = otel.GetTracerProvider()
+	}
+	if c.Propagator == nil {
+		c.Propagator = otel.GetTextMapPropagator()
+	}
+	if c.NowFunc == nil {
+		c.NowFunc = time.Now
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.DB == nil:
+		return errors.New("DB is required")
+	case c.Consumer == nil:
+		return errors.New("Consumer is required")
+	case c.Client == nil:
+		return errors.New("Client is required")
+	case c.AttemptTimeout < 0:
+		return errors.New("AttemptTimeout must not be negative")
+	case c.Concurrency < 1 || c.EndpointConcurrency < 1:
+		return errors.New("concurrency must be at least 1")
+	case c.BatchSize < 1:
+		return errors.New("BatchSize must be at least 1")
+	case c.Lease <= c.AttemptTimeout:
+		return errors.New("Lease must be longer than AttemptTimeout")
+	case c.CacheTTL < 0 || c.PollInterval < 0 || c.ParkDelay < 0 || c.SlowAfter < 0 || c.FlushInterval < 0 || c.DrainTimeout < 0:
+		return errors.New("durations must not be negative")
+	}
+	for _, d := range c.RetrySchedule {
+		if d < 0 {
+			return errors.New("RetrySchedule delays must not be negative")
+		}
+	}
+	return nil
+}
+
+// Dispatcher delivers events from the shared consumer to webhook endpoints. Create it with
+// New and call Run once.
+type Dispatcher struct {
+	cfg     Config
+	policy  retryPolicy
+	cache   *endpointCache
+	slots   *endpointSlots
+	writer  *resultWriter
+	sched   *retryScheduler
+	tracer  trace.Tracer
+	logger  *slog.Logger
+	ackWait time.Duration
+
+	jobs     chan *job
+	waiting  chan struct{} // bounds deliveries waiting for an endpoint slot
+	waiters  sync.WaitGroup
+	stopping chan struct{}
+	running  atomic.Bool
+
+	// storedInFlight counts claimed stored deliveries not yet handed to the writer.
+	storedInFlight atomic.Int64
+
+	attemptCounters  map[string]prometheus.Counter
+	deliveryCounters map[string]prometheus.Counter
+
+	// Test hooks: skipAck leaves messages unacked once their deliveries are recorded, and
+	// onMessageDone sees every message whose deliveries are recorded.
+	skipAck       bool
+	onMessageDone func(msg jetstream.Msg)
+}
+
+// New returns a Dispatcher for cfg, with defaults applied.
+func New(cfg Config) (*Dispatcher, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("dispatcher: %w", err)
+	}
+	d := &Dispatcher{
+		cfg:      cfg,
+		policy:   retryPolicy{schedule: cfg.RetrySchedule, jitter: max(cfg.Jitter, 0)},
+		cache:    newEndpointCache(cfg.DB, cfg.CacheTTL, cfg.NowFunc),
+		slots:    newEndpointSlots(cfg.EndpointConcurrency),
+		tracer:   cfg.TracerProvider.Tracer("github.com/dispatch24/dispatch24/internal/dispatch"),
+		logger:   cfg.Logger,
+		jobs:     make(chan *job),
+		waiting:  make(chan struct{}, cfg.Concurrency),
+		stopping: make(chan struct{}),
+
+		attemptCounters:  make(map[string]prometheus.Counter),
+		deliveryCounters: make(map[string]prometheus.Counter),
+	}
+	for _, code := range []string{"delivered", string(webhook.CodeHTTPStatus), string(webhook.CodeRedirect),
+		string(webhook.CodeTimeout), string(webhook.CodeConnection), string(webhook.CodeDNS), string(webhook.CodeTLS),
+		string(webhook.CodeBlockedAddress), string(webhook.CodeInvalidRequest)} {
+		d.attemptCounters[code] = cfg.Metrics.Attempts.WithLabelValues(code)
+	}
+	for _, s := range []string{StatusSucceeded, StatusFailed, StatusSkipped} {
+		d.deliveryCounters[s] = cfg.Metrics.Deliveries.WithLabelValues(s)
+	}
+	if info := cfg.Consumer.CachedInfo(); info != nil {
+		d.ackWait = info.Config.AckWait
+	}
+	d.writer = newResultWriter(d)
+	d.sched = newRetryScheduler(d)
+	return d, nil
+}
+
+// Run consumes and delivers until ctx ends, then shuts down: it stops fetching (handing
+// buffered messages back), lets attempts in flight finish for up to DrainTimeout, writes every
+// result, acks, and returns nil. It returns an error only when consuming fails for good.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	if !d.running.CompareAndSwap(false, true) {
+		return errors.New("dispatcher: Run called twice")
+	}
+	d.logger.InfoContext(ctx, "dispatcher started", "concurrency", d.cfg.Concurrency,
+		"endpoint_concurrency", d.cfg.EndpointConcurrency, "attempts", d.policy.maxAttempts())
+
+	// Attempts and writes outlive ctx: shutdown finishes them (bounded) instead of dropping them.
+	attemptCtx, cancelAttempts := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelAttempts()
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		d.writer.run(context.WithoutCancel(ctx))
+	}()
+	var workers sync.WaitGroup
+	for range d.cfg.Concurrency {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for j := range d.jobs {
+				d.work(attemptCtx, j)
+			}
+		}()
+	}
+	schedDone := make(chan struct{})
+	go func() {
+		defer close(schedDone)
+		d.sched.run(runCtx)
+	}()
+
+	err := d.consume(runCtx)
+
+	// Shutdown: no new work, waiting deliveries are parked, attempts in flight get DrainTimeout.
+	cancelRun()
+	close(d.stopping)
+	<-schedDone
+	d.waiters.Wait()
+	close(d.jobs)
+	drained := make(chan struct{})
+	go func() {
+		workers.Wait()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+	case <-time.After(d.cfg.DrainTimeout):
+		d.logger.WarnContext(ctx, "attempts still in flight at shutdown; cancelling them", "drain_timeout", d.cfg.DrainTimeout)
+		cancelAttempts()
+		<-drained
+	}
+	d.writer.close()
+	<-writerDone
+	d.logger.InfoContext(ctx, "dispatcher stopped")
+	return err
+}
+
+// consume feeds messages to dispatch until ctx ends.
+func (d *Dispatcher) consume(ctx context.Context) error {
+	it, err := d.cfg.Consumer.Messages(jetstream.PullMaxMessages(min(max(2*d.cfg.Concurrency, 64), 4096)))
+	if err != nil {
+		return fmt.Errorf("consuming: %w", err)
+	}
+	stop := context.AfterFunc(ctx, it.Drain)
+	defer stop()
+	defer it.Stop()
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("consuming: %w", err)
+			}
+			d.logger.WarnContext(ctx, "consuming", "err", err)
+			continue
+		}
+		if ctx.Err() != nil {
+			// Draining: hand buffered messages straight back to the other dispatchers.
+			_ = msg.Nak()
+			continue
+		}
+		d.handleMessage(ctx, msg)
+	}
+}
+
+// handleMessage fans one event out to its endpoints.
+func (d *Dispatcher) handleMessage(ctx context.Context, msg jetstream.Msg) {
+	now := d.cfg.NowFunc()
+	hdr := msg.Headers()
+	parent := context.Background()
+	if len(hdr) > 0 {
+		parent = d.cfg.Propagator.Extract(parent, headerCarrier(hdr))
+	}
+	spanCtx, span := d.tracer.Start(parent, "dispatch process", trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attrMessagingSystem, attrSubject.String(msg.Subject())))
+
+	ev, err := decodeEnvelope(msg.Data(), msg.Subject(), hdr.Get(eventTypeHeader))
+	if err != nil {
+		d.settle(spanCtx, msg, span, err)
+		return
+	}
+	span.SetAttributes(attrEventID.String(ev.ID), attrEventType.String(ev.Type), attrSurveyID.String(ev.SurveyID))
+	se, err := d.cache.get(ctx, ev.SurveyID)
+	if err != nil {
+		d.settle(spanCtx, msg, span, transient(err))
+		return
+	}
+	var targets []*endpoint
+	for _, ep := range se.endpoints {
+		if ep.subscribed(ev.Type) {
+			targets = append(targets, ep)
+		}
+	}
+	if len(targets) > 0 && redelivered(msg) {
+		// A dispatcher may have recorded some deliveries and died before acking: those are
+		// done or owned by the retry scheduler now, and must not be sent again from here.
+		targets, err = d.unrecorded(ctx, ev.ID, targets)
+		if err != nil {
+			d.settle(spanCtx, msg, span, transient(err))
+			return
+		}
+	}
+	if len(targets) == 0 {
+		d.settle(spanCtx, msg, span, nil)
+		return
+	}
+
+	in := &inbound{msg: msg, received: now, span: span}
+	in.progressAt.Store(now.UnixNano())
+	in.remaining.Store(int32(len(targets)))
+	e := &event{envelope: ev, body: msg.Data(), trace: spanCtx}
+	created := store.Micros(now)
+	for _, ep := range targets {
+		j := &job{ev: e, ep: ep, jwtKey: se.jwtKey, id: DeliveryID(ev.ID, ep.ID), createdAt: created, msg: in}
+		switch {
+		case ep.Disabled:
+			d.writer.put(d.finish(j, StatusSkipped, CodeEndpointDisabled, now))
+		case d.policy.schedule[0] > 0:
+			d.park(j, now.Add(d.policy.delay(1)))
+		default:
+			d.dispatch(j)
+		}
+	}
+}
+
+// dispatch starts j as soon as its endpoint has a free slot. When the endpoint is congested
+// (or the engine is stopping) the job is parked; otherwise it waits for a slot off the
+// caller's goroutine.
+func (d *Dispatcher) dispatch(j *job) {
+	slot := d.slots.get(j.ep.ID)
+	if slot.tryAcquire() {
+		j.slot = slot
+		d.jobs <- j
+		return
+	}
+	if slot.congested.Load() {
+		d.park(j, d.cfg.NowFunc().Add(d.cfg.ParkDelay))
+		return
+	}
+	select {
+	case d.waiting <- struct{}{}:
+	case <-d.stopping:
+		d.park(j, d.cfg.NowFunc())
+		return
+	}
+	d.waiters.Add(1)
+	go d.waitForSlot(j, slot)
+}
+
+func (d *Dispatcher) waitForSlot(j *job, slot *endpointSlot) {
+	defer d.waiters.Done()
+	defer func() { <-d.waiting }()
+	t := time.NewTimer(d.cfg.SlowAfter)
+	defer t.Stop()
+	select {
+	case slot.sem <- struct{}{}:
+		j.slot = slot
+		d.jobs <- j
+	case <-t.C:
+		slot.congested.Store(true)
+		d.park(j, d.cfg.NowFunc().Add(d.cfg.ParkDelay))
+	case <-d.stopping:
+		d.park(j, d.cfg.NowFunc())
+	}
+}
+
+// work runs one job on a worker.
+func (d *Dispatcher) work(ctx context.Context, j *job) {
+	now := d.cfg.NowFunc()
+	if !j.startBy.IsZero() && now.After(j.startBy) {
+		// The lease would run out during the attempt: hand the delivery back.
+		j.slot.release()
+		d.park(j, now)
+		return
+	}
+	if j.msg != nil {
+		j.msg.touch(now, d.ackWait)
+	}
+	o := d.attempt(ctx, j)
+	j.slot.release()
+	d.writer.put(o)
+}
+
+// park records j as pending until at, without an attempt.
+func (d *Dispatcher) park(j *job, at time.Time) {
+	o := d.baseOutcome(j, d.cfg.NowFunc())
+	o.d.Status = StatusPending
+	o.d.NextAttemptAt = store.Micros(at)
+	d.writer.put(o)
+}
+
+// finish records j as ended with status and code, without an attempt.
+func (d *Dispatcher) finish(j *job, status, code string, now time.Time) outcome {
+	o := d.baseOutcome(j, now)
+	o.d.Status = status
+	o.d.LastError = code
+	return o
+}
+
+// baseOutcome is j's delivery as it stands, before any attempt.
+func (d *Dispatcher) baseOutcome(j *job, now time.Time) outcome {
+	us := store.Micros(now)
+	created := j.createdAt
+	if created == 0 {
+		created = us
+	}
+	return outcome{
+		d: deliveryRow{
+			ID: j.id, EventID: j.ev.ID, WebhookID: j.ep.ID, SurveyID: j.ev.SurveyID, Type: j.ev.Type, URL: j.ep.URL,
+			Attempts: j.attempts, LastStatusCode: j.lastStatusCode, LastError: j.lastError,
+			CreatedAt: created, UpdatedAt: us,
+		},
+		msg:     j.msg,
+		stored:  j.stored(),
+		failing: j.ep.Failing,
+		span:    trace.SpanContextFromContext(j.ev.trace),
+	}
+}
+
+// settle acks, terminates or naks a message that needs no deliveries recorded, per err:
+// nil acks, a transient error naks with its delay, anything else (a malformed message)
+// terminates it.
+func (d *Dispatcher) settle(ctx context.Context, msg jetstream.Msg, span trace.Span, err error) {
+	defer span.End()
+	var t *transientError
+	switch {
+	case err == nil:
+		d.ack(msg)
+	case errors.As(err, &t):
+		span.RecordError(err)
+		d.logger.WarnContext(ctx, "event not dispatched; it will be redelivered", "err", err, "retry_in", t.delay)
+		_ = msg.NakWithDelay(t.delay)
+	default:
+		span.RecordError(err)
+		d.logger.ErrorContext(ctx, "dropping malformed event message", "subject", msg.Subject(), "err", err)
+		_ = msg.TermWithReason("malformed event")
+	}
+}
+
+// ack acks a message whose deliveries are all recorded.
+func (d *Dispatcher) ack(msg jetstream.Msg) {
+	if !d.skipAck {
+		_ = msg.Ack()
+	}
+	if d.onMessageDone != nil {
+		d.onMessageDone(msg)
+	}
+}
+
+// transientError marks a failure that a later redelivery may not meet (the store was away).
+type transientError struct {
+	err   error
+	delay time.Duration
+}
+
+func (e *transientError) Error() string { return e.err.Error() }
+func (e *transientError) Unwrap() error { return e.err }
+
+func transient(err error) error { return &transientError{err: err, delay: 2 * time.Second} }
+
+// redelivered reports whether the server has delivered msg before.
+func redelivered(msg jetstream.Msg) bool {
+	md, err := msg.Metadata()
+	return err == nil && md.NumDelivered > 1
+}
+
+// unrecorded drops the endpoints that already have a delivery of the event.
+func (d *Dispatcher) unrecorded(ctx context.Context, eventID string, eps []*endpoint) ([]*endpoint, error) {
+	have, err := recordedDeliveries(ctx, d.cfg.DB, eventID)
+	if err != nil {
+		return nil, err
+	}
+	out := eps[:0:0]
+	for _, ep := range eps {
+		if !have[DeliveryID(eventID, ep.ID)] {
+			out = append(out, ep)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,74 @@
+package dispatch
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// endpointSlots caps attempts in flight per endpoint in this process. Each endpoint gets
+// capacity slots; a delivery that finds them taken waits a little (SlowAfter) and is then
+// parked in the store, and the endpoint is marked congested until a slot frees, so later
+// deliveries to it are parked at once instead of waiting too.
+type endpointSlots struct {
+	capacity int
+
+	mu sync.Mutex
+	m  map[string]*endpointSlot
+}
+
+// endpointSlot is one endpoint's semaphore.
+type endpointSlot struct {
+	id        string
+	sem       chan struct{}
+	congested atomic.Bool
+}
+
+func newEndpointSlots(capacity int) *endpointSlots {
+	return &endpointSlots{capacity: capacity, m: make(map[string]*endpointSlot)}
+}
+
+// get returns the endpoint's slots, creating them on first use. Endpoints are few (rows of
+// the webhooks table), so entries are kept for the life of the process.
+func (s *endpointSlots) get(id string) *endpointSlot {
+	s.mu.Lock()
+	e := s.m[id]
+	if e == nil {
+		e = &endpointSlot{id: id, sem: make(chan struct{}, s.capacity)}
+		s.m[id] = e
+	}
+	s.mu.Unlock()
+	return e
+}
+
+// busy lists up to limit endpoints that cannot take another attempt now: all slots taken or
+// congested. The retry scheduler leaves their due deliveries in the store.
+func (s *endpointSlots) busy(limit int) []string {
+	var out []string
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, e := range s.m {
+		if len(out) >= limit {
+			break
+		}
+		if len(e.sem) >= s.capacity || e.congested.Load() {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// tryAcquire takes a slot if one is free.
+func (e *endpointSlot) tryAcquire() bool {
+	select {
+	case e.sem <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// release frees a slot: the endpoint is making progress, so it is no longer congested.
+func (e *endpointSlot) release() {
+	<-e.sem
+	e.congested.Store(false)
+}

@@ -1,0 +1,42 @@
+package dispatch
+
+import (
+	"errors"
+
+	"github.com/dispatch24/dispatch24/internal/app"
+	"github.com/dispatch24/dispatch24/pkg/webhook"
+)
+
+// NewFromEnv wires a Dispatcher from an opened environment, the way both binaries run it: the
+// process configuration's WEBHOOK_* and DISPATCH_* settings, the store, the shared consumer,
+// metrics, and the global tracer provider and propagator. client is the process's delivery
+// client (built from WEBHOOK_TIMEOUT and WEBHOOK_ALLOW_NETS); its owner closes it.
+func NewFromEnv(env *app.Env, client *webhook.Client) (*Dispatcher, error) {
+	if client == nil {
+		return nil, errors.New("dispatcher: a webhook client is required")
+	}
+	cfg := env.Config
+	// The process configuration uses 0 for "never" and "no minimum span"; Config uses 0 for
+	// the defaults.
+	failures, span := cfg.DisableAfterFailures, cfg.DisableAfter
+	if failures == 0 {
+		failures = -1
+	}
+	if span == 0 {
+		span = -1
+	}
+	return New(Config{
+		DB:                   env.DB,
+		Consumer:             env.Consumer,
+		Client:               client,
+		AttemptTimeout:       cfg.WebhookTimeout,
+		Issuer:               cfg.TokenIssuer,
+		RetrySchedule:        cfg.RetrySchedule,
+		Concurrency:          cfg.Concurrency,
+		EndpointConcurrency:  cfg.EndpointConcurrency,
+		DisableAfterFailures: failures,
+		DisableAfter:         span,
+		Logger:               env.Logger.With("component", "dispatcher"),
+		Metrics:              env.Metrics,
+	})
+}

@@ -1,0 +1,168 @@
+package dispatch
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Delivery statuses (deliveries.status).
+const (
+	StatusPending   = "pending"
+	StatusSucceeded = "succeeded"
+	StatusFailed    = "failed"
+	StatusSkipped   = "skipped"
+)
+
+// Error codes the engine writes itself, beside pkg/webhook's attempt codes.
+const (
+	// CodeEndpointDisabled: the endpoint was disabled; new events are skipped and due retries
+	// fail with it.
+	CodeEndpointDisabled = "endpoint_disabled"
+	// CodeEndpointDeleted: the endpoint no longer exists.
+	CodeEndpointDeleted = "endpoint_deleted"
+	// CodeEventMissing: a stored delivery's event is not in the events archive.
+	CodeEventMissing = "event_missing"
+)
+
+// event is what every delivery of one event shares.
+type event struct {
+	envelope
+	body []byte
+	// trace carries the span the attempts continue: the message's "dispatch process" span,
+	// or for stored deliveries the trace context saved with the event.
+	trace context.Context
+}
+
+// job is one delivery to attempt (or to park).
+type job struct {
+	ev     *event
+	ep     *endpoint
+	jwtKey []byte
+	id     string
+
+	// The stored delivery's state before this attempt; zero for a new delivery.
+	attempts       int
+	lastStatusCode int
+	lastError      string
+	createdAt      int64
+
+	// msg is the message this delivery came from; nil for stored deliveries.
+	msg *inbound
+	// startBy is when a stored delivery's lease is too short for another attempt; the job
+	// is handed back instead. Zero for new deliveries.
+	startBy time.Time
+	// slot is the endpoint slot the job holds while it runs.
+	slot *endpointSlot
+}
+
+// stored reports whether the job came from the store (a retry, a parked delivery or a replay).
+func (j *job) stored() bool { return j.msg == nil }
+
+// webhookEffect is what an outcome means for its endpoint's failure counters.
+type webhookEffect uint8
+
+const (
+	effectNone webhookEffect = iota
+	effectSuccess
+	effectFailure
+	effectGone
+)
+
+// outcome is a result for the writer: the delivery's new state, the attempt made (if any), and
+// what it means for the endpoint.
+type outcome struct {
+	d          deliveryRow
+	a          attemptRow
+	hasAttempt bool
+	effect     webhookEffect
+	// at is when the attempt ended, for the endpoint's first_failure_at.
+	at     int64
+	msg    *inbound
+	stored bool
+	// failing is the endpoint's "counting failures" flag as the job saw it.
+	failing bool
+	span    trace.SpanContext
+}
+
+// deliveryRow is a deliveries row. Zero LastStatusCode and NextAttemptAt are NULL.
+type deliveryRow struct {
+	ID, EventID, WebhookID, SurveyID, Type, URL, Status string
+	Attempts                                            int
+	LastStatusCode                                      int
+	LastError                                           string
+	NextAttemptAt                                       int64
+	CreatedAt, UpdatedAt                                int64
+}
+
+// attemptRow is a delivery_attempts row. Zero StatusCode is NULL (no answer).
+type attemptRow struct {
+	N            int
+	StartedAt    int64
+	DurationMs   int64
+	StatusCode   int
+	Error        string
+	ResponseBody string
+}
+
+// inbound tracks a message until every delivery it fanned out to is recorded; then it is acked.
+type inbound struct {
+	msg       jetstream.Msg
+	received  time.Time
+	span      trace.Span
+	remaining atomic.Int32
+	// progressAt is when the message was last known alive to the server (received or sent an
+	// in-progress ack), in Unix nanoseconds.
+	progressAt atomic.Int64
+	// abandoned is set when a delivery of the message could not be recorded: the message is
+	// handed back for redelivery instead of acked.
+	abandoned atomic.Bool
+}
+
+// done counts one delivery of the message as recorded; the last one acks the message.
+func (m *inbound) done(d *Dispatcher) {
+	if m.remaining.Add(-1) != 0 || m.abandoned.Load() {
+		return
+	}
+	d.ack(m.msg)
+	m.span.End()
+}
+
+// abandon hands the message back for redelivery: one of its deliveries could not be recorded.
+func (m *inbound) abandon() {
+	if m.abandoned.CompareAndSwap(false, true) {
+		_ = m.msg.NakWithDelay(5 * time.Second)
+		m.span.End()
+	}
+}
+
+// touch sends an in-progress ack when the message has been held for more than a third of the
+// consumer's AckWait, so the server does not redeliver it during a long round.
+func (m *inbound) touch(now time.Time, ackWait time.Duration) {
+	last := m.progressAt.Load()
+	if ackWait <= 0 || now.UnixNano()-last < int64(ackWait/3) {
+		return
+	}
+	if m.progressAt.CompareAndSwap(last, now.UnixNano()) {
+		_ = m.msg.InProgress()
+	}
+}
+
+// sanitizeBody turns a receiver's answer into text both databases store: valid UTF-8 without
+// NUL characters.
+func sanitizeBody(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	s := string(b)
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	return strings.ReplaceAll(s, "\x00", "")
+}
