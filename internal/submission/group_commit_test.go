@@ -33,6 +33,8 @@ func (o *recordingOutbox) Notify(entries []outbox.Entry) {
 func newPending(id, idemKey, sessionID string) *pending {
 	it := &pending{id: id, surveyID: "s", userID: "u", idemKey: idemKey, sessionID: sessionID,
 		submittedAt: time.Now(), done: make(chan struct{})}
+	// As Submit does on SQLite; PostgreSQL's pipeline reads respondents itself.
+	it.respondent = &respondentInfo{}
 	it.body = storedSubmission(id, "s", "u", it.submittedAt, []byte(`{"meals":[]}`))
 	ev := events.Event{ID: events.NewID(), Type: events.TypeSessionSubmitted, Timestamp: it.submittedAt, SurveyID: "s", SubmissionID: id, Data: it.body}
 	payload, _ := ev.Marshal()

@@ -163,6 +163,13 @@ func (s *Service) Submit(ctx context.Context, p *httpapi.Principal, rec *Recall,
 	if it.entry, err = s.entry(ctx, &ev); err != nil {
 		return nil, err
 	}
+	if s.db.Dialect != store.Postgres {
+		// PostgreSQL reads the batch's respondents inside its pipeline; elsewhere each
+		// request reads its own, concurrently, before joining a batch.
+		if it.respondent, err = s.respondent(ctx, p); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.committer.submit(ctx, it); err != nil {
 		return nil, err
 	}
