@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/dispatch24/dispatch24/internal/store"
@@ -202,28 +201,18 @@ func findSubmission(ctx context.Context, q store.Querier, it *pending) (string, 
 	return id, nil
 }
 
-// closeSessions marks the submitted sessions of the batch.
+// closeSessions marks the submitted sessions of the batch, one primary-key UPDATE each (on
+// PostgreSQL they share the batch's round trip).
 func closeSessions(ctx context.Context, q store.Querier, now time.Time, items []*pending) error {
-	args := []any{sessionSubmitted, store.Micros(now), sessionOpen}
-	var tuples strings.Builder
 	for _, it := range items {
 		if it.sessionID == "" {
 			continue
 		}
-		if len(args) > 3 {
-			tuples.WriteByte(',')
+		if _, err := q.Exec(ctx, `UPDATE survey_sessions SET status = $1, updated_at = $2
+			WHERE id = $3 AND survey_id = $4 AND user_id = $5 AND status = $6`,
+			sessionSubmitted, store.Micros(now), it.sessionID, it.surveyID, it.userID, sessionOpen); err != nil {
+			return fmt.Errorf("closing session: %w", err)
 		}
-		n := len(args)
-		fmt.Fprintf(&tuples, "($%d, $%d, $%d)", n+1, n+2, n+3)
-		args = append(args, it.surveyID, it.userID, it.sessionID)
-	}
-	if len(args) == 3 {
-		return nil
-	}
-	_, err := q.Exec(ctx, `UPDATE survey_sessions SET status = $1, updated_at = $2
-		WHERE status = $3 AND (survey_id, user_id, id) IN (VALUES `+tuples.String()+`)`, args...)
-	if err != nil {
-		return fmt.Errorf("closing sessions: %w", err)
 	}
 	return nil
 }
