@@ -68,6 +68,7 @@ type options struct {
 	rate        int
 	consume     bool
 	writers     int
+	maxBatch    int
 	linger      time.Duration
 	cpuprofile  string
 	memprofile  string
@@ -85,6 +86,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.BoolVar(&o.consume, "consume", false, "consume the stream and report the relay's lag")
 	fs.IntVar(&o.writers, "writers", 0, "concurrent batch transactions (0: the service's default)")
 	fs.DurationVar(&o.linger, "linger", 0, "group commit linger")
+	fs.IntVar(&o.maxBatch, "max-batch", 0, "submissions per transaction (0: the service's default; 1 with -writers 16: a transaction per request)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the measured window here")
 	fs.StringVar(&o.memprofile, "memprofile", "", "write an allocation profile here at the end")
 	if err := fs.Parse(args); err != nil {
@@ -133,7 +135,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	svc, err := submission.New(submission.Config{DB: db, Outbox: relay, Metrics: metrics, Logger: logger,
-		TracerProvider: tp, Propagator: prop, Writers: o.writers, Linger: o.linger})
+		TracerProvider: tp, Propagator: prop, Writers: o.writers, MaxBatch: o.maxBatch, Linger: o.linger})
 	if err != nil {
 		return err
 	}
