@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -168,6 +169,14 @@ func waitRecorded(b *testing.B, db *store.DB, want int) {
 
 const benchEvents20k = 20000
 
+// cpuTime is the CPU time (user and system) this process has used: the dispatcher, and also
+// the NATS server and the receiver that share it. PostgreSQL's own CPU is not included.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // BenchmarkEndToEnd measures deliveries/s for 20,000 events: publish to JetStream → signed
 // POST → 2xx → attempt log and delivery committed in PostgreSQL → message acked.
 func BenchmarkEndToEnd(b *testing.B) {
@@ -177,16 +186,18 @@ func BenchmarkEndToEnd(b *testing.B) {
 	survey := h.addSurvey(jwtSecret)
 	h.addEndpoint(survey, rc.srv.URL+"/hook")
 	h.start(benchConfig(h, "0s,5s,5m"))
-	var total time.Duration
+	var total, cpu time.Duration
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
 		msgs := benchEvents(b, db, survey, benchEvents20k)
 		b.StartTimer()
-		start := time.Now()
+		start, cpu0 := time.Now(), cpuTime()
 		publishAll(b, h.js, msgs)
 		waitRecorded(b, db, (i+1)*benchEvents20k)
 		total += time.Since(start)
+		cpu += cpuTime() - cpu0
 		b.ReportMetric(float64((i+1)*benchEvents20k)/total.Seconds(), "deliveries/s")
+		b.ReportMetric(float64(cpu.Microseconds())/float64((i+1)*benchEvents20k), "cpu-µs/delivery")
 	}
 }
 
@@ -276,16 +287,18 @@ func BenchmarkDeadEndpoint(b *testing.B) {
 				parkDeliveries(b, db, deadSurvey, dead.ID, deadURL, 1000)
 			}
 			h.start(cfg)
-			var total time.Duration
+			var total, cpu time.Duration
 			for i := 0; b.Loop(); i++ {
 				b.StopTimer()
 				msgs := benchEvents(b, db, survey, benchEvents20k)
 				b.StartTimer()
-				start := time.Now()
+				start, cpu0 := time.Now(), cpuTime()
 				publishAll(b, h.js, msgs)
 				waitRecorded(b, db, (i+1)*benchEvents20k)
 				total += time.Since(start)
+				cpu += cpuTime() - cpu0
 				b.ReportMetric(float64((i+1)*benchEvents20k)/total.Seconds(), "deliveries/s")
+				b.ReportMetric(float64(cpu.Microseconds())/float64((i+1)*benchEvents20k), "cpu-µs/delivery")
 			}
 			b.StopTimer()
 			if mode != "baseline" {
@@ -398,18 +411,21 @@ func BenchmarkBareLoop(b *testing.B) {
 			msgs <- m
 		}
 	}()
-	var total time.Duration
+	var total, cpu time.Duration
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
 		batch := benchEvents(b, db, survey, benchEvents20k)
 		b.StartTimer()
 		start := time.Now()
+		cpu0 := cpuTime()
 		publishAll(b, h.js, batch)
 		for rc.count.Load() < int64((i+1)*benchEvents20k) {
 			time.Sleep(5 * time.Millisecond)
 		}
 		total += time.Since(start)
+		cpu += cpuTime() - cpu0
 		b.ReportMetric(float64((i+1)*benchEvents20k)/total.Seconds(), "deliveries/s")
+		b.ReportMetric(float64(cpu.Microseconds())/float64((i+1)*benchEvents20k), "cpu-µs/delivery")
 	}
 	it.Stop()
 	wg.Wait()

@@ -1,9 +1,11 @@
 package dispatch
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/dispatch24/dispatch24/internal/store"
@@ -162,41 +164,51 @@ type claimedDelivery struct {
 	LastStatusCode                              int
 	LastError                                   string
 	CreatedAt                                   int64
+	due                                         int64
 }
 
-// claimDueSQL leases due pending deliveries: at most perEndpoint per endpoint ($3) and limit
-// in all ($4), oldest due first, skipping the listed busy endpoints (%[1]s) and, on
-// PostgreSQL, rows another dispatcher is claiming at the same moment (%[2]s). The due
-// conditions are repeated on the locking SELECT so that PostgreSQL re-checks them against a
-// row another dispatcher has just claimed.
+// claimDueSQL leases due pending deliveries, oldest due first: per endpoint no more than the
+// room this process has for it (the VALUES list %[1]s of (webhook id, free slots); $3 for
+// endpoints not listed), $4 in all, and on PostgreSQL skipping rows another dispatcher is
+// claiming at the same moment (%[2]s). The due conditions are repeated on the locking SELECT
+// so that PostgreSQL re-checks them against a row another dispatcher has just claimed.
 const claimDueSQL = `UPDATE deliveries SET lease_until = $1
 WHERE id IN (
 	SELECT id FROM deliveries
 	WHERE id IN (
-		SELECT id FROM (
-			SELECT id, row_number() OVER (PARTITION BY webhook_id ORDER BY next_attempt_at, id) AS rn
+		SELECT due.id FROM (
+			SELECT id, webhook_id, row_number() OVER (PARTITION BY webhook_id ORDER BY next_attempt_at, id) AS rn
 			FROM deliveries
-			WHERE status = 'pending' AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until < $2)%[1]s
-		) due WHERE due.rn <= $3
+			WHERE status = 'pending' AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until < $2)
+		) due
+		LEFT JOIN (VALUES %[1]s) AS room ON room.column1 = due.webhook_id
+		WHERE due.rn <= COALESCE(room.column2, $3)
 	)
 	AND status = 'pending' AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until < $2)
 	ORDER BY next_attempt_at, id
 	LIMIT $4%[2]s
 )
-RETURNING id, event_id, webhook_id, survey_id, type, url, attempts, last_status_code, last_error, created_at`
+RETURNING id, event_id, webhook_id, survey_id, type, url, attempts, last_status_code, last_error, created_at,
+	next_attempt_at`
 
-func claimDue(ctx context.Context, db *store.DB, now, leaseUntil int64, perEndpoint, limit int, busy []string) ([]claimedDelivery, error) {
+// noRoom stands in for an empty room list: VALUES needs a row, and no endpoint has this id.
+const noRoom = "(CAST('' AS TEXT), CAST(0 AS INTEGER))"
+
+func claimDue(ctx context.Context, db *store.DB, now, leaseUntil int64, perEndpoint, limit int, rooms []endpointRoom) ([]claimedDelivery, error) {
 	args := []any{leaseUntil, now, perEndpoint, limit}
-	var excl string
-	if len(busy) > 0 {
-		ph := make([]string, len(busy))
-		for i, id := range busy {
-			args = append(args, id)
-			ph[i] = fmt.Sprintf("$%d", len(args))
+	values := noRoom
+	if len(rooms) > 0 {
+		var b strings.Builder
+		for i, r := range rooms {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			args = append(args, r.id, r.free)
+			fmt.Fprintf(&b, "(CAST($%d AS TEXT), CAST($%d AS INTEGER))", len(args)-1, len(args))
 		}
-		excl = " AND webhook_id NOT IN (" + strings.Join(ph, ",") + ")"
+		values = b.String()
 	}
-	rows, err := db.Write().Query(ctx, fmt.Sprintf(claimDueSQL, excl, db.Dialect.SkipLocked()), args...)
+	rows, err := db.Write().Query(ctx, fmt.Sprintf(claimDueSQL, values, db.Dialect.SkipLocked()), args...)
 	if err != nil {
 		return nil, fmt.Errorf("claiming due deliveries: %w", err)
 	}
@@ -207,7 +219,8 @@ func claimDue(ctx context.Context, db *store.DB, now, leaseUntil int64, perEndpo
 			c    claimedDelivery
 			code *int64
 		)
-		if err := rows.Scan(&c.ID, &c.EventID, &c.WebhookID, &c.SurveyID, &c.Type, &c.URL, &c.Attempts, &code, &c.LastError, &c.CreatedAt); err != nil {
+		if err := rows.Scan(&c.ID, &c.EventID, &c.WebhookID, &c.SurveyID, &c.Type, &c.URL, &c.Attempts, &code, &c.LastError,
+			&c.CreatedAt, &c.due); err != nil {
 			return nil, fmt.Errorf("claiming due deliveries: %w", err)
 		}
 		if code != nil {
@@ -218,6 +231,10 @@ func claimDue(ctx context.Context, db *store.DB, now, leaseUntil int64, perEndpo
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("claiming due deliveries: %w", err)
 	}
+	// RETURNING follows no order: attempt the longest waiting first.
+	slices.SortFunc(out, func(a, b claimedDelivery) int {
+		return cmp.Or(cmp.Compare(a.due, b.due), strings.Compare(a.ID, b.ID))
+	})
 	return out, nil
 }
 

@@ -24,11 +24,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// pgx's pool and the database/sql opener end their goroutines shortly after Close.
-		goleak.IgnoreAnyFunction("github.com/jackc/pgx/v5/pgxpool.(*Pool).backgroundHealthCheck"),
-		goleak.IgnoreAnyFunction("database/sql.(*DB).connectionOpener"),
-	)
+	goleak.VerifyTestMain(m)
 }
 
 const jwtSecret = "survey-jwt-secret-for-tests-0123456789"
@@ -671,4 +667,46 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 	waitFor(t, "all ten delivered", func() bool {
 		return len(h.deliveries("webhook_id = $1 AND status = 'succeeded'", ep.ID)) == 10
 	})
+}
+
+// TestDispatchersShareRetries: two dispatchers on one consumer and one PostgreSQL store claim
+// due retries with leases (FOR UPDATE SKIP LOCKED), so every retry is attempted exactly once.
+func TestDispatchersShareRetries(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, storetest.Postgres(t))
+	seen := map[string]int{}
+	rc := newReceiver(t, nil)
+	rc.setRespond(func(_ int, _ http.ResponseWriter, r *http.Request) int {
+		id := r.Header.Get("webhook-id")
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		seen[id]++
+		if seen[id] == 1 {
+			return http.StatusInternalServerError
+		}
+		return http.StatusOK
+	})
+	survey := h.addSurvey("")
+	ep := h.addEndpoint(survey, rc.url())
+	const n = 60
+	for range 2 {
+		cfg := h.config("0s,300ms,1h")
+		cfg.Metrics = nil
+		cfg.PollInterval = 5 * time.Millisecond // poll hard, to race each other
+		h.start(cfg)
+	}
+	for range n {
+		h.publish(context.Background(), survey, events.TypeSessionSubmitted)
+	}
+	waitFor(t, "every retry to succeed", func() bool {
+		return len(h.deliveries("webhook_id = $1 AND status = 'succeeded'", ep.ID)) == n
+	})
+	if got := rc.count(); got != 2*n {
+		t.Errorf("receiver got %d requests, want %d: a retry was attempted twice", got, 2*n)
+	}
+	for _, d := range h.deliveries("webhook_id = $1", ep.ID) {
+		if d.Attempts != 2 || len(h.attempts(d.ID)) != 2 {
+			t.Errorf("delivery %s: %d attempts, %d logged; want 2", d.ID, d.Attempts, len(h.attempts(d.ID)))
+		}
+	}
 }

@@ -132,6 +132,9 @@ func (c *endpointCache) get(ctx context.Context, surveyID string) (*surveyEndpoi
 	c.mu.Lock()
 	if err == nil {
 		e.val = v
+	} else if e.val != nil {
+		// The store did not answer: keep delivering with what was known a moment ago.
+		v, err = e.val, nil
 	}
 	e.err = err
 	close(e.loading)

@@ -40,18 +40,29 @@ func (s *endpointSlots) get(id string) *endpointSlot {
 	return e
 }
 
-// busy lists up to limit endpoints that cannot take another attempt now: all slots taken or
-// congested. The retry scheduler leaves their due deliveries in the store.
-func (s *endpointSlots) busy(limit int) []string {
-	var out []string
+// endpointRoom is how many more attempts an endpoint can take in this process now.
+type endpointRoom struct {
+	id   string
+	free int
+}
+
+// occupied lists up to limit endpoints with attempts in flight or congested, with their free
+// slots (none while congested). The retry scheduler claims no more of an endpoint's due
+// deliveries than it has room for; endpoints not listed have all their slots free.
+func (s *endpointSlots) occupied(limit int) []endpointRoom {
+	var out []endpointRoom
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for id, e := range s.m {
 		if len(out) >= limit {
 			break
 		}
-		if len(e.sem) >= s.capacity || e.congested.Load() {
-			out = append(out, id)
+		free := s.capacity - len(e.sem)
+		if e.congested.Load() {
+			free = 0
+		}
+		if free < s.capacity {
+			out = append(out, endpointRoom{id: id, free: max(free, 0)})
 		}
 	}
 	return out

@@ -1,8 +1,9 @@
 package dispatch
 
 import (
-	"math/rand/v2"
 	"time"
+
+	"github.com/cenkalti/backoff/v4"
 )
 
 // retryPolicy turns WEBHOOK_RETRY_SCHEDULE into due times. schedule[i] is the delay before
@@ -25,9 +26,10 @@ func (p retryPolicy) delay(n int) time.Duration {
 	if d <= 0 || p.jitter <= 0 {
 		return d
 	}
-	// Uniform in [d(1-j), d(1+j)].
-	f := 1 + p.jitter*(2*rand.Float64()-1)
-	return time.Duration(float64(d) * f)
+	// A constant backoff randomised by ±jitter: uniform in [d(1-j), d(1+j)].
+	b := backoff.NewExponentialBackOff(backoff.WithInitialInterval(d), backoff.WithMultiplier(1),
+		backoff.WithMaxInterval(d), backoff.WithRandomizationFactor(p.jitter), backoff.WithMaxElapsedTime(0))
+	return b.NextBackOff()
 }
 
 // next decides what follows failed attempt n (1-based) made at now: the time of attempt n+1,

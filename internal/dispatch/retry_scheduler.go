@@ -22,6 +22,10 @@ type retryScheduler struct {
 	wake   chan struct{}
 }
 
+// maxRooms bounds the endpoints whose room the scheduler spells out in its claim; others
+// count as having all their slots free.
+const maxRooms = 200
+
 // repollDelay is how soon the scheduler looks again after a claim that may have left due
 // deliveries behind (it hit its limit, or an endpoint's share).
 const repollDelay = 50 * time.Millisecond
@@ -96,8 +100,8 @@ func (s *retryScheduler) poll(ctx context.Context, now time.Time) bool {
 	}
 	limit := min(free, d.cfg.BatchSize)
 	leaseUntil := now.Add(d.cfg.Lease)
-	claimed, err := claimDue(ctx, d.cfg.DB, store.Micros(now), store.Micros(leaseUntil), d.cfg.EndpointConcurrency, limit,
-		d.slots.busy(100))
+	rooms := d.slots.occupied(maxRooms)
+	claimed, err := claimDue(ctx, d.cfg.DB, store.Micros(now), store.Micros(leaseUntil), d.cfg.EndpointConcurrency, limit, rooms)
 	if err != nil {
 		if ctx.Err() == nil {
 			d.logger.WarnContext(ctx, "retry scheduler", "err", err)
@@ -120,11 +124,16 @@ func (s *retryScheduler) poll(ctx context.Context, now time.Time) bool {
 	evs, evErr := loadEvents(ctx, d.cfg.DB, ids)
 	margin := min(5*time.Second, (d.cfg.Lease-d.cfg.AttemptTimeout)/2)
 	startBy := leaseUntil.Add(-d.cfg.AttemptTimeout - margin)
+	room := make(map[string]int, len(rooms))
+	for _, r := range rooms {
+		room[r.id] = r.free
+	}
 	perEndpoint := make(map[string]int, 4)
 	capped := false
 	for i := range claimed {
-		perEndpoint[claimed[i].WebhookID]++
-		if perEndpoint[claimed[i].WebhookID] >= d.cfg.EndpointConcurrency {
+		id := claimed[i].WebhookID
+		perEndpoint[id]++
+		if free, ok := room[id]; (ok && perEndpoint[id] >= free) || perEndpoint[id] >= d.cfg.EndpointConcurrency {
 			capped = true
 		}
 		s.start(ctx, &claimed[i], evs, evErr, now, startBy)
