@@ -27,7 +27,9 @@
 // endpoint. A delivery whose endpoint is full waits at most SlowAfter for a slot; after that
 // the endpoint counts as congested and its deliveries are parked in the store (pending, no
 // attempt counted) until it has room again, so a slow or dead endpoint never holds the
-// workers that healthy endpoints need.
+// workers that healthy endpoints need. The retry scheduler claims no more of an endpoint's
+// due deliveries than the process has room for, so parked deliveries of a stuck endpoint stay
+// in the store instead of churning.
 //
 // # Outcomes
 //

@@ -47,6 +47,9 @@ type counterAgg struct {
 // commitTries is how often a batch is written before it is split to isolate a bad row.
 const commitTries = 4
 
+// commitTimeout bounds one write of a batch.
+const commitTimeout = 30 * time.Second
+
 func newResultWriter(d *Dispatcher) *resultWriter {
 	return &resultWriter{
 		d:      d,
@@ -146,6 +149,9 @@ type statement struct {
 // commit writes batch in one transaction: on PostgreSQL one pipelined round trip (a pgx
 // batch runs as an implicit transaction), on SQLite a transaction on the writer connection.
 func (w *resultWriter) commit(ctx context.Context, batch []outcome) error {
+	// A store that stops answering must not hang the writer, and with it shutdown.
+	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
+	defer cancel()
 	stmts := w.plan(batch)
 	var err error
 	if pool := w.d.cfg.DB.Pool(); pool != nil {
