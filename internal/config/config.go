@@ -38,7 +38,8 @@ type Config struct {
 	// SurveyAppURL (SURVEY_APP_URL, default <PUBLIC_URL>/survey) is the survey app's base URL.
 	SurveyAppURL string
 	// TokenSecret (TOKEN_SECRET) is the HMAC key of our own tokens. Embedded mode generates one
-	// and keeps it in DATA_DIR; production requires it.
+	// and keeps it in DATA_DIR; the api requires it with PostgreSQL. The dispatcher never signs
+	// or verifies our tokens and does not require it (a given one is still checked).
 	TokenSecret string
 	// TokenIssuer (TOKEN_ISSUER, default intake24) is the iss of every JWT we sign.
 	TokenIssuer string
@@ -112,7 +113,7 @@ var Vars = []Var{
 	{"DISPATCH_IN_PROCESS", "", false, "run delivery workers inside cmd/api (default true when NATS is embedded)"},
 	{"PUBLIC_URL", "", false, "base URL used in links (default http://<HTTP_ADDR>)"},
 	{"SURVEY_APP_URL", "", false, "survey app base URL (default <PUBLIC_URL>/survey)"},
-	{"TOKEN_SECRET", "", true, "HMAC key of access and refresh tokens (required unless embedded)"},
+	{"TOKEN_SECRET", "", true, "HMAC key of access and refresh tokens (the api requires it with DATABASE_URL)"},
 	{"TOKEN_ISSUER", "intake24", false, "iss of every JWT this service signs"},
 	{"ACCESS_TOKEN_TTL", "10m", false, "access token lifetime"},
 	{"REFRESH_TOKEN_TTL", "720h", false, "refresh token lifetime"},
@@ -144,14 +145,15 @@ func (e *Error) Error() string { return fmt.Sprintf("invalid configuration: %s: 
 // ErrHelp is returned when -h or -help was asked for; usage has been printed.
 var ErrHelp = flag.ErrHelp
 
-// Load reads the configuration from args (without the program name) and getenv. numCPU sizes
-// the default concurrency. Usage and flag errors go to output.
+// Load reads the configuration of program name ("api" or "dispatcher") from args (without the
+// program name) and getenv. numCPU sizes the default concurrency. Usage and flag errors go to
+// output.
 func Load(name string, args []string, getenv func(string) string, numCPU int, output io.Writer) (*Config, error) {
 	raw, err := parse(name, args, getenv, output)
 	if err != nil {
 		return nil, err
 	}
-	return build(raw, numCPU)
+	return build(name, raw, numCPU)
 }
 
 func parse(name string, args []string, getenv func(string) string, output io.Writer) (map[string]string, error) {
@@ -187,7 +189,11 @@ func parse(name string, args []string, getenv func(string) string, output io.Wri
 	return raw, nil
 }
 
-func build(raw map[string]string, numCPU int) (*Config, error) {
+// needsTokenSecret reports whether program name signs or verifies our own tokens: every
+// program but the dispatcher, which only delivers webhooks.
+func needsTokenSecret(name string) bool { return name != "dispatcher" }
+
+func build(name string, raw map[string]string, numCPU int) (*Config, error) {
 	c := &Config{
 		HTTPAddr:      raw["HTTP_ADDR"],
 		DataDir:       raw["DATA_DIR"],
@@ -240,7 +246,7 @@ func build(raw map[string]string, numCPU int) (*Config, error) {
 	} else if u, err := url.Parse(c.SurveyAppURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fail("SURVEY_APP_URL", "want an absolute http(s) URL")
 	}
-	if c.TokenSecret == "" && !c.embeddedStore() {
+	if c.TokenSecret == "" && !c.embeddedStore() && needsTokenSecret(name) {
 		return nil, fail("TOKEN_SECRET", "required when DATABASE_URL is set (32+ random characters)")
 	}
 	if c.TokenSecret != "" && len(c.TokenSecret) < 32 {

@@ -110,3 +110,48 @@ func TestRedactURL(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenSecretByProgram: the api signs and verifies tokens, so with PostgreSQL it needs
+// TOKEN_SECRET; the dispatcher only delivers webhooks and runs without one, but a secret it
+// is given must still be long enough.
+func TestTokenSecretByProgram(t *testing.T) {
+	t.Parallel()
+	prod := map[string]string{"DATABASE_URL": "postgres://db/x", "NATS_URL": "nats://n1:4222"}
+	with := func(secret string) map[string]string {
+		m := map[string]string{"TOKEN_SECRET": secret}
+		for k, v := range prod {
+			m[k] = v
+		}
+		return m
+	}
+	cases := []struct {
+		program string
+		vars    map[string]string
+		wantErr bool
+	}{
+		{"api", prod, true},
+		{"api", with("short"), true},
+		{"api", with(strings.Repeat("s", 32)), false},
+		{"dispatcher", prod, false},
+		{"dispatcher", with("short"), true},
+		{"dispatcher", with(strings.Repeat("s", 32)), false},
+		// Embedded mode needs none from anyone: the api keeps one in DATA_DIR.
+		{"api", nil, false},
+		{"dispatcher", nil, false},
+	}
+	for _, tc := range cases {
+		c, err := Load(tc.program, nil, env(tc.vars), 2, io.Discard)
+		if !tc.wantErr {
+			if err != nil {
+				t.Errorf("%s %v: %v", tc.program, tc.vars, err)
+			} else if c.TokenSecret != tc.vars["TOKEN_SECRET"] {
+				t.Errorf("%s %v: TokenSecret = %q", tc.program, tc.vars, c.TokenSecret)
+			}
+			continue
+		}
+		var cerr *Error
+		if !errors.As(err, &cerr) || cerr.Var != "TOKEN_SECRET" {
+			t.Errorf("%s %v: got %v, want an error naming TOKEN_SECRET", tc.program, tc.vars, err)
+		}
+	}
+}
