@@ -71,13 +71,35 @@ func (s *Service) SignInAlias(ctx context.Context, surveyID, username, pw, clien
 		}
 		return "", s.signInFailed(ctx, log, "no_password")
 	}
+	weak := password.Weaker(*rsp.PasswordHash, s.cfg.PasswordParams)
 	if !s.verify(ctx, *rsp.PasswordHash, pw) {
+		if weak {
+			// An imported (cheap) hash fails fast; pad to the cost of an unknown account so
+			// the time taken does not tell which user names exist.
+			s.verify(ctx, s.dummyHash, pw)
+		}
 		return "", s.signInFailed(ctx, log, "wrong_password")
 	}
 	if rsp.Disabled {
 		return "", s.signInFailed(ctx, log, "disabled")
 	}
+	if weak {
+		s.upgradeRespondentHash(ctx, log, rsp.ID, *rsp.PasswordHash, pw)
+	}
 	return s.signInSucceeded(ctx, log, att, rsp.ID, kindRespondent)
+}
+
+// upgradeRespondentHash replaces an imported password's cheap hash with one of full cost, now
+// that the password is known. The update only applies while the stored hash is still the one
+// checked, so a password changed meanwhile is kept; a failure is logged and the sign-in goes on.
+func (s *Service) upgradeRespondentHash(ctx context.Context, log *slog.Logger, id, oldHash, pw string) {
+	h, err := password.HashWith(s.cfg.PasswordParams, pw)
+	if err == nil {
+		_, err = s.db.Exec(ctx, "UPDATE respondents SET password_hash = $1 WHERE id = $2 AND password_hash = $3", h, id, oldHash)
+	}
+	if err != nil {
+		log.WarnContext(ctx, "upgrading an imported password hash", "err", err)
+	}
 }
 
 // SignInToken checks a respondent's URL authentication token and returns a refresh token.

@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/dispatch24/dispatch24/internal/auth"
+	"github.com/dispatch24/dispatch24/internal/password"
 	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/internal/store/storetest"
 )
@@ -285,3 +287,50 @@ func mustUserID(t testing.TB, f *fixture, email string) string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// A CSV import hashes passwords with cheaper parameters; the first successful sign-in
+// replaces the hash with one of the service's full cost, and a failed one leaves it alone.
+func TestSignInUpgradesImportedHash(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := setup(t, db)
+		f.createSurvey("demo")
+		weak, err := password.HashWith(password.Params{Memory: 32, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}, "imported-pw-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := store.Micros(f.clock.Now())
+		if _, err := db.Exec(context.Background(), `INSERT INTO respondents (id, survey_id, username, password_hash, auth_token, disabled, created_at, updated_at)
+			VALUES ('rsp_imp', 'demo', 'imp', $1, 'tok-imp-0123456789', false, $2, $2)`, weak, now); err != nil {
+			t.Fatal(err)
+		}
+		stored := func() string {
+			t.Helper()
+			var h string
+			if err := db.QueryRow(context.Background(), "SELECT password_hash FROM respondents WHERE id = 'rsp_imp'").Scan(&h); err != nil {
+				t.Fatal(err)
+			}
+			return h
+		}
+		if !password.Weaker(weak, cheap) {
+			t.Fatalf("%s is not weaker than %+v", weak, cheap)
+		}
+
+		want(t, f.do("POST", "/api/signin/alias", `{"surveyId":"demo","userName":"imp","password":"wrong-pw"}`), http.StatusUnauthorized, "invalid_credentials")
+		if got := stored(); got != weak {
+			t.Fatalf("a failed sign-in changed the hash to %s", got)
+		}
+		want(t, f.do("POST", "/api/signin/alias", `{"surveyId":"demo","userName":"imp","password":"imported-pw-1"}`), http.StatusOK, "")
+		upgraded := stored()
+		if upgraded == weak || password.Weaker(upgraded, cheap) || !strings.Contains(upgraded, "m=64,t=1") {
+			t.Fatalf("hash after sign-in %s, want one with the service's parameters", upgraded)
+		}
+		if ok, err := password.Verify(upgraded, "imported-pw-1"); err != nil || !ok {
+			t.Fatalf("upgraded hash does not verify the password: %v %v", ok, err)
+		}
+		want(t, f.do("POST", "/api/signin/alias", `{"surveyId":"demo","userName":"imp","password":"imported-pw-1"}`), http.StatusOK, "")
+		if got := stored(); got != upgraded {
+			t.Fatal("a full-cost hash was rehashed again")
+		}
+	})
+}

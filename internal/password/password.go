@@ -66,6 +66,17 @@ var dummy = sync.OnceValue(func() string {
 	return h
 })
 
+// Weaker reports whether hash was made with less memory or fewer passes than want (CSV
+// imports use cheaper parameters than sign-up), so a caller can upgrade it once the password
+// is known and pad a failed check to the full cost. A hash it cannot read is not weaker.
+func Weaker(hash string, want Params) bool {
+	p, _, _, err := decode(hash)
+	if err != nil {
+		return false
+	}
+	return p.Memory < want.Memory || p.Time < want.Time
+}
+
 // Dummy returns a hash with DefaultParams to verify against when an account does not
 // exist, so an unknown account costs the same time as a wrong password.
 func Dummy() string { return dummy() }

@@ -46,3 +46,28 @@ func TestDummyNeverMatches(t *testing.T) {
 		t.Fatalf("ok=%v err=%v", ok, err)
 	}
 }
+
+func TestWeaker(t *testing.T) {
+	cheap := Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}
+	h, err := HashWith(cheap, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		want Params
+		weak bool
+	}{
+		{cheap, false},
+		{Params{Memory: 64, Time: 2}, true},
+		{Params{Memory: 128, Time: 1}, true},
+		{Params{Memory: 32, Time: 1}, false},
+		{DefaultParams, true},
+	} {
+		if got := Weaker(h, tc.want); got != tc.weak {
+			t.Errorf("Weaker(m=64,t=1, %+v) = %v, want %v", tc.want, got, tc.weak)
+		}
+	}
+	if Weaker("not a hash", DefaultParams) {
+		t.Error("an unreadable hash counts as weaker")
+	}
+}
