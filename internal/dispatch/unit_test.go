@@ -164,3 +164,13 @@ func TestSanitizeBody(t *testing.T) {
 		}
 	}
 }
+
+func TestDeliveryIDFormula(t *testing.T) {
+	t.Parallel()
+	// The data model's formula, computed independently: "dlv_" + hex(sha256(event NUL webhook))[:26].
+	sum := sha256.Sum256([]byte("evt_1\x00wh_1"))
+	want := "dlv_" + hex.EncodeToString(sum[:])[:26]
+	if got := DeliveryID("evt_1", "wh_1"); got != want {
+		t.Fatalf("DeliveryID = %s, want %s", got, want)
+	}
+}

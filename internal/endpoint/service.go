@@ -2,8 +2,6 @@ package endpoint
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +14,7 @@ import (
 
 	"go.opentelemetry.io/otel/propagation"
 
+	"github.com/dispatch24/dispatch24/internal/dispatch"
 	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/pkg/events"
 	"github.com/dispatch24/dispatch24/pkg/webhook"
@@ -149,7 +148,7 @@ func (s *Service) SendTest(ctx context.Context, e *Endpoint) (*TestOutcome, erro
 	if res.Code == webhook.CodeCanceled {
 		return nil, fmt.Errorf("test send: %w", context.Cause(ctx))
 	}
-	out := &TestOutcome{DeliveryID: DeliveryID(ev.ID, e.ID), EventID: ev.ID, Result: res}
+	out := &TestOutcome{DeliveryID: dispatch.DeliveryID(ev.ID, e.ID), EventID: ev.ID, Result: res}
 	rec := &TestRecord{
 		EventID:    ev.ID,
 		EventType:  ev.Type,
@@ -179,14 +178,6 @@ func (s *Service) SendTest(ctx context.Context, e *Endpoint) (*TestOutcome, erro
 		"delivery_id", out.DeliveryID, "delivered", res.Delivered, "status_code", res.StatusCode,
 		"error", string(res.Code), "duration", res.Duration)
 	return out, nil
-}
-
-// DeliveryID is the id of the first delivery of eventID to webhookID: "dlv_" and the first 26
-// hex digits of sha256(eventID NUL webhookID), the formula the dispatch engine uses, so a
-// redelivered message upserts instead of duplicating.
-func DeliveryID(eventID, webhookID string) string {
-	sum := sha256.Sum256([]byte(eventID + "\x00" + webhookID))
-	return "dlv_" + hex.EncodeToString(sum[:])[:26]
 }
 
 // ResponseBodyText makes a receiver's answer storable as text: valid UTF-8 without NUL bytes
