@@ -414,7 +414,8 @@ func (c *Config) LogValue() slog.Value {
 	)
 }
 
-// RedactURL hides passwords in connection URLs (each of a comma-separated list).
+// RedactURL hides the credentials in connection URLs (each of a comma-separated list):
+// passwords, NATS tokens given as the user part, and password or token query parameters.
 func RedactURL(s string) string {
 	if s == "" {
 		return ""
@@ -427,8 +428,12 @@ func RedactURL(s string) string {
 			continue
 		}
 		if u.User != nil {
-			if _, hasPassword := u.User.Password(); hasPassword {
+			switch _, hasPassword := u.User.Password(); {
+			case hasPassword:
 				u.User = url.UserPassword(u.User.Username(), "redacted")
+			case u.Scheme != "postgres" && u.Scheme != "postgresql":
+				// nats://<token>@host: the user part alone is the credential.
+				u.User = url.User("redacted")
 			}
 		}
 		q := u.Query()

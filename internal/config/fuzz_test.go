@@ -1,0 +1,74 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// FuzzLoad feeds arbitrary values to every variable: Load must either refuse them with an
+// *Error naming a variable or return a usable configuration, and the logged configuration must
+// never show the secrets it was given.
+func FuzzLoad(f *testing.F) {
+	f.Add("127.0.0.1:8080", "postgres://u:pw-secret@db/x", "nats://tok-secret@n1:4222,nats://n2", "0s,5s", "10.0.0.0/8,::1", "s3cret-s3cret-s3cret-s3cret-s3cret", "64", "10m")
+	f.Add(":0", "", "", "", "", "", "", "")
+	f.Add("[::1]:0", "postgres://db/x?password=pw-secret", "tls://user:pw-secret@n1", "1h,-1s", "1.2.3.4", "short", "-1", "0s")
+	f.Add("host", "postgresql://%zz", "nats://%41", ",,,", "300.0.0.0/8", strings.Repeat("x", 40), "9999999999999999999999", "1e9h")
+	f.Fuzz(func(t *testing.T, addr, dbURL, natsURL, schedule, nets, secret, conc, ttl string) {
+		env := map[string]string{
+			"HTTP_ADDR": addr, "DATABASE_URL": dbURL, "NATS_URL": natsURL,
+			"WEBHOOK_RETRY_SCHEDULE": schedule, "WEBHOOK_ALLOW_NETS": nets, "TOKEN_SECRET": secret,
+			"DISPATCH_CONCURRENCY": conc, "ACCESS_TOKEN_TTL": ttl, "ADMIN_PASSWORD": secret,
+		}
+		for _, program := range []string{"api", "dispatcher"} {
+			c, err := Load(program, nil, func(k string) string { return env[k] }, 2, io.Discard)
+			if err != nil {
+				var ce *Error
+				if !errors.As(err, &ce) || ce.Var == "" {
+					t.Fatalf("%s: error %v is not a configuration error naming its variable", program, err)
+				}
+				continue
+			}
+			if len(c.RetrySchedule) == 0 || c.Concurrency <= 0 || c.EndpointConcurrency <= 0 || c.AccessTokenTTL <= 0 {
+				t.Fatalf("%s: accepted an unusable configuration %+v", program, c)
+			}
+			var buf bytes.Buffer
+			slog.New(slog.NewTextHandler(&buf, nil)).Info("config", "config", c)
+			logged := buf.String()
+			for _, s := range secretsOf(c) {
+				if len(s) >= 4 && strings.Contains(logged, s) {
+					t.Fatalf("%s: logged configuration shows the secret %q: %s", program, s, logged)
+				}
+			}
+		}
+	})
+}
+
+// secretsOf lists the secret values of a configuration: the token secret, the admin password,
+// and the credentials inside the connection URLs.
+func secretsOf(c *Config) []string {
+	out := []string{c.TokenSecret, c.AdminPassword}
+	for _, raw := range strings.Split(c.DatabaseURL+","+c.NATSURL, ",") {
+		u, err := url.Parse(strings.TrimSpace(raw))
+		if err != nil {
+			continue
+		}
+		if u.User != nil {
+			if pw, ok := u.User.Password(); ok {
+				out = append(out, pw)
+			} else if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+				out = append(out, u.User.Username()) // a NATS token
+			}
+		}
+		for k, vs := range u.Query() {
+			if k := strings.ToLower(k); strings.Contains(k, "password") || strings.Contains(k, "token") {
+				out = append(out, vs...)
+			}
+		}
+	}
+	return out
+}
