@@ -1,7 +1,13 @@
 // Package opscli is the operators' command line: `dispatcher deliveries list|show` and
 // `dispatcher replay`. It talks to the API (DISPATCH24_API_URL) with a personal access token
-// (DISPATCH24_TOKEN), so it needs no database credentials, obeys the same access rules as the
-// console, and works from any machine that reaches the API.
+// (DISPATCH24_TOKEN), so it needs no database or NATS credentials, obeys the same access rules
+// as the console (staff see their surveys only), leaves the same audit trail, and works from
+// any machine that reaches the API.
+//
+// Errors: a bad command line prints one line and the command's synopsis on stderr and returns
+// an error that matches ErrUsage (exit status 2); anything the API refuses comes back as one
+// line naming the request and the API's answer (exit status 1). The token never appears in
+// either.
 package opscli
 
 import (
@@ -15,51 +21,136 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/mattn/go-isatty"
 )
 
-// ErrUsage is returned for bad command lines; usage has been printed.
+// ErrUsage matches the errors of bad command lines; their message and usage have been printed.
 var ErrUsage = errors.New("usage error")
 
-// Run runs one ops command. args start after the program name ("deliveries", "list", …).
+// Synopses of the commands.
+const (
+	listSynopsis        = "dispatcher deliveries list [--survey S] [--webhook W] [--status failed,…] [--type T] [--since T] [--until T] [--limit N] [--all] [--json]"
+	showSynopsis        = "dispatcher deliveries show ID [--json]"
+	replayOneSynopsis   = "dispatcher replay --delivery ID"
+	replayRangeSynopsis = "dispatcher replay [--survey S] [--webhook W] [--status failed] [--type T] --since T [--until T] [--dry-run] [--no-wait]"
+)
+
+const connectionHelp = `Connection: --api-url or DISPATCH24_API_URL (default http://127.0.0.1:8080), and --token or
+DISPATCH24_TOKEN: a personal access token (POST /api/admin/user/personal-access-tokens).
+Times are RFC 3339 (2026-11-23T10:00:00Z) or durations back from now (24h).
+`
+
+// Usage writes the ops commands' usage to w.
+func Usage(w io.Writer) {
+	fmt.Fprintf(w, "usage:\n  %s\n  %s\n  %s\n  %s\n\n%s", listSynopsis, showSynopsis, replayOneSynopsis, replayRangeSynopsis, connectionHelp)
+}
+
+// Run runs one ops command. args start after the program name ("deliveries", "list", …);
+// "help" (or -h), optionally followed by a command, prints usage to stdout.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	secrets := tokensIn(args, getenv)
+	err := run(ctx, args, getenv, stdout, &redactingWriter{w: stderr, secrets: secrets})
+	return redact(err, secrets)
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		usage(stderr)
+		Usage(stderr)
 		return ErrUsage
 	}
 	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		return help(ctx, args[1:], getenv, stdout)
 	case "deliveries":
 		if len(args) < 2 {
-			usage(stderr)
-			return ErrUsage
+			return usageError(stderr, "deliveries: want list or show", listSynopsis, showSynopsis)
 		}
 		switch args[1] {
 		case "list":
 			return list(ctx, args[2:], getenv, stdout, stderr)
 		case "show":
 			return show(ctx, args[2:], getenv, stdout, stderr)
+		case "help", "-h", "-help", "--help":
+			return help(ctx, []string{"deliveries"}, getenv, stdout)
 		}
+		return usageError(stderr, fmt.Sprintf("deliveries: unknown command %q (want list or show)", args[1]), listSynopsis, showSynopsis)
 	case "replay":
 		return replay(ctx, args[1:], getenv, stdout, stderr)
 	}
-	usage(stderr)
-	return ErrUsage
+	return usageError(stderr, fmt.Sprintf("unknown command %q", args[0]), listSynopsis, showSynopsis, replayOneSynopsis, replayRangeSynopsis)
 }
 
-func usage(w io.Writer) {
-	fmt.Fprint(w, `usage:
-  dispatcher deliveries list [--survey S] [--webhook W] [--status failed,…] [--type T] [--since T] [--until T] [--limit N] [--all] [--json]
-  dispatcher deliveries show ID [--json]
-  dispatcher replay --delivery ID
-  dispatcher replay [--survey S] [--webhook W] [--status failed] [--type T] --since T --until T [--dry-run] [--no-wait]
+// help prints the usage of every command, or with a topic the flags of that command.
+func help(ctx context.Context, topic []string, getenv func(string) string, stdout io.Writer) error {
+	if len(topic) == 0 {
+		Usage(stdout)
+		return nil
+	}
+	var args []string
+	switch topic[0] {
+	case "deliveries":
+		if len(topic) > 1 {
+			args = []string{"deliveries", topic[1], "-h"}
+			break
+		}
+		fmt.Fprintf(stdout, "usage:\n  %s\n  %s\n\n%s", listSynopsis, showSynopsis, connectionHelp)
+		return nil
+	case "replay":
+		args = []string{"replay", "-h"}
+	default:
+		Usage(stdout)
+		return nil
+	}
+	// -h prints the command's flags on the output it is given; ask for it on stdout.
+	return run(ctx, args, getenv, stdout, stdout)
+}
 
-Connection: --api-url or DISPATCH24_API_URL (default http://127.0.0.1:8080), and --token or
-DISPATCH24_TOKEN: a personal access token (POST /api/admin/user/personal-access-tokens).
-Times are RFC 3339 (2026-11-23T10:00:00Z) or durations back from now (24h).
-`)
+// usageError prints msg and the synopses on w and returns an error matching ErrUsage.
+func usageError(w io.Writer, msg string, synopses ...string) error {
+	fmt.Fprintf(w, "dispatcher: %s\nusage:\n", msg)
+	for _, s := range synopses {
+		fmt.Fprintf(w, "  %s\n", s)
+	}
+	fmt.Fprintln(w, "Run 'dispatcher help' for the flags.")
+	return fmt.Errorf("%w: %s", ErrUsage, msg)
+}
+
+// newFlagSet returns a flag set for one command with the connection flags; its usage prints
+// the synopses, the flags and the connection help.
+func newFlagSet(name string, stderr io.Writer, synopses ...string) (*flag.FlagSet, *string, *string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	apiURL := fs.String("api-url", "", "API base URL (env DISPATCH24_API_URL)")
+	token := fs.String("token", "", "personal access token (env DISPATCH24_TOKEN)")
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintln(w, "usage:")
+		for _, s := range synopses {
+			fmt.Fprintf(w, "  %s\n", s)
+		}
+		fmt.Fprintln(w, "\nflags:")
+		fs.PrintDefaults()
+		fmt.Fprintf(w, "\n%s", connectionHelp)
+	}
+	return fs, apiURL, token
+}
+
+// parseFlags parses args; -h is answered (usage printed, ok false, nil error).
+func parseFlags(fs *flag.FlagSet, args []string) (ok bool, err error) {
+	switch err := fs.Parse(args); {
+	case errors.Is(err, flag.ErrHelp):
+		return false, nil
+	case err != nil:
+		// The flag package has printed the error and the usage.
+		return false, fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	return true, nil
 }
 
 // client calls the API with a personal access token.
@@ -69,15 +160,7 @@ type client struct {
 	http  *http.Client
 }
 
-func newFlagSet(name string, stderr io.Writer) (*flag.FlagSet, *string, *string) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	apiURL := fs.String("api-url", "", "API base URL (env DISPATCH24_API_URL)")
-	token := fs.String("token", "", "personal access token (env DISPATCH24_TOKEN)")
-	return fs, apiURL, token
-}
-
-func newClient(apiURL, token string, getenv func(string) string) (*client, error) {
+func newClient(apiURL, token string, getenv func(string) string, stderr io.Writer, synopses ...string) (*client, error) {
 	if apiURL == "" {
 		apiURL = getenv("DISPATCH24_API_URL")
 	}
@@ -87,18 +170,31 @@ func newClient(apiURL, token string, getenv func(string) string) (*client, error
 	if token == "" {
 		token = getenv("DISPATCH24_TOKEN")
 	}
+	token = strings.TrimSpace(token)
 	if token == "" {
-		return nil, errors.New("no token: set DISPATCH24_TOKEN or --token to a personal access token")
+		return nil, usageError(stderr, "no token: set DISPATCH24_TOKEN or --token to a personal access token", synopses...)
 	}
 	u, err := url.Parse(apiURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("API URL %q is not an http(s) URL", apiURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return nil, usageError(stderr, fmt.Sprintf("API URL %q is not an http(s) URL without credentials", redactURL(apiURL)), synopses...)
 	}
-	return &client{base: strings.TrimRight(apiURL, "/"), token: token, http: &http.Client{Timeout: 30 * time.Second}}, nil
+	return &client{
+		base:  strings.TrimRight(u.String(), "/"),
+		token: token,
+		http: &http.Client{
+			Timeout: 30 * time.Second,
+			// A redirect would take the token somewhere else: refuse it, and say where to point
+			// --api-url instead.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}, nil
 }
 
-// apiError is a problem+json answer.
+// apiError is an answer of the API that is not a success: one line naming the request and
+// the problem+json the API sent.
 type apiError struct {
+	Method string `json:"-"`
+	Path   string `json:"-"`
 	Status int    `json:"status"`
 	Code   string `json:"code"`
 	Detail string `json:"detail"`
@@ -106,15 +202,28 @@ type apiError struct {
 		Field   string `json:"field"`
 		Message string `json:"message"`
 	} `json:"errors"`
+	Location string `json:"-"`
 }
 
 func (e *apiError) Error() string {
-	msg := fmt.Sprintf("API answered %d %s", e.Status, e.Code)
+	code := e.Code
+	if code == "" {
+		code = strings.ToLower(strings.ReplaceAll(http.StatusText(e.Status), " ", "_"))
+	}
+	msg := fmt.Sprintf("%s %s: the API answered %d %s", e.Method, e.Path, e.Status, code)
 	if e.Detail != "" {
 		msg += ": " + e.Detail
 	}
 	for _, fe := range e.Errors {
-		msg += fmt.Sprintf("; %s: %s", fe.Field, fe.Message)
+		msg += fmt.Sprintf("; %s %s", fe.Field, fe.Message)
+	}
+	switch {
+	case e.Status == http.StatusUnauthorized:
+		msg += " (check the personal access token in DISPATCH24_TOKEN or --token: it is wrong, expired or revoked)"
+	case e.Status == http.StatusForbidden:
+		msg += " (the token's account may not do this)"
+	case e.Status >= 300 && e.Status < 400:
+		msg += fmt.Sprintf(" (a redirect to %q: point DISPATCH24_API_URL or --api-url at the API itself)", e.Location)
 	}
 	return msg
 }
@@ -139,24 +248,34 @@ func (c *client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("calling the API: %w", err)
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return fmt.Errorf("%s %s: calling the API at %s: %w", method, stripQuery(path), c.base, err)
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return fmt.Errorf("reading the API's answer: %w", err)
+		return fmt.Errorf("%s %s: reading the API's answer: %w", method, stripQuery(path), err)
 	}
-	if resp.StatusCode >= 400 {
-		ae := &apiError{Status: resp.StatusCode}
+	if resp.StatusCode >= 300 {
+		ae := &apiError{}
 		_ = json.Unmarshal(raw, ae)
+		ae.Method, ae.Path, ae.Status, ae.Location = method, stripQuery(path), resp.StatusCode, resp.Header.Get("Location")
 		return ae
 	}
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {
-			return fmt.Errorf("decoding the API's answer: %w", err)
+			return fmt.Errorf("%s %s: decoding the API's answer: %w", method, stripQuery(path), err)
 		}
 	}
 	return nil
+}
+
+func stripQuery(path string) string {
+	p, _, _ := strings.Cut(path, "?")
+	return p
 }
 
 // parseTime accepts RFC 3339 or a duration back from now.
@@ -165,12 +284,33 @@ func parseTime(s string, now time.Time) (string, error) {
 		return "", nil
 	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t.UTC().Format(time.RFC3339), nil
+		return t.UTC().Format(time.RFC3339Nano), nil
 	}
 	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
 		return now.Add(-d).UTC().Format(time.RFC3339), nil
 	}
 	return "", fmt.Errorf("%q is neither an RFC 3339 time nor a duration", s)
+}
+
+// statuses are the delivery statuses the API knows.
+var statuses = []string{"pending", "succeeded", "failed", "skipped"}
+
+func checkStatuses(list []string) error {
+	for _, s := range list {
+		if !slices.Contains(statuses, s) {
+			return fmt.Errorf("--status: %q is not one of %s", s, strings.Join(statuses, ", "))
+		}
+	}
+	return nil
+}
+
+type attempt struct {
+	N            int       `json:"n"`
+	StartedAt    time.Time `json:"startedAt"`
+	DurationMs   int       `json:"durationMs"`
+	StatusCode   *int      `json:"statusCode"`
+	Error        string    `json:"error"`
+	ResponseBody string    `json:"responseBody"`
 }
 
 type delivery struct {
@@ -188,35 +328,47 @@ type delivery struct {
 	CreatedAt      time.Time  `json:"createdAt"`
 	UpdatedAt      time.Time  `json:"updatedAt"`
 	ReplayOf       string     `json:"replayOf"`
-	AttemptLog     []struct {
-		N            int       `json:"n"`
-		StartedAt    time.Time `json:"startedAt"`
-		DurationMs   int       `json:"durationMs"`
-		StatusCode   *int      `json:"statusCode"`
-		Error        string    `json:"error"`
-		ResponseBody string    `json:"responseBody"`
-	} `json:"attemptLog"`
+	ReplayID       string     `json:"replayId"`
+	AttemptLog     []attempt  `json:"attemptLog"`
 }
 
 func list(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs, apiURL, token := newFlagSet("deliveries list", stderr)
+	fs, apiURL, token := newFlagSet("deliveries list", stderr, listSynopsis)
 	survey := fs.String("survey", "", "survey id")
 	webhook := fs.String("webhook", "", "webhook id")
 	status := fs.String("status", "", "statuses, comma separated: pending,succeeded,failed,skipped")
 	typ := fs.String("type", "", "event type")
 	since := fs.String("since", "", "created at or after (RFC 3339 or a duration back from now)")
 	until := fs.String("until", "", "created before")
-	limit := fs.Int("limit", 50, "rows per page (max 500)")
+	limit := fs.Int("limit", 50, "rows per page (1 to 500)")
 	all := fs.Bool("all", false, "follow every page")
-	asJSON := fs.Bool("json", false, "print JSON lines")
-	if err := fs.Parse(args); err != nil {
-		return ErrUsage
+	asJSON := fs.Bool("json", false, "print the API's JSON, one delivery a line")
+	if ok, err := parseFlags(fs, args); !ok {
+		return err
 	}
-	c, err := newClient(*apiURL, *token, getenv)
+	bad := func(msg string) error { return usageError(stderr, "deliveries list: "+msg, listSynopsis) }
+	if fs.NArg() > 0 {
+		return bad(fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	}
+	if *limit < 1 || *limit > 500 {
+		return bad("--limit: want a whole number from 1 to 500")
+	}
+	if err := checkStatuses(splitList(*status)); err != nil {
+		return bad(err.Error())
+	}
+	now := time.Now()
+	s, err := parseTime(*since, now)
+	if err != nil {
+		return bad("--since: " + err.Error())
+	}
+	u, err := parseTime(*until, now)
+	if err != nil {
+		return bad("--until: " + err.Error())
+	}
+	c, err := newClient(*apiURL, *token, getenv, stderr, listSynopsis)
 	if err != nil {
 		return err
 	}
-	now := time.Now()
 	q := url.Values{}
 	set := func(k, v string) {
 		if v != "" {
@@ -225,16 +377,8 @@ func list(ctx context.Context, args []string, getenv func(string) string, stdout
 	}
 	set("surveyId", *survey)
 	set("webhookId", *webhook)
-	set("status", *status)
+	set("status", strings.Join(splitList(*status), ","))
 	set("type", *typ)
-	s, err := parseTime(*since, now)
-	if err != nil {
-		return fmt.Errorf("--since: %w", err)
-	}
-	u, err := parseTime(*until, now)
-	if err != nil {
-		return fmt.Errorf("--until: %w", err)
-	}
 	set("since", s)
 	set("until", u)
 	q.Set("limit", strconv.Itoa(*limit))
@@ -242,36 +386,51 @@ func list(ctx context.Context, args []string, getenv func(string) string, stdout
 	var tw *tabwriter.Writer
 	if !*asJSON {
 		tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tSTATUS\tATTEMPTS\tLAST\tTYPE\tSURVEY\tWEBHOOK\tCREATED")
+		fmt.Fprintln(tw, "ID\tSTATUS\tATTEMPTS\tLAST\tTYPE\tSURVEY\tWEBHOOK\tCREATED\tREPLAY OF")
 	}
-	enc := json.NewEncoder(stdout)
 	for {
 		var page struct {
-			Items      []delivery `json:"items"`
-			NextCursor string     `json:"nextCursor"`
+			Items      []json.RawMessage `json:"items"`
+			NextCursor *string           `json:"nextCursor"`
 		}
 		if err := c.do(ctx, http.MethodGet, "/api/admin/deliveries?"+q.Encode(), nil, &page); err != nil {
 			return err
 		}
-		for _, d := range page.Items {
+		for _, item := range page.Items {
 			if *asJSON {
-				if err := enc.Encode(d); err != nil {
+				var line bytes.Buffer
+				if err := json.Compact(&line, item); err != nil {
+					return fmt.Errorf("decoding the API's answer: %w", err)
+				}
+				line.WriteByte('\n')
+				if _, err := stdout.Write(line.Bytes()); err != nil {
 					return err
 				}
 				continue
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.Status, d.Attempts, lastOutcome(d),
-				d.Type, d.SurveyID, d.WebhookID, d.CreatedAt.Format(time.RFC3339))
+			var d delivery
+			if err := json.Unmarshal(item, &d); err != nil {
+				return fmt.Errorf("decoding the API's answer: %w", err)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.Status, d.Attempts, lastOutcome(d),
+				d.Type, d.SurveyID, d.WebhookID, d.CreatedAt.Format(time.RFC3339), dash(d.ReplayOf))
 		}
-		if !*all || page.NextCursor == "" {
+		if !*all || page.NextCursor == nil || *page.NextCursor == "" {
 			break
 		}
-		q.Set("cursor", page.NextCursor)
+		q.Set("cursor", *page.NextCursor)
 	}
 	if tw != nil {
 		return tw.Flush()
 	}
 	return nil
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func lastOutcome(d delivery) string {
@@ -287,43 +446,61 @@ func lastOutcome(d delivery) string {
 }
 
 func show(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs, apiURL, token := newFlagSet("deliveries show", stderr)
-	asJSON := fs.Bool("json", false, "print JSON")
+	fs, apiURL, token := newFlagSet("deliveries show", stderr, showSynopsis)
+	asJSON := fs.Bool("json", false, "print the API's JSON")
 	// Allow the id before or after the flags.
 	var id string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		id, args = args[0], args[1:]
 	}
-	if err := fs.Parse(args); err != nil {
-		return ErrUsage
+	if ok, err := parseFlags(fs, args); !ok {
+		return err
 	}
-	if id == "" && fs.NArg() == 1 {
-		id = fs.Arg(0)
+	rest := fs.Args()
+	if id == "" && len(rest) > 0 {
+		id, rest = rest[0], rest[1:]
 	}
-	if id == "" {
-		fmt.Fprintln(stderr, "usage: dispatcher deliveries show ID [--json]")
-		return ErrUsage
+	switch {
+	case id == "":
+		return usageError(stderr, "deliveries show: which delivery? (an ID from deliveries list)", showSynopsis)
+	case len(rest) > 0:
+		return usageError(stderr, fmt.Sprintf("deliveries show: unexpected argument %q", rest[0]), showSynopsis)
 	}
-	c, err := newClient(*apiURL, *token, getenv)
+	c, err := newClient(*apiURL, *token, getenv, stderr, showSynopsis)
 	if err != nil {
 		return err
 	}
-	var d delivery
-	if err := c.do(ctx, http.MethodGet, "/api/admin/deliveries/"+url.PathEscape(id), nil, &d); err != nil {
+	var raw json.RawMessage
+	if err := c.do(ctx, http.MethodGet, "/api/admin/deliveries/"+url.PathEscape(id), nil, &raw); err != nil {
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(d)
+		var out bytes.Buffer
+		if err := json.Indent(&out, raw, "", "  "); err != nil {
+			return fmt.Errorf("decoding the API's answer: %w", err)
+		}
+		out.WriteByte('\n')
+		_, err := stdout.Write(out.Bytes())
+		return err
 	}
-	fmt.Fprintf(stdout, "delivery  %s\nevent     %s (%s)\nsurvey    %s\nwebhook   %s %s\nstatus    %s after %d attempt(s)\n",
-		d.ID, d.EventID, d.Type, d.SurveyID, d.WebhookID, d.URL, d.Status, d.Attempts)
+	var d delivery
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return fmt.Errorf("decoding the API's answer: %w", err)
+	}
+	fmt.Fprintf(stdout, "delivery  %s\nevent     %s (%s)\nsurvey    %s\nwebhook   %s %s\nstatus    %s after %d attempt(s)\ncreated   %s\n",
+		d.ID, d.EventID, d.Type, d.SurveyID, d.WebhookID, d.URL, d.Status, d.Attempts, d.CreatedAt.Format(time.RFC3339))
 	if d.NextAttemptAt != nil {
 		fmt.Fprintf(stdout, "next      %s\n", d.NextAttemptAt.Format(time.RFC3339))
 	}
 	if d.ReplayOf != "" {
 		fmt.Fprintf(stdout, "replay of %s\n", d.ReplayOf)
+	}
+	if d.ReplayID != "" {
+		fmt.Fprintf(stdout, "replay    %s\n", d.ReplayID)
+	}
+	if len(d.AttemptLog) == 0 {
+		fmt.Fprintln(stdout, "\nno attempts yet")
+		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nN\tSTARTED\tMS\tSTATUS\tERROR\tRESPONSE")
@@ -333,16 +510,16 @@ func show(ctx context.Context, args []string, getenv func(string) string, stdout
 			code = strconv.Itoa(*a.StatusCode)
 		}
 		body := strings.Join(strings.Fields(a.ResponseBody), " ")
-		if len(body) > 60 {
-			body = body[:57] + "..."
+		if r := []rune(body); len(r) > 60 {
+			body = string(r[:57]) + "..."
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\n", a.N, a.StartedAt.Format(time.RFC3339), a.DurationMs, code, a.Error, body)
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\n", a.N, a.StartedAt.Format(time.RFC3339Nano), a.DurationMs, code, dash(a.Error), dash(body))
 	}
 	return tw.Flush()
 }
 
 func replay(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs, apiURL, token := newFlagSet("replay", stderr)
+	fs, apiURL, token := newFlagSet("replay", stderr, replayOneSynopsis, replayRangeSynopsis)
 	one := fs.String("delivery", "", "replay this one delivery")
 	survey := fs.String("survey", "", "survey id")
 	webhook := fs.String("webhook", "", "webhook id")
@@ -352,14 +529,29 @@ func replay(ctx context.Context, args []string, getenv func(string) string, stdo
 	until := fs.String("until", "", "created before (default now)")
 	dryRun := fs.Bool("dry-run", false, "count what would be replayed, change nothing")
 	noWait := fs.Bool("no-wait", false, "do not follow the replay's progress")
-	if err := fs.Parse(args); err != nil {
-		return ErrUsage
-	}
-	c, err := newClient(*apiURL, *token, getenv)
-	if err != nil {
+	if ok, err := parseFlags(fs, args); !ok {
 		return err
 	}
+	bad := func(msg string) error {
+		return usageError(stderr, "replay: "+msg, replayOneSynopsis, replayRangeSynopsis)
+	}
+	if fs.NArg() > 0 {
+		return bad(fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	}
 	if *one != "" {
+		var extra []string
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name != "delivery" && f.Name != "api-url" && f.Name != "token" {
+				extra = append(extra, "--"+f.Name)
+			}
+		})
+		if len(extra) > 0 {
+			return bad("--delivery replays one delivery; it does not combine with " + strings.Join(extra, ", "))
+		}
+		c, err := newClient(*apiURL, *token, getenv, stderr, replayOneSynopsis)
+		if err != nil {
+			return err
+		}
 		var out struct {
 			DeliveryID string `json:"deliveryId"`
 		}
@@ -370,19 +562,32 @@ func replay(ctx context.Context, args []string, getenv func(string) string, stdo
 		return nil
 	}
 	now := time.Now()
+	if *since == "" {
+		return bad("--since is required for a range (or --delivery ID for one delivery)")
+	}
 	s, err := parseTime(*since, now)
-	if err != nil || s == "" {
-		fmt.Fprintln(stderr, "replay: --since is required (RFC 3339 or a duration back from now)")
-		return ErrUsage
+	if err != nil {
+		return bad("--since: " + err.Error())
 	}
 	u, err := parseTime(*until, now)
 	if err != nil {
-		return fmt.Errorf("--until: %w", err)
+		return bad("--until: " + err.Error())
 	}
 	if u == "" {
-		u = now.UTC().Format(time.RFC3339)
+		u = now.UTC().Format(time.RFC3339Nano)
 	}
-	body := map[string]any{"since": s, "until": u, "dryRun": *dryRun, "status": splitList(*status)}
+	st := splitList(*status)
+	if len(st) == 0 {
+		return bad("--status: want at least one status")
+	}
+	if err := checkStatuses(st); err != nil {
+		return bad(err.Error())
+	}
+	c, err := newClient(*apiURL, *token, getenv, stderr, replayRangeSynopsis)
+	if err != nil {
+		return err
+	}
+	body := map[string]any{"since": s, "until": u, "dryRun": *dryRun, "status": st}
 	if *survey != "" {
 		body["surveyId"] = *survey
 	}
@@ -400,7 +605,7 @@ func replay(ctx context.Context, args []string, getenv func(string) string, stdo
 		return err
 	}
 	if *dryRun {
-		fmt.Fprintf(stdout, "dry run: %d deliveries match\n", started.Matched)
+		fmt.Fprintf(stdout, "dry run: %d deliveries match; nothing was replayed\n", started.Matched)
 		return nil
 	}
 	fmt.Fprintf(stdout, "replay %s: %d deliveries match\n", started.ReplayID, started.Matched)
@@ -410,8 +615,8 @@ func replay(ctx context.Context, args []string, getenv func(string) string, stdo
 	return follow(ctx, c, started.ReplayID, stdout)
 }
 
-// follow polls a replay until it completes, drawing a progress bar on a terminal and a line
-// per change elsewhere.
+// follow polls a replay until it completes, drawing a progress bar on a terminal and printing
+// a line per change elsewhere.
 func follow(ctx context.Context, c *client, id string, stdout io.Writer) error {
 	tty := isTerminal(stdout)
 	last := ""
@@ -423,13 +628,17 @@ func follow(ctx context.Context, c *client, id string, stdout io.Writer) error {
 			Enqueued int    `json:"enqueued"`
 			Done     int    `json:"done"`
 			Status   string `json:"status"`
+			Error    string `json:"error"`
 		}
 		if err := c.do(ctx, http.MethodGet, "/api/admin/replays/"+url.PathEscape(id), nil, &p); err != nil {
-			return err
+			if tty && last != "" {
+				fmt.Fprintln(stdout)
+			}
+			return fmt.Errorf("following replay %s (it goes on in the API): %w", id, err)
 		}
 		line := progressLine(p.Matched, p.Enqueued, p.Done, p.Status, tty)
 		if tty {
-			fmt.Fprint(stdout, "\r"+line)
+			fmt.Fprint(stdout, "\r\033[K"+line)
 		} else if line != last {
 			fmt.Fprintln(stdout, line)
 		}
@@ -439,6 +648,9 @@ func follow(ctx context.Context, c *client, id string, stdout io.Writer) error {
 				fmt.Fprintln(stdout)
 			}
 			if p.Status == "failed" {
+				if p.Error != "" {
+					return fmt.Errorf("replay %s failed: %s", id, p.Error)
+				}
 				return fmt.Errorf("replay %s failed", id)
 			}
 			return nil
@@ -448,7 +660,7 @@ func follow(ctx context.Context, c *client, id string, stdout io.Writer) error {
 			if tty {
 				fmt.Fprintln(stdout)
 			}
-			return ctx.Err()
+			return fmt.Errorf("stopped following replay %s (it goes on in the API): %w", id, ctx.Err())
 		case <-tick.C:
 		}
 	}
@@ -470,7 +682,7 @@ func progressLine(matched, enqueued, done int, status string, bar bool) string {
 
 func splitList(s string) []string {
 	var out []string
-	for _, p := range strings.Split(s, ",") {
+	for p := range strings.SplitSeq(s, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			out = append(out, p)
 		}
@@ -478,11 +690,92 @@ func splitList(s string) []string {
 	return out
 }
 
+// isTerminal reports whether w is a terminal (not a file, a pipe or /dev/null).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}
+
+// tokensIn returns the tokens a command line may carry: DISPATCH24_TOKEN and the values of
+// --token, found before parsing so that even a command line that fails to parse cannot echo
+// them. Values shorter than minSecret are left out: they cannot be real tokens (a personal
+// access token has 50 characters), and taking every "x" out of a message would garble it.
+func tokensIn(args []string, getenv func(string) string) []string {
+	const minSecret = 8
+	var out []string
+	add := func(s string) {
+		if s = strings.TrimSpace(s); len(s) >= minSecret && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
 	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	add(getenv("DISPATCH24_TOKEN"))
+	for i, a := range args {
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "token" {
+			continue
+		}
+		if hasValue {
+			add(value)
+		} else if i+1 < len(args) {
+			add(args[i+1])
+		}
+	}
+	return out
+}
+
+const redacted = "[redacted]"
+
+func redactString(s string, secrets []string) string {
+	for _, t := range secrets {
+		s = strings.ReplaceAll(s, t, redacted)
+	}
+	return s
+}
+
+// redactedError is an error whose message had a token in it.
+type redactedError struct {
+	msg   string
+	usage bool
+}
+
+func (e *redactedError) Error() string        { return e.msg }
+func (e *redactedError) Is(target error) bool { return e.usage && target == ErrUsage }
+
+// redact returns err with every secret taken out of its message.
+func redact(err error, secrets []string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if clean := redactString(msg, secrets); clean != msg {
+		return &redactedError{msg: clean, usage: errors.Is(err, ErrUsage)}
+	}
+	return err
+}
+
+// redactingWriter takes the secrets out of each write (usage and flag errors, which go out
+// in whole lines).
+type redactingWriter struct {
+	w       io.Writer
+	secrets []string
+}
+
+func (r *redactingWriter) Write(p []byte) (int, error) {
+	if len(r.secrets) == 0 {
+		return r.w.Write(p)
+	}
+	if _, err := io.WriteString(r.w, redactString(string(p), r.secrets)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// redactURL hides a password in a URL the user gave.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	u.User = url.User(redacted)
+	return u.String()
 }
