@@ -5,6 +5,17 @@
 //
 // Embedded mode (no NATS_URL) has no place for a separate dispatcher: there the api runs the
 // workers in its own process.
+//
+// The same binary carries the operators' commands (internal/opscli), which talk to the API
+// with a personal access token and need none of the workers' configuration:
+//
+//	dispatcher deliveries list [--survey S] [--status failed] [--since 24h] [--json] …
+//	dispatcher deliveries show ID
+//	dispatcher replay --delivery ID
+//	dispatcher replay --survey S --webhook W --status failed --since T --until T [--dry-run]
+//	dispatcher help
+//
+// With no command (or flags first) it runs the workers.
 package main
 
 import (
@@ -17,13 +28,16 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/dispatch24/dispatch24/internal/app"
 	"github.com/dispatch24/dispatch24/internal/config"
 	"github.com/dispatch24/dispatch24/internal/dispatch"
 	"github.com/dispatch24/dispatch24/internal/httpapi"
+	"github.com/dispatch24/dispatch24/internal/opscli"
 	"github.com/dispatch24/dispatch24/internal/telemetry"
 	"github.com/dispatch24/dispatch24/pkg/webhook"
 )
@@ -31,13 +45,64 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(app.ExitCode("dispatch24-dispatcher", run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr), os.Stderr))
+	os.Exit(exitCode(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr), os.Stderr))
 }
 
-// run starts the workers and the health and metrics listener and blocks until ctx ends; tests
-// call it with HTTP_ADDR=127.0.0.1:0 and read the bound address from the "listening" log line.
+// exitCode reports err on stderr and returns the exit status: 0 for success and help, 2 for
+// bad command lines and configuration (a usage error's message and usage are already out),
+// 1 for anything else, such as an error the API answered.
+func exitCode(err error, stderr io.Writer) int {
+	if errors.Is(err, opscli.ErrUsage) {
+		return 2
+	}
+	return app.ExitCode("dispatch24-dispatcher", err, stderr)
+}
+
+// run runs the command args name: an ops command, help, or with none (or flags first) the
+// workers.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	_ = stdout
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") && !isHelp(args[0]) {
+		return runWorkers(ctx, args, getenv, stderr)
+	}
+	switch args[0] {
+	case "deliveries", "replay":
+		return opscli.Run(ctx, args, getenv, stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		if err := opscli.Run(ctx, args, getenv, stdout, stderr); err != nil || len(args) > 1 {
+			return err
+		}
+		workersUsage(stdout)
+		return nil
+	}
+	fmt.Fprintf(stderr, "dispatcher: unknown command %q\n\n", args[0])
+	opscli.Usage(stderr)
+	fmt.Fprintln(stderr, "\nWith no command, dispatcher runs the delivery workers; see 'dispatcher help'.")
+	return opscli.ErrUsage
+}
+
+func isHelp(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }
+
+// workersUsage lists the workers' configuration: every variable is also a flag.
+func workersUsage(w io.Writer) {
+	fmt.Fprint(w, "\nWith no command, dispatcher runs the delivery workers:\n  dispatcher [flags]\n\n"+
+		"Each setting is an environment variable or a flag of the same name in kebab case\n"+
+		"(NATS_URL or -nats-url); NATS_URL and DATABASE_URL are required. The ops commands\n"+
+		"need none of them.\n\n")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, v := range config.Vars {
+		def := v.Default
+		if def == "" {
+			def = "-"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", v.Name, def, v.Usage)
+	}
+	_ = tw.Flush()
+}
+
+// runWorkers starts the workers and the health and metrics listener and blocks until ctx
+// ends; tests call it with HTTP_ADDR=127.0.0.1:0 and read the bound address from the
+// "listening" log line.
+func runWorkers(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	started := time.Now()
 	cfg, err := config.Load("dispatcher", args, getenv, runtime.NumCPU(), stderr)
 	if err != nil {
