@@ -1,0 +1,308 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime/pprof"
+	"slices"
+	"time"
+)
+
+// cpuSample is the CPU counters at one moment.
+type cpuSample struct {
+	self, dispatcher, postgres, pgAux time.Duration
+	busy, total                       time.Duration
+}
+
+func (w *world) sampleCPU(d *runningDispatcher) cpuSample {
+	s := cpuSample{self: selfCPU()}
+	s.postgres, s.pgAux = w.pg.total()
+	if d != nil && d.pid != 0 {
+		s.dispatcher = procCPU(d.pid)
+	}
+	s.busy, s.total = machineCPU()
+	return s
+}
+
+func (a cpuSample) sub(b cpuSample) cpuSample {
+	return cpuSample{self: a.self - b.self, dispatcher: a.dispatcher - b.dispatcher, postgres: a.postgres - b.postgres,
+		pgAux: a.pgAux - b.pgAux, busy: a.busy - b.busy, total: a.total - b.total}
+}
+
+type result struct {
+	load loadResult
+
+	// Intake: first request sent → last 201 answered.
+	intake time.Duration
+	// outboxDrained: last 201 → no unpublished event left (backlog mode).
+	outboxDrained time.Duration
+
+	// Delivery window: steady: first request sent → every delivery recorded; backlog:
+	// workers started → every delivery recorded.
+	deliveryStart time.Time
+	lastReceipt   time.Time
+	allRecorded   time.Time
+
+	disp *runningDispatcher
+
+	cpu       cpuSample     // over the delivery window (steady: the whole run)
+	cpuIntake cpuSample     // backlog: over the intake
+	rss, peak int64         // dispatcher process
+	lat       latencyResult // 201 → first receipt
+	checked   checked
+}
+
+type latencyResult struct {
+	fromResp, fromSend []time.Duration
+	missing            int
+}
+
+func (w *world) startDispatcher(ctx context.Context) (*runningDispatcher, error) {
+	if w.o.dispatcher == "process" {
+		return w.startProcess(ctx)
+	}
+	return w.startInProcess(ctx)
+}
+
+func (w *world) measure(ctx context.Context) (*result, error) {
+	res := &result{}
+	n := w.o.events
+	want := int64(n * w.o.endpoints)
+	var err error
+	switch w.o.mode {
+	case "steady":
+		if res.disp, err = w.startDispatcher(ctx); err != nil {
+			return nil, err
+		}
+		c0 := w.sampleCPU(res.disp)
+		stopProfile, err := w.startProfile()
+		if err != nil {
+			return nil, err
+		}
+		res.load = submit(ctx, w.apiURL, w.respondents, n, w.o.clients, w.o.recallBytes, w.o.rate, w.stderr)
+		res.intake = res.load.lastDone.Sub(res.load.firstSent)
+		res.deliveryStart = res.load.firstSent
+		want = int64(len(res.load.accepted) * w.o.endpoints)
+		if err := w.waitDelivered(ctx, want, res); err != nil {
+			return nil, err
+		}
+		stopProfile()
+		res.cpu = w.sampleCPU(res.disp).sub(c0)
+	case "backlog":
+		c0 := w.sampleCPU(nil)
+		res.load = submit(ctx, w.apiURL, w.respondents, n, w.o.clients, w.o.recallBytes, w.o.rate, w.stderr)
+		res.intake = res.load.lastDone.Sub(res.load.firstSent)
+		if err := w.waitOutbox(ctx); err != nil {
+			return nil, err
+		}
+		res.outboxDrained = time.Since(res.load.lastDone)
+		res.cpuIntake = w.sampleCPU(nil).sub(c0)
+		info, err := w.consumer.Info(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if int(info.NumPending) != len(res.load.accepted) {
+			return nil, fmt.Errorf("the stream holds %d undelivered events for %d accepted submissions", info.NumPending, len(res.load.accepted))
+		}
+		want = int64(len(res.load.accepted) * w.o.endpoints)
+		c1 := w.sampleCPU(nil)
+		stopProfile, err := w.startProfile()
+		if err != nil {
+			return nil, err
+		}
+		if res.disp, err = w.startDispatcher(ctx); err != nil {
+			return nil, err
+		}
+		if res.disp.pid != 0 {
+			c1.dispatcher = procCPU(res.disp.pid)
+		}
+		res.deliveryStart = res.disp.started
+		if err := w.waitDelivered(ctx, want, res); err != nil {
+			return nil, err
+		}
+		stopProfile()
+		res.cpu = w.sampleCPU(res.disp).sub(c1)
+	}
+	if res.disp.pid != 0 {
+		res.rss, res.peak = procRSS(res.disp.pid)
+	}
+	res.lat = w.latencies(res.load.accepted)
+	return res, nil
+}
+
+// startProfile starts the CPU profile of -cpuprofile; the returned func stops it.
+func (w *world) startProfile() (func(), error) {
+	if w.o.cpuprofile == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(w.o.cpuprofile)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// waitOutbox waits until every stored event has been acknowledged by JetStream.
+func (w *world) waitOutbox(ctx context.Context) error {
+	for {
+		var left int
+		if err := w.db.QueryRow(ctx, "SELECT count(*) FROM events WHERE published_at IS NULL").Scan(&left); err != nil {
+			return err
+		}
+		if left == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d events still in the outbox: %w", left, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// waitDelivered waits until the receiver has seen want distinct deliveries, then until
+// PostgreSQL holds want succeeded deliveries; allRecorded is the first poll that saw them.
+func (w *world) waitDelivered(ctx context.Context, want int64, res *result) error {
+	progress := time.Now()
+	for w.recv.distinct.Load() < want {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the receiver got %d of %d deliveries (%d rejected, %d malformed): %w",
+				w.recv.distinct.Load(), want, w.recv.rejected.Load(), w.recv.malformed.Load(), ctx.Err())
+		case <-time.After(2 * time.Millisecond):
+		}
+		if time.Since(progress) > 10*time.Second {
+			progress = time.Now()
+			fmt.Fprintf(w.stderr, "… received %d of %d\n", w.recv.distinct.Load(), want)
+		}
+	}
+	res.lastReceipt = time.Unix(0, w.recv.lastReceipt.Load())
+	for {
+		var got int64
+		if err := w.db.QueryRow(ctx, "SELECT count(*) FROM deliveries WHERE status = 'succeeded'").Scan(&got); err != nil {
+			return err
+		}
+		if got >= want {
+			res.allRecorded = time.Now()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("PostgreSQL recorded %d of %d deliveries: %w", got, want, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// latencies pairs each accepted submission with its first receipt at every endpoint.
+func (w *world) latencies(acc []submitted) latencyResult {
+	var l latencyResult
+	for _, ep := range w.recv.eps {
+		ep.mu.Lock()
+		for _, s := range acc {
+			at, ok := ep.firstSeen[s.id]
+			if !ok {
+				l.missing++
+				continue
+			}
+			l.fromResp = append(l.fromResp, at.Sub(s.done))
+			l.fromSend = append(l.fromSend, at.Sub(s.sent))
+		}
+		ep.mu.Unlock()
+	}
+	slices.Sort(l.fromResp)
+	slices.Sort(l.fromSend)
+	return l
+}
+
+func pct(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	i := int(float64(len(d)-1) * p / 100)
+	return d[i].Round(100 * time.Microsecond)
+}
+
+func perSec(n int, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
+func report(out io.Writer, o options, w *world, r *result) {
+	n := len(r.load.accepted)
+	deliveries := n * o.endpoints
+	rate := "max"
+	if o.rate > 0 {
+		rate = fmt.Sprintf("%d/s", o.rate)
+	}
+	fmt.Fprintf(out, "pipeline: mode=%s dispatcher=%s events=%d endpoints=%d clients=%d respondents=%d recall=%dB rate=%s verify=%s\n",
+		o.mode, o.dispatcher, o.events, o.endpoints, o.clients, o.respondents, r.load.recallBytes, rate, verifyName(o))
+	fmt.Fprintf(out, "submissions: %d accepted (%d errors) in %s = %.0f submissions/s\n",
+		n, r.load.errors, r.intake.Round(time.Millisecond), perSec(n, r.intake))
+	if o.mode == "backlog" {
+		fmt.Fprintf(out, "outbox: empty %s after the last 201; intake CPU: this process %s, postgres backends %s = %.0f µs per submission; machine busy %.0f%%\n",
+			r.outboxDrained.Round(time.Millisecond), r.cpuIntake.self.Round(time.Millisecond), r.cpuIntake.postgres.Round(time.Millisecond),
+			float64((r.cpuIntake.self+r.cpuIntake.postgres).Microseconds())/float64(max(n, 1)), busyPct(r.cpuIntake))
+		if r.disp.launch > 0 {
+			fmt.Fprintf(out, "dispatcher process: exec → listening %s (not in the drain time)\n", r.disp.launch.Round(time.Millisecond))
+		}
+	}
+	win := r.allRecorded.Sub(r.deliveryStart)
+	what := "first submission sent → every attempt row committed"
+	if o.mode == "backlog" {
+		what = "workers started → every attempt row committed"
+	}
+	fmt.Fprintf(out, "deliveries: %d in %s (%s) = %.0f deliveries/s; last receipt at %s = %.0f/s\n",
+		deliveries, win.Round(time.Millisecond), what, perSec(deliveries, win),
+		r.lastReceipt.Sub(r.deliveryStart).Round(time.Millisecond), perSec(deliveries, r.lastReceipt.Sub(r.deliveryStart)))
+	fmt.Fprintf(out, "latency 201 → receipt: p50 %s  p90 %s  p99 %s  max %s (n=%d)\n",
+		pct(r.lat.fromResp, 50), pct(r.lat.fromResp, 90), pct(r.lat.fromResp, 99), pct(r.lat.fromResp, 100), len(r.lat.fromResp))
+	fmt.Fprintf(out, "latency sent → receipt: p50 %s  p99 %s; request sent → 201: p50 %s  p99 %s\n",
+		pct(r.lat.fromSend, 50), pct(r.lat.fromSend, 99), pct(requestLatencies(r.load.accepted), 50), pct(requestLatencies(r.load.accepted), 99))
+	fmt.Fprintf(out, "receiver: %d requests, %d distinct webhook-ids, %d duplicates, %d verified, %d rejected\n",
+		w.recv.requests.Load(), w.recv.distinct.Load(), w.recv.duplicates(), w.recv.verified.Load(), w.recv.rejected.Load())
+	fmt.Fprintf(out, "postgres: %d succeeded deliveries, %d attempt rows (%d 2xx), every (submission, endpoint) has its succeeded row\n",
+		r.checked.succeeded, r.checked.attempts, r.checked.attempts2xx)
+	c := r.cpu
+	fmt.Fprintf(out, "cpu over the delivery window: this process %s", c.self.Round(time.Millisecond))
+	if r.disp.pid != 0 {
+		fmt.Fprintf(out, ", dispatcher process %s", c.dispatcher.Round(time.Millisecond))
+	}
+	fmt.Fprintf(out, ", postgres backends %s = %.0f µs per delivery; postgres WAL writer, checkpointer and bgwriter (shared) %s; machine busy %.0f%% of %d cores\n",
+		c.postgres.Round(time.Millisecond), float64((c.self+c.dispatcher+c.postgres).Microseconds())/float64(max(deliveries, 1)),
+		c.pgAux.Round(time.Millisecond), busyPct(c), cores())
+	if r.disp.pid != 0 {
+		fmt.Fprintf(out, "dispatcher process RSS: %.1f MiB at the end, peak %.1f MiB\n", float64(r.rss)/(1<<20), float64(r.peak)/(1<<20))
+	}
+}
+
+func requestLatencies(acc []submitted) []time.Duration {
+	d := make([]time.Duration, len(acc))
+	for i, s := range acc {
+		d[i] = s.done.Sub(s.sent)
+	}
+	slices.Sort(d)
+	return d
+}
+
+func busyPct(c cpuSample) float64 {
+	if c.total <= 0 {
+		return 0
+	}
+	return 100 * float64(c.busy) / float64(c.total)
+}
+
+func verifyName(o options) string {
+	if o.verify == "sample" {
+		return fmt.Sprintf("1-in-%d", o.verifyEvery)
+	}
+	return o.verify
+}
