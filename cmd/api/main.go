@@ -21,6 +21,7 @@ import (
 	"github.com/dispatch24/dispatch24/internal/app"
 	"github.com/dispatch24/dispatch24/internal/config"
 	"github.com/dispatch24/dispatch24/internal/console"
+	"github.com/dispatch24/dispatch24/internal/gctune"
 	"github.com/dispatch24/dispatch24/internal/httpapi"
 	"github.com/dispatch24/dispatch24/internal/telemetry"
 )
@@ -41,6 +42,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	logger := slog.New(telemetry.LogHandler(cfg.NewLogger(stderr).Handler()))
 	logger.Info("starting dispatch24 api", "version", app.Version, "config", cfg)
+	// A higher GC target than Go's default unless GOGC is set (see internal/gctune).
+	if gogc, applied := gctune.Apply(getenv); applied {
+		logger.Debug("garbage collector target set", "gogc", gogc)
+	}
 
 	tracing, err := telemetry.SetupTracing(ctx, "dispatch24-api", app.Version, getenv)
 	if err != nil {
