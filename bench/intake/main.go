@@ -44,6 +44,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/dispatch24/dispatch24/internal/embeddednats"
+	"github.com/dispatch24/dispatch24/internal/gctune"
 	"github.com/dispatch24/dispatch24/internal/httpapi"
 	"github.com/dispatch24/dispatch24/internal/outbox"
 	"github.com/dispatch24/dispatch24/internal/store"
@@ -92,6 +93,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	// The API's GC default (cmd/api applies the same), unless GOGC is set.
+	gcPercent, _ := gctune.Apply(os.Getenv)
 
 	tmp, err := os.MkdirTemp("", "intake-bench-")
 	if err != nil {
@@ -216,6 +219,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "latency:  p50 %s  p90 %s  p99 %s  max %s\n", pct(res.latencies, 50), pct(res.latencies, 90), pct(res.latencies, 99), pct(res.latencies, 100))
 	fmt.Fprintf(out, "this process (clients, API, relay, NATS server): %.0f µs CPU per accepted submission\n",
 		float64(cpuUsed.Microseconds())*secs/(o.warmup+o.duration).Seconds()/float64(max(res.accepted, 1)))
+	fmt.Fprintf(out, "memory: max RSS %d MiB (GOGC %s)\n", maxRSS()>>20, gcName(gcPercent))
 	fmt.Fprintf(out, "outbox drained %s after the load stopped\n", time.Since(drainStart).Round(time.Millisecond))
 	if lag != nil {
 		fromResp, fromSend := lag.results()
@@ -268,7 +272,9 @@ func openStore(ctx context.Context, kind, dir string) (*store.DB, func(), error)
 		if strings.Contains(base, "?") {
 			sep = "&"
 		}
-		db, err := store.OpenPostgres(ctx, base+sep+"search_path="+schema)
+		// application_name lets an observer find the bench's backends (pg_stat_activity) and
+		// measure the server's CPU per submission.
+		db, err := store.OpenPostgres(ctx, base+sep+"search_path="+schema+"&application_name=intake-bench")
 		if err != nil {
 			drop()
 			return nil, nil, err
@@ -492,6 +498,22 @@ func consume(ctx context.Context, js jetstream.JetStream) (*lagMeter, error) {
 	}
 	go func() { <-ctx.Done(); cc.Stop() }()
 	return l, nil
+}
+
+func gcName(p int) string {
+	if p < 0 {
+		return "off"
+	}
+	return strconv.Itoa(p)
+}
+
+// maxRSS is this process's peak resident set size in bytes.
+func maxRSS() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Maxrss << 10 // KiB on Linux
 }
 
 // cpuTime is the CPU time this process has used.
