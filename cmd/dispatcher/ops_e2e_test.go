@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,7 +41,7 @@ func buildBinaries(t *testing.T) (api, dispatcher string) {
 // Receiver modes.
 const (
 	answer500 = iota // every request gets 500
-	hold             // requests wait for release, then succeed
+	hold             // the held events wait for release, then succeed; others get 500
 	answerOK         // requests succeed
 )
 
@@ -49,8 +50,8 @@ type opsReceiver struct {
 	*httptest.Server
 	verifier atomic.Pointer[webhook.Verifier]
 	mode     atomic.Int32
+	holdIDs  atomic.Pointer[map[string]bool] // event ids held in hold mode
 	requests atomic.Int64
-	held     atomic.Int64
 	release  chan struct{}
 	once     sync.Once
 
@@ -64,12 +65,17 @@ func newOpsReceiver(t *testing.T) *opsReceiver {
 	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc.requests.Add(1)
 		body, _ := io.ReadAll(r.Body)
-		switch rc.mode.Load() {
+		mode := rc.mode.Load()
+		if mode == hold {
+			if ids := rc.holdIDs.Load(); ids == nil || !(*ids)[r.Header.Get(webhook.HeaderID)] {
+				mode = answer500
+			}
+		}
+		switch mode {
 		case answer500:
 			http.Error(w, "receiver down for the test", http.StatusInternalServerError)
 			return
 		case hold:
-			rc.held.Add(1)
 			select {
 			case <-rc.release:
 			case <-r.Context().Done():
@@ -297,9 +303,9 @@ func startAPI(t *testing.T, bin string, env map[string]string) string {
 
 // TestOpsCommandsEndToEnd builds the api and dispatcher binaries, runs the api on PostgreSQL
 // with a webhook whose receiver fails, and drives the failed deliveries with the dispatcher's
-// ops commands: list, show, a dry-run replay that changes nothing, a refused overlapping
-// replay, a range replay that delivers everything once the receiver is back, and a bad token
-// that is refused without being echoed.
+// ops commands: list, show, a dry-run replay that changes nothing, a range replay that
+// delivers everything once the receiver is back, a refused overlapping replay while it runs,
+// and a bad token that is refused without being echoed.
 func TestOpsCommandsEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binaries")
@@ -352,9 +358,13 @@ func TestOpsCommandsEndToEnd(t *testing.T) {
 	rc.verifier.Store(v)
 
 	// The respondent submits n recalls; each delivery fails three times and ends failed.
+	// The replay range reaches into the future so that a delivery that fails later falls in
+	// it too (see the overlapping replay below).
 	since := time.Now().Add(-time.Second).UTC()
+	until := time.Now().Add(time.Hour).UTC()
 	respondent := api.signIn("/api/signin/token/"+resp.AuthToken, nil)
-	for i := range n {
+	submit := func(i int) {
+		t.Helper()
 		var s struct{ SessionID string }
 		api.call("POST", "/api/surveys/"+survey+"/session", respondent, nil, http.StatusCreated, &s)
 		start := time.Now().Add(-time.Hour).UTC()
@@ -365,17 +375,22 @@ func TestOpsCommandsEndToEnd(t *testing.T) {
 			"meals":     []any{map[string]any{"name": "Breakfast", "foods": []any{map[string]any{"code": fmt.Sprintf("F%d", i)}}}},
 		}, http.StatusCreated, nil)
 	}
-	waitFor(t, 2*time.Minute, "every delivery failed", func() bool {
-		ds := api.deliveries(pat.Token, survey)
-		failed := 0
-		for _, d := range ds {
-			if d.Status == "failed" {
-				failed++
+	waitFailed := func(want int) {
+		t.Helper()
+		waitFor(t, 2*time.Minute, fmt.Sprintf("%d failed deliveries", want), func() bool {
+			failed := 0
+			for _, d := range api.deliveries(pat.Token, survey) {
+				if d.Status == "failed" {
+					failed++
+				}
 			}
-		}
-		return len(ds) == n && failed == n
-	})
-	until := time.Now().Add(time.Second).UTC()
+			return failed == want
+		})
+	}
+	for i := range n {
+		submit(i)
+	}
+	waitFailed(n)
 	requestsBefore := rc.requests.Load()
 	if requestsBefore != 3*n {
 		t.Errorf("receiver saw %d requests, want %d (three attempts per delivery)", requestsBefore, 3*n)
@@ -400,7 +415,9 @@ func TestOpsCommandsEndToEnd(t *testing.T) {
 		t.Fatalf("deliveries list --json: %d lines, want %d:\n%s", len(listed), n, out.stdout)
 	}
 	originals := map[string]listedDelivery{}
+	holdIDs := map[string]bool{}
 	for _, d := range listed {
+		holdIDs[d.EventID] = true
 		if d.Status != "failed" || d.Attempts != 3 || d.LastStatusCode == nil || *d.LastStatusCode != 500 || d.WebhookID != hook.ID {
 			t.Errorf("listed delivery %+v, want failed after 3 attempts answered 500 at %s", d, hook.ID)
 		}
@@ -465,8 +482,11 @@ func TestOpsCommandsEndToEnd(t *testing.T) {
 		t.Errorf("after the dry run the survey has %d deliveries, want %d", len(ds), n)
 	}
 
-	// The receiver now holds requests: the replay stays running while the test asks for the
-	// same range again, which the API refuses (409).
+	// The receiver now holds the replayed events, so the replay stays running while the test
+	// asks for the same range again. Asked for deliveries it has already replayed, the API
+	// would count none and accept a second, empty replay; a recall that fails meanwhile gives
+	// the range a delivery to match, so the API refuses the overlap (409).
+	rc.holdIDs.Store(&holdIDs)
 	rc.mode.Store(hold)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -493,6 +513,8 @@ func TestOpsCommandsEndToEnd(t *testing.T) {
 		}
 		return false
 	})
+	submit(n)
+	waitFailed(n + 1)
 	again := cli(t, dispatcherBin, opsEnv, rangeArgs...)
 	if again.code != 1 || !strings.Contains(again.stderr, "409") || !strings.Contains(again.stderr, "replay_running") ||
 		strings.Count(strings.TrimSpace(again.stderr), "\n") != 0 {
@@ -521,14 +543,18 @@ func TestOpsCommandsEndToEnd(t *testing.T) {
 		t.Errorf("replay drew a progress bar into a pipe:\n%q", progress)
 	}
 
-	// Through the API: each failed delivery has one succeeded replay of this replay, and the
-	// receiver got each event once.
+	// Through the API: each delivery the replay matched has one succeeded replay, the one
+	// that failed later is left alone, and the receiver got each replayed event once.
 	ds := api.deliveries(pat.Token, survey)
 	replays := map[string]listedDelivery{}
+	var later []listedDelivery
 	for _, d := range ds {
 		if d.ReplayOf == "" {
 			if d.Status != "failed" {
 				t.Errorf("original delivery %s is %s, want it left failed", d.ID, d.Status)
+			}
+			if _, ok := originals[d.ID]; !ok {
+				later = append(later, d)
 			}
 			continue
 		}
@@ -540,8 +566,8 @@ func TestOpsCommandsEndToEnd(t *testing.T) {
 		}
 		replays[d.ReplayOf] = d
 	}
-	if len(replays) != n || len(ds) != 2*n {
-		t.Errorf("%d deliveries, %d replays; want %d and %d", len(ds), len(replays), 2*n, n)
+	if len(replays) != n || len(later) != 1 || len(ds) != 2*n+1 {
+		t.Errorf("%d deliveries, %d replays, %d failed later; want %d, %d and 1", len(ds), len(replays), len(later), 2*n+1, n)
 	}
 	got := rc.deliveredIDs()
 	for _, d := range originals {
@@ -558,9 +584,9 @@ func TestOpsCommandsEndToEnd(t *testing.T) {
 		t.Errorf("replay view %+v", view)
 	}
 
-	// A second range replay finds nothing left to replay.
+	// The same range now matches only the delivery that failed later.
 	empty := cli(t, dispatcherBin, opsEnv, append(rangeArgs, "--dry-run")...).mustSucceed(t, "second dry run")
-	if !strings.Contains(empty.stdout, "dry run: 0 deliveries match") {
+	if !strings.Contains(empty.stdout, "dry run: 1 delivery matches") {
 		t.Errorf("second dry run: %q", empty.stdout)
 	}
 
@@ -593,5 +619,33 @@ func TestOpsCommandsEndToEnd(t *testing.T) {
 	}
 	if strings.Contains(progress+followErr.String(), pat.Token) {
 		t.Errorf("the token appears in the replay's output")
+	}
+
+	// On a terminal the replay draws a progress bar instead: util-linux script(1) gives it a
+	// pseudo-terminal. This replays the succeeded replays, so it comes after the counts.
+	scriptBin, err := exec.LookPath("script")
+	if runtime.GOOS != "linux" || err != nil {
+		t.Log("no util-linux script(1): progress bar on a terminal not checked")
+		return
+	}
+	ttyArgs := []string{dispatcherBin, "replay", "--survey", survey, "--status", "succeeded",
+		"--since", since.Format(time.RFC3339Nano), "--until", time.Now().Add(time.Second).UTC().Format(time.RFC3339Nano)}
+	for i, a := range ttyArgs {
+		ttyArgs[i] = "'" + a + "'"
+	}
+	ttyCtx, ttyCancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer ttyCancel()
+	tty := exec.CommandContext(ttyCtx, scriptBin, "-qec", strings.Join(ttyArgs, " "), os.DevNull)
+	tty.Env = append(envList(opsEnv), "SHELL=/bin/sh", "PATH="+os.Getenv("PATH"))
+	ttyOut, err := tty.CombinedOutput()
+	if err != nil {
+		t.Fatalf("replay on a terminal: %v\n%q", err, ttyOut)
+	}
+	bar := fmt.Sprintf("\r\x1b[K[##############################] %d/%d done, %d enqueued, completed", n, n, n)
+	if !bytes.Contains(ttyOut, []byte(bar)) {
+		t.Errorf("replay on a terminal: no completed progress bar %q in\n%q", bar, ttyOut)
+	}
+	if bytes.Contains(ttyOut, []byte(pat.Token)) {
+		t.Errorf("the token appears in the replay's terminal output")
 	}
 }

@@ -605,10 +605,10 @@ func replay(ctx context.Context, args []string, getenv func(string) string, stdo
 		return err
 	}
 	if *dryRun {
-		fmt.Fprintf(stdout, "dry run: %d deliveries match; nothing was replayed\n", started.Matched)
+		fmt.Fprintf(stdout, "dry run: %s; nothing was replayed\n", matches(started.Matched))
 		return nil
 	}
-	fmt.Fprintf(stdout, "replay %s: %d deliveries match\n", started.ReplayID, started.Matched)
+	fmt.Fprintf(stdout, "replay %s: %s\n", started.ReplayID, matches(started.Matched))
 	if *noWait || started.ReplayID == "" {
 		return nil
 	}
@@ -664,6 +664,14 @@ func follow(ctx context.Context, c *client, id string, stdout io.Writer) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// matches says how many deliveries a range matched.
+func matches(n int) string {
+	if n == 1 {
+		return "1 delivery matches"
+	}
+	return fmt.Sprintf("%d deliveries match", n)
 }
 
 func progressLine(matched, enqueued, done int, status string, bar bool) string {
