@@ -96,3 +96,57 @@ func TestCommitterBatchFailureAndRepeats(t *testing.T) {
 		}
 	})
 }
+
+// A submission closes the session it names only when that session is the submitting
+// respondent's and open; one statement closes a whole batch's sessions.
+func TestCloseSessions(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := store.Micros(time.Now())
+		for _, q := range []string{
+			`INSERT INTO surveys (id, name, created_at, updated_at) VALUES ('s', 's', $1, $1)`,
+			`INSERT INTO surveys (id, name, created_at, updated_at) VALUES ('s2', 's2', $1, $1)`,
+			`INSERT INTO survey_sessions (id, survey_id, user_id, status, created_at, updated_at) VALUES ('ses_u', 's', 'u', 'open', $1, $1)`,
+			`INSERT INTO survey_sessions (id, survey_id, user_id, status, created_at, updated_at) VALUES ('ses_w', 's', 'w', 'open', $1, $1)`,
+			`INSERT INTO survey_sessions (id, survey_id, user_id, status, created_at, updated_at) VALUES ('ses_v', 's', 'v', 'open', $1, $1)`,
+			`INSERT INTO survey_sessions (id, survey_id, user_id, status, created_at, updated_at) VALUES ('ses_old', 's', 'u', 'cancelled', $1, $1)`,
+			`INSERT INTO survey_sessions (id, survey_id, user_id, status, created_at, updated_at) VALUES ('ses_x', 's2', 'x', 'open', $1, $1)`,
+		} {
+			if _, err := db.Exec(ctx, q, now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		item := func(surveyID, userID, sessionID string) *pending {
+			return &pending{surveyID: surveyID, userID: userID, sessionID: sessionID}
+		}
+		batch := []*pending{
+			item("s", "u", "ses_u"),    // its own open session: closed
+			item("s", "w", "ses_w"),    // likewise
+			item("s", "u", "ses_v"),    // another respondent's: untouched
+			item("s", "u", "ses_old"),  // cancelled already: untouched
+			item("s", "x", "ses_x"),    // the session is of another survey: untouched
+			item("s", "u", ""),         // no session
+			item("s", "u", "ses_none"), // no such session
+		}
+		if err := db.InTx(ctx, func(tx store.Querier) error {
+			return closeSessions(ctx, tx, time.Now(), batch)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{"ses_u": "submitted", "ses_w": "submitted", "ses_v": "open", "ses_old": "cancelled", "ses_x": "open"}
+		for id, status := range want {
+			var got string
+			if err := db.QueryRow(ctx, `SELECT status FROM survey_sessions WHERE id = $1`, id).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != status {
+				t.Errorf("session %s is %s, want %s", id, got, status)
+			}
+		}
+		// A batch without sessions runs no statement.
+		if q, _ := closeSessionsQuery(time.Now(), []*pending{item("s", "u", "")}); q != "" {
+			t.Errorf("query %q for a batch without sessions", q)
+		}
+	})
+}

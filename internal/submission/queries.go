@@ -201,20 +201,36 @@ func findSubmission(ctx context.Context, q store.Querier, it *pending) (string, 
 	return id, nil
 }
 
-// closeSessions marks the submitted sessions of the batch, one primary-key UPDATE each (on
-// PostgreSQL they share the batch's round trip).
+// closeSessions marks the submitted sessions of the batch in one UPDATE (a session closes only
+// when it belongs to the submitting respondent and is open).
 func closeSessions(ctx context.Context, q store.Querier, now time.Time, items []*pending) error {
-	for _, it := range items {
-		if it.sessionID == "" {
-			continue
-		}
-		if _, err := q.Exec(ctx, `UPDATE survey_sessions SET status = $1, updated_at = $2
-			WHERE id = $3 AND survey_id = $4 AND user_id = $5 AND status = $6`,
-			sessionSubmitted, store.Micros(now), it.sessionID, it.surveyID, it.userID, sessionOpen); err != nil {
-			return fmt.Errorf("closing session: %w", err)
-		}
+	query, args := closeSessionsQuery(now, items)
+	if query == "" {
+		return nil
+	}
+	if _, err := q.Exec(ctx, query, args...); err != nil {
+		return fmt.Errorf("closing sessions: %w", err)
 	}
 	return nil
+}
+
+// closeSessionsQuery is closeSessions' statement ("" when no item names a session): one per
+// batch rather than one per submission, since each statement costs the server far more than
+// a row does.
+func closeSessionsQuery(now time.Time, items []*pending) (string, []any) {
+	const fixed = 3
+	args := []any{sessionSubmitted, store.Micros(now), sessionOpen}
+	for _, it := range items {
+		if it.sessionID != "" {
+			args = append(args, it.sessionID, it.surveyID, it.userID)
+		}
+	}
+	n := (len(args) - fixed) / 3
+	if n == 0 {
+		return "", nil
+	}
+	return `UPDATE survey_sessions SET status = $1, updated_at = $2
+		WHERE status = $3 AND (id, survey_id, user_id) IN (VALUES ` + store.Placeholders(n, 3, fixed+1) + `)`, args
 }
 
 func nullString(s string) *string {

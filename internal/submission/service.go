@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"runtime"
 	"strings"
 	"time"
 
@@ -49,7 +50,11 @@ type Config struct {
 	// MaxBatch bounds the submissions written in one transaction (default 256).
 	MaxBatch int
 	// Writers is how many batch transactions may run at once (default 1 on SQLite, whose
-	// writer is single, and 4 on PostgreSQL, which overlaps their WAL flushes).
+	// writer is single; on PostgreSQL one per two CPUs, from 1 to 4). Fewer writers make
+	// bigger batches, and the server's cost of a batch is mostly per statement and per
+	// transaction, not per row: on a 2-CPU machine one writer takes about 300 µs of server
+	// CPU per 10 KB submission where four take about 500 µs, and the WAL flush they could
+	// overlap is short next to that.
 	Writers int
 	// Linger makes a writer wait this long for more submissions before committing a batch
 	// that is not full (default 0: batches form only from what queues during the previous
@@ -74,7 +79,7 @@ func (c Config) WithDefaults() Config {
 	if c.Writers <= 0 && c.DB != nil {
 		c.Writers = 1
 		if c.DB.Dialect == store.Postgres {
-			c.Writers = 4
+			c.Writers = min(max(runtime.NumCPU()/2, 1), 4)
 		}
 	}
 	return c
