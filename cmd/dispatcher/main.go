@@ -82,14 +82,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 func isHelp(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }
 
+// apiOnly are the variables only cmd/api reads; the dispatcher accepts and ignores them.
+var apiOnly = map[string]bool{
+	"DATA_DIR": true, "DISPATCH_IN_PROCESS": true, "PUBLIC_URL": true, "SURVEY_APP_URL": true,
+	"TOKEN_SECRET": true, "ACCESS_TOKEN_TTL": true, "REFRESH_TOKEN_TTL": true,
+	"ADMIN_EMAIL": true, "ADMIN_PASSWORD": true,
+}
+
 // workersUsage lists the workers' configuration: every variable is also a flag.
 func workersUsage(w io.Writer) {
 	fmt.Fprint(w, "\nWith no command, dispatcher runs the delivery workers:\n  dispatcher [flags]\n\n"+
 		"Each setting is an environment variable or a flag of the same name in kebab case\n"+
-		"(NATS_URL or -nats-url); NATS_URL and DATABASE_URL are required. The ops commands\n"+
-		"need none of them.\n\n")
+		"(NATS_URL or -nats-url); NATS_URL and DATABASE_URL are required. HTTP_ADDR serves\n"+
+		"/healthz, /readyz and /metrics. The ops commands need none of them.\n\n")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, v := range config.Vars {
+		if apiOnly[v.Name] {
+			continue
+		}
 		def := v.Default
 		if def == "" {
 			def = "-"
