@@ -249,7 +249,8 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 // and metrics, delivers, and stops cleanly when its context ends.
 func TestRun(t *testing.T) {
 	w := newWorld(t)
-	env := w.env()
+	dataDir := filepath.Join(t.TempDir(), "data")
+	env := w.env("DATA_DIR", dataDir)
 	var logs syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -289,6 +290,11 @@ func TestRun(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "msg=stopped") {
 		t.Errorf("no stopped line in the logs")
+	}
+	// Without TOKEN_SECRET the dispatcher writes nothing to DATA_DIR (the api's embedded-mode
+	// token_secret file is no business of a dispatcher's).
+	if _, err := os.Stat(dataDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the dispatcher created DATA_DIR %s: %v", dataDir, err)
 	}
 }
 
