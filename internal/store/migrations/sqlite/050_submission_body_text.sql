@@ -1,0 +1,2 @@
+-- PostgreSQL's 050 makes submissions.body text; here it is TEXT already. Nothing to do: the
+-- migration is recorded so both dialects keep the same numbers.
