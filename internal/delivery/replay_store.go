@@ -97,6 +97,17 @@ func (s *Store) CreateReplay(ctx context.Context, r *Replay) error {
 	r.Status = ReplayRunning
 	var enqueuedAt *int64
 	if r.Matched == 0 {
+		// Nothing to enqueue, so the row is recorded completed and the unique index of
+		// running replays cannot object; yet the same filter while a replay of it runs (its
+		// deliveries are replayed already, hence the 0) is the overlap to refuse.
+		var running bool
+		if err := s.db.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM replays WHERE filter_key = $1 AND status = $2)",
+			r.Filter.Key(), ReplayRunning).Scan(&running); err != nil {
+			return fmt.Errorf("checking running replays: %w", err)
+		}
+		if running {
+			return ErrReplayRunning
+		}
 		r.Status = ReplayCompleted
 		r.EnqueuedAt = r.CreatedAt
 		us := store.Micros(r.CreatedAt)

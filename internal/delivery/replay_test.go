@@ -173,6 +173,11 @@ func TestRangeReplay(t *testing.T) {
 		}
 		expectProgress(t, b.progress(t, asStaff, id), 10, 10, 0, "running")
 		expectProgress(t, b.progress(t, asAdmin, second), 3, 3, 0, "running")
+		// Enqueued, the first replay's range now matches nothing, yet it is still running:
+		// the same filter is still refused.
+		if code, out := b.replay(t, asAdmin, rangeBody(map[string]any{"surveyId": "s1"})); code != http.StatusConflict || out["code"] != "replay_running" {
+			t.Fatalf("overlap after enqueueing: %d %v", code, out)
+		}
 		if n := count(t, db, "SELECT count(*) FROM deliveries WHERE replay_id IS NOT NULL"); n != 13 {
 			t.Fatalf("%d replay deliveries, want 13", n)
 		}
