@@ -20,8 +20,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -136,15 +134,6 @@ func runWorkers(ctx context.Context, args []string, getenv func(string) string, 
 	defer tracing.Shutdown(context.WithoutCancel(ctx)) //nolint:errcheck // best effort at exit
 	metrics := telemetry.NewMetrics()
 
-	if cfg.TokenSecret == "" {
-		// Nothing here signs or verifies our tokens, but app.Open would otherwise generate a
-		// secret and keep it in DATA_DIR, an embedded-mode file that a dispatcher has no use
-		// for (and no writable DATA_DIR for, in a read-only container). A throwaway key in
-		// memory stands in.
-		var key [32]byte
-		_, _ = rand.Read(key[:]) // crypto/rand.Read never fails
-		cfg.TokenSecret = hex.EncodeToString(key[:])
-	}
 	env, err := app.Open(ctx, cfg, logger, metrics)
 	if err != nil {
 		return err

@@ -41,7 +41,7 @@ type Env struct {
 	JS       jetstream.JetStream
 	Consumer jetstream.Consumer
 
-	// TokenSecret is the HMAC key of our own tokens.
+	// TokenSecret is the HMAC key of our own tokens; nil in a dispatcher started without one.
 	TokenSecret []byte
 }
 
@@ -183,10 +183,15 @@ func (e *Env) registerProbes() {
 }
 
 // tokenSecret returns TOKEN_SECRET, or in embedded mode the secret kept in DATA_DIR,
-// generating it on the first start.
+// generating it on the first start. With PostgreSQL and no TOKEN_SECRET (only the dispatcher
+// may start so: configuration requires it of the api) there is none: nothing there signs or
+// verifies our tokens, and DATA_DIR may be read-only.
 func tokenSecret(cfg *config.Config) ([]byte, error) {
 	if cfg.TokenSecret != "" {
 		return []byte(cfg.TokenSecret), nil
+	}
+	if !cfg.EmbeddedStore() {
+		return nil, nil
 	}
 	path := filepath.Join(cfg.DataDir, "token_secret")
 	b, err := os.ReadFile(path)
