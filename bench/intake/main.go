@@ -165,6 +165,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 
 	base := "http://" + ln.Addr().String()
+	profiled := make(chan struct{})
 	if o.cpuprofile != "" {
 		f, err := os.Create(o.cpuprofile)
 		if err != nil {
@@ -172,15 +173,19 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		defer f.Close()
 		go func() {
+			defer close(profiled)
 			time.Sleep(o.warmup)
 			_ = pprof.StartCPUProfile(f)
 			time.Sleep(o.duration)
 			pprof.StopCPUProfile()
 		}()
+	} else {
+		close(profiled)
 	}
 	cpuStart := cpuTime()
 	res := load(base, o, lag)
 	cpuUsed := cpuTime() - cpuStart
+	<-profiled // the profile is complete before the file closes
 	if o.memprofile != "" {
 		f, err := os.Create(o.memprofile)
 		if err != nil {
