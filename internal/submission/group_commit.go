@@ -65,7 +65,7 @@ type committer struct {
 func (c *committer) submit(ctx context.Context, it *pending) error {
 	c.mu.Lock()
 	c.queue = append(c.queue, it)
-	lead := c.active < c.writers
+	lead := c.mayLead()
 	if lead {
 		c.active++
 	}
@@ -81,6 +81,22 @@ func (c *committer) submit(ctx context.Context, it *pending) error {
 		// repeating the request with the same Idempotency-Key.
 		return fmt.Errorf("waiting for the commit: %w", ctx.Err())
 	}
+}
+
+// extraWriterMin is how many submissions must be waiting before a second (third, …) writer
+// starts while one is writing. Below it they wait for the writer's next batch: the server's
+// cost of a batch is mostly per statement and per transaction, so a writer started for one
+// submission would cost nearly as much as one for thirty, and on a small machine the CPU it
+// takes slows the batch already being written.
+const extraWriterMin = 4
+
+// mayLead reports whether a submitter that just queued may write a batch itself: when no
+// writer is active, or when a writer slot is free and enough is waiting (c.mu held).
+func (c *committer) mayLead() bool {
+	if c.active == 0 {
+		return true
+	}
+	return c.active < c.writers && len(c.queue) >= extraWriterMin
 }
 
 // lead writes one batch, then hands the writer slot on if more is queued.

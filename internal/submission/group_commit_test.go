@@ -2,6 +2,7 @@ package submission
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -147,6 +148,100 @@ func TestCloseSessions(t *testing.T) {
 		// A batch without sessions runs no statement.
 		if q, _ := closeSessionsQuery(time.Now(), []*pending{item("s", "u", "")}); q != "" {
 			t.Errorf("query %q for a batch without sessions", q)
+		}
+	})
+}
+
+// A writer beyond the first starts only when extraWriterMin submissions wait; the first
+// starts for any.
+func TestCommitterMayLead(t *testing.T) {
+	c := &committer{writers: 2}
+	queue := func(n int) {
+		c.queue = c.queue[:0]
+		for i := 0; i < n; i++ {
+			c.queue = append(c.queue, &pending{})
+		}
+	}
+	cases := []struct {
+		active, queued int
+		want           bool
+	}{
+		{0, 1, true},
+		{1, 1, false},
+		{1, extraWriterMin - 1, false},
+		{1, extraWriterMin, true},
+		{2, 100, false}, // every slot taken
+	}
+	for _, tc := range cases {
+		c.active = tc.active
+		queue(tc.queued)
+		if got := c.mayLead(); got != tc.want {
+			t.Errorf("active %d, queued %d: mayLead = %v, want %v", tc.active, tc.queued, got, tc.want)
+		}
+	}
+}
+
+// Many concurrent submitters with several writer slots: every submission commits once, with
+// its event, whether it waited for a running writer's next batch or started a writer.
+func TestCommitterConcurrentWriters(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := store.Micros(time.Now())
+		for _, q := range []string{
+			`INSERT INTO surveys (id, name, created_at, updated_at) VALUES ('s', 's', $1, $1)`,
+			`INSERT INTO respondents (id, survey_id, username, auth_token, created_at, updated_at) VALUES ('u', 's', 'u', 't', $1, $1)`,
+		} {
+			if _, err := db.Exec(ctx, q, now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ob := &recordingOutbox{}
+		writers := 3
+		if db.Dialect == store.SQLite {
+			writers = 1
+		}
+		c := &committer{db: db, outbox: ob, tracer: noop.NewTracerProvider().Tracer(""), maxBatch: 8, writers: writers}
+		const n = 60
+		var wg sync.WaitGroup
+		items := make([]*pending, n)
+		for i := range items {
+			items[i] = newPending(fmt.Sprintf("sub_%02d", i), fmt.Sprintf("k-%02d", i), "")
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := c.submit(ctx, items[i]); err != nil {
+					t.Errorf("submission %d: %v", i, err)
+				}
+			}()
+		}
+		wg.Wait()
+		for i, it := range items {
+			if !it.created || it.resultID != it.id {
+				t.Errorf("submission %d: created %v, id %q", i, it.created, it.resultID)
+			}
+		}
+		var subs, evs int
+		if err := db.QueryRow(ctx, "SELECT count(*) FROM submissions").Scan(&subs); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.QueryRow(ctx, "SELECT count(*) FROM events").Scan(&evs); err != nil {
+			t.Fatal(err)
+		}
+		if subs != n || evs != n || len(ob.notified) != n {
+			t.Fatalf("%d submissions, %d events, %d notified; want %d of each", subs, evs, len(ob.notified), n)
+		}
+		// The last writer gives its slot back just after answering its batch.
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+			c.mu.Lock()
+			active, queued := c.active, len(c.queue)
+			c.mu.Unlock()
+			if active == 0 && queued == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after the last commit: %d writers active, %d queued", active, queued)
+			}
 		}
 	})
 }
