@@ -3,8 +3,11 @@ package outbox
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/pkg/events"
@@ -111,17 +114,54 @@ func claim(ctx context.Context, db *store.DB, now, until time.Time, limit int) (
 // markPublished records that JetStream acknowledged the events. On PostgreSQL the commit does
 // not wait for its WAL flush: a mark lost in a database crash only means the event is
 // published again, and JetStream's duplicate window absorbs it — not worth an fsync that
-// submissions wait behind.
+// submissions wait behind. The transaction's statements go in one round trip there.
 func markPublished(ctx context.Context, db *store.DB, now time.Time, ids []string) error {
-	return db.InTx(ctx, func(tx store.Querier) error {
-		if db.Dialect == store.Postgres {
-			if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
-				return fmt.Errorf("marking events published: %w", err)
-			}
+	if db.Dialect == store.Postgres {
+		b := &pgx.Batch{}
+		b.Queue("BEGIN")
+		b.Queue("SET LOCAL synchronous_commit = off")
+		if err := markPublishedIn(ctx, queue{b}, now, ids); err != nil {
+			return err
 		}
+		b.Queue("COMMIT")
+		// A statement that fails leaves the transaction open; the pool closes a connection
+		// released that way rather than reuse it.
+		br := db.Pool().SendBatch(ctx, b)
+		var err error
+		for i := 0; err == nil && i < b.Len(); i++ {
+			_, err = br.Exec()
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("marking events published: %w", err)
+		}
+		return nil
+	}
+	return db.InTx(ctx, func(tx store.Querier) error {
 		return markPublishedIn(ctx, tx, now, ids)
 	})
 }
+
+// queue is a store.Querier that queues statements into a pgx.Batch instead of running them
+// (for statements whose results are not read).
+type queue struct{ b *pgx.Batch }
+
+var errQueued = errors.New("queued statements return no rows")
+
+func (q queue) Exec(_ context.Context, sql string, args ...any) (int64, error) {
+	q.b.Queue(sql, args...)
+	return 0, nil
+}
+
+func (q queue) Query(context.Context, string, ...any) (store.Rows, error) { return nil, errQueued }
+
+func (q queue) QueryRow(context.Context, string, ...any) store.Row { return errRow{} }
+
+type errRow struct{}
+
+func (errRow) Scan(...any) error { return errQueued }
 
 func markPublishedIn(ctx context.Context, q store.Querier, now time.Time, ids []string) error {
 	for len(ids) > 0 {
