@@ -42,6 +42,7 @@ func recallTemplate(size int) (prefix, suffix string) {
 type submitted struct {
 	id         string
 	sent, done time.Time
+	late       time.Duration // with a rate: sent − when the schedule wanted it sent
 }
 
 type loadResult struct {
@@ -83,8 +84,10 @@ func submit(ctx context.Context, base string, tokens []string, n, clients, recal
 				if i >= n || ctx.Err() != nil {
 					break
 				}
+				var due time.Time
 				if rate > 0 {
-					time.Sleep(time.Until(start.Add(time.Duration(float64(i) * float64(time.Second) / float64(rate)))))
+					due = start.Add(time.Duration(float64(i) * float64(time.Second) / float64(rate)))
+					time.Sleep(time.Until(due))
 				}
 				session := "s" + strconv.Itoa(i)
 				buf.Reset()
@@ -114,7 +117,11 @@ func submit(ctx context.Context, base string, tokens []string, n, clients, recal
 					}
 					continue
 				}
-				local = append(local, submitted{id: out.SubmissionID, sent: sent, done: done})
+				var late time.Duration
+				if rate > 0 {
+					late = sent.Sub(due)
+				}
+				local = append(local, submitted{id: out.SubmissionID, sent: sent, done: done, late: late})
 			}
 			mu.Lock()
 			all = append(all, local...)

@@ -247,6 +247,25 @@ func report(out io.Writer, o options, w *world, r *result) {
 		o.mode, o.dispatcher, o.events, o.endpoints, o.clients, o.respondents, r.load.recallBytes, rate, verifyName(o))
 	fmt.Fprintf(out, "submissions: %d accepted (%d errors) in %s = %.0f submissions/s\n",
 		n, r.load.errors, r.intake.Round(time.Millisecond), perSec(n, r.intake))
+	if o.rate > 0 {
+		late := make([]time.Duration, 0, n)
+		for _, s := range r.load.accepted {
+			late = append(late, s.late)
+		}
+		slices.Sort(late)
+		var behind int
+		for _, l := range late {
+			if l > 50*time.Millisecond {
+				behind++
+			}
+		}
+		verdict := "kept"
+		if perSec(n, r.intake) < 0.97*float64(o.rate) || pct(late, 50) > 10*time.Millisecond {
+			verdict = "NOT kept: the API answered too slowly, so the latencies below are at the achieved rate, not the asked one"
+		}
+		fmt.Fprintf(out, "schedule: asked %d/s, achieved %.0f/s; sent behind schedule p50 %s p99 %s, %.1f%% more than 50ms late (%s)\n",
+			o.rate, perSec(n, r.intake), pct(late, 50), pct(late, 99), 100*float64(behind)/float64(max(n, 1)), verdict)
+	}
 	if o.mode == "backlog" {
 		fmt.Fprintf(out, "outbox: empty %s after the last 201; intake CPU: this process %s, postgres backends %s = %.0f µs per submission; machine busy %.0f%%\n",
 			r.outboxDrained.Round(time.Millisecond), r.cpuIntake.self.Round(time.Millisecond), r.cpuIntake.postgres.Round(time.Millisecond),
@@ -271,6 +290,8 @@ func report(out io.Writer, o options, w *world, r *result) {
 		w.recv.requests.Load(), w.recv.distinct.Load(), w.recv.duplicates(), w.recv.verified.Load(), w.recv.rejected.Load())
 	fmt.Fprintf(out, "postgres: %d succeeded deliveries, %d attempt rows (%d 2xx), every (submission, endpoint) has its succeeded row\n",
 		r.checked.succeeded, r.checked.attempts, r.checked.attempts2xx)
+	fmt.Fprintf(out, "dispatcher: %d deliveries first attempted ≥1s after the dispatcher took their event (parked for a congested endpoint, sent from the store); longest %s\n",
+		r.checked.parked, r.checked.maxInternal.Round(time.Millisecond))
 	c := r.cpu
 	fmt.Fprintf(out, "cpu over the delivery window: this process %s", c.self.Round(time.Millisecond))
 	if r.disp.pid != 0 {

@@ -5,12 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"time"
 
 	"github.com/dispatch24/dispatch24/pkg/events"
 )
 
 type checked struct {
 	succeeded, attempts, attempts2xx int64
+	// parked: deliveries whose attempt started a second or more (DISPATCH's ParkDelay) after
+	// the dispatcher created them: parked for a congested endpoint and sent by the retry
+	// scheduler from the store, not straight from the stream.
+	parked      int64
+	maxInternal time.Duration
 }
 
 func cores() int { return runtime.NumCPU() }
@@ -58,6 +64,12 @@ func (w *world) verifyCounts(ctx context.Context, r *result) error {
 		return err
 	}
 	check("2xx attempt rows", r.checked.attempts2xx, n*k)
+	var maxMicros int64
+	if err := w.db.QueryRow(ctx, `SELECT count(*) FILTER (WHERE a.started_at - d.created_at >= 1000000), coalesce(max(a.started_at - d.created_at), 0)
+		FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.survey_id = $1 AND a.n = 1`, surveyID).Scan(&r.checked.parked, &maxMicros); err != nil {
+		return err
+	}
+	r.checked.maxInternal = time.Duration(maxMicros) * time.Microsecond
 	// Every (submitted event, endpoint) pair has a succeeded delivery with a 2xx attempt row.
 	var missing int64
 	if err := w.db.QueryRow(ctx, `SELECT count(*) FROM events e CROSS JOIN webhooks w
