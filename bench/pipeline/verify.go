@@ -39,6 +39,11 @@ func (w *world) verifyCounts(ctx context.Context, r *result) error {
 	}
 	check("accepted submissions", n, int64(w.o.events))
 
+	// The relay marks events published after JetStream's ack, in its own time: a delivery can
+	// be recorded before its event's mark is committed. Wait for the marks (not timed).
+	if err := w.waitOutbox(ctx); err != nil {
+		return err
+	}
 	var subs, evs, published int64
 	if err := w.db.QueryRow(ctx, "SELECT count(*) FROM submissions WHERE survey_id = $1", surveyID).Scan(&subs); err != nil {
 		return err
