@@ -2,6 +2,7 @@ package submission
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/dispatch24/dispatch24/internal/httpapi"
 	"github.com/dispatch24/dispatch24/internal/outbox"
 	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/internal/store/storetest"
@@ -244,4 +246,115 @@ func TestCommitterConcurrentWriters(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A mixed batch on PostgreSQL, whose pipeline reads the respondents itself: respondents that
+// are gone or disabled are refused (their submissions and sessions untouched), a repeat of a
+// committed submission answers with its id, a repeat nothing explains fails alone, and the
+// rest commit with their events (leased for the fast path) and close their sessions.
+func TestCommitterPostgresMixedBatch(t *testing.T) {
+	t.Parallel()
+	db := storetest.Postgres(t)
+	ctx := context.Background()
+	now := store.Micros(time.Now())
+	for _, q := range []string{
+		`INSERT INTO surveys (id, name, redirect_url, redirect_identifier, created_at, updated_at)
+			VALUES ('s', 's', 'https://example.org/done?u={identifier}', 'username', $1, $1)`,
+		`INSERT INTO respondents (id, survey_id, username, auth_token, created_at, updated_at) VALUES ('u', 's', 'user-u', 't-u', $1, $1)`,
+		`INSERT INTO respondents (id, survey_id, username, auth_token, disabled, created_at, updated_at) VALUES ('d', 's', 'user-d', 't-d', TRUE, $1, $1)`,
+		`INSERT INTO survey_sessions (id, survey_id, user_id, status, created_at, updated_at) VALUES ('ses-u', 's', 'u', 'open', $1, $1)`,
+		`INSERT INTO survey_sessions (id, survey_id, user_id, status, created_at, updated_at) VALUES ('ses-d', 's', 'd', 'open', $1, $1)`,
+		`INSERT INTO submissions (id, survey_id, user_id, idempotency_key, body, submitted_at) VALUES ('sub_earlier', 's', 'u', 'k-earlier', '{}', $1)`,
+		`INSERT INTO submissions (id, survey_id, user_id, body, submitted_at) VALUES ('sub_taken', 's', 'u', '{}', $1)`,
+	} {
+		if _, err := db.Exec(ctx, q, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lease := time.Now().Add(time.Minute).Truncate(time.Microsecond)
+	ob := &leasingOutbox{lease: lease}
+	c := &committer{db: db, outbox: ob, tracer: noop.NewTracerProvider().Tracer(""), maxBatch: 16, writers: 1}
+
+	mk := func(id, userID, key, session string) *pending {
+		it := newPending(id, key, session)
+		it.userID, it.respondent = userID, nil // the batch reads respondents itself
+		return it
+	}
+	fresh := mk("sub_new", "u", "k-new", "ses-u")
+	repeat := mk("sub_again", "u", "k-earlier", "")
+	unexplained := mk("sub_taken", "u", "k-taken", "") // its id exists under no key of its own
+	disabled := mk("sub_d", "d", "k-d", "ses-d")
+	gone := mk("sub_gone", "nobody", "k-g", "")
+	batch := []*pending{fresh, repeat, unexplained, disabled, gone}
+	c.write(batch)
+	for _, it := range batch {
+		<-it.done
+	}
+
+	if fresh.err != nil || !fresh.created || fresh.resultID != "sub_new" {
+		t.Fatalf("fresh %+v", fresh)
+	}
+	if got := fresh.respondent.followUpURL("u"); got != "https://example.org/done?u=user-u" {
+		t.Errorf("follow-up URL %q", got)
+	}
+	if repeat.err != nil || repeat.created || repeat.resultID != "sub_earlier" {
+		t.Fatalf("repeat %+v", repeat)
+	}
+	if unexplained.err == nil || unexplained.created {
+		t.Fatalf("unexplained %+v", unexplained)
+	}
+	for _, tc := range []struct {
+		it   *pending
+		want string
+	}{{disabled, "account_disabled"}, {gone, "survey_not_found"}} {
+		if !errorHasCode(tc.it.err, tc.want) || tc.it.created {
+			t.Errorf("%s: err %v, want %s", tc.it.id, tc.it.err, tc.want)
+		}
+	}
+
+	var subs int
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM submissions`).Scan(&subs); err != nil {
+		t.Fatal(err)
+	}
+	if subs != 3 { // sub_earlier, sub_taken, sub_new
+		t.Fatalf("%d submissions, want 3", subs)
+	}
+	var (
+		evID     string
+		claimed  int64
+		nEvents  int
+		sesU     string
+		sesD     string
+		notified = len(ob.notified)
+	)
+	if err := db.QueryRow(ctx, `SELECT count(*), min(id), min(claimed_until) FROM events`).Scan(&nEvents, &evID, &claimed); err != nil {
+		t.Fatal(err)
+	}
+	if nEvents != 1 || evID != fresh.entry.Message.ID || claimed != store.Micros(lease) {
+		t.Fatalf("%d events (%s, claimed until %d), want only %s claimed until %d", nEvents, evID, claimed, fresh.entry.Message.ID, store.Micros(lease))
+	}
+	if notified != 1 {
+		t.Fatalf("%d entries notified, want 1", notified)
+	}
+	if err := db.QueryRow(ctx, `SELECT (SELECT status FROM survey_sessions WHERE id = 'ses-u'), (SELECT status FROM survey_sessions WHERE id = 'ses-d')`).Scan(&sesU, &sesD); err != nil {
+		t.Fatal(err)
+	}
+	if sesU != "submitted" || sesD != "open" {
+		t.Fatalf("sessions: ses-u %s, ses-d %s; want submitted, open", sesU, sesD)
+	}
+}
+
+// leasingOutbox is recordingOutbox with a fast-path lease, as the relay writes events.
+type leasingOutbox struct {
+	recordingOutbox
+	lease time.Time
+}
+
+func (o *leasingOutbox) Add(ctx context.Context, q store.Querier, entries []outbox.Entry) error {
+	return outbox.Insert(ctx, q, o.lease, entries)
+}
+
+func errorHasCode(err error, code string) bool {
+	var p *httpapi.Problem
+	return errors.As(err, &p) && p.Code == code
 }
