@@ -69,22 +69,30 @@ func adminToken(t *testing.T, base, email, password string) string {
 	return at.AccessToken
 }
 
-func TestConsole(t *testing.T) {
-	t.Parallel()
+// consoleFixture is an embedded api with an admin, a survey, and one failed delivery (a test
+// send to a receiver that answers 500), ready for the console.
+type consoleFixture struct {
+	url, email, password string
+	deliveryID           string
+}
+
+func newConsoleFixture(t *testing.T) *consoleFixture {
+	t.Helper()
 	var hits atomic.Int32
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
 		w.WriteHeader(http.StatusInternalServerError) // a failing receiver: its delivery is worth replaying
 		_, _ = io.WriteString(w, "receiver is down for maintenance")
 	}))
-	defer receiver.Close()
+	t.Cleanup(receiver.Close)
 
-	const email, password = "ops@example.org", "correct horse battery"
+	f := &consoleFixture{email: "ops@example.org", password: "correct horse battery"}
 	p := runtest.Start(t, run, map[string]string{
-		"DATA_DIR": t.TempDir(), "ADMIN_EMAIL": email, "ADMIN_PASSWORD": password,
+		"DATA_DIR": t.TempDir(), "ADMIN_EMAIL": f.email, "ADMIN_PASSWORD": f.password,
 		"WEBHOOK_ALLOW_NETS": "127.0.0.0/8", "WEBHOOK_RETRY_SCHEDULE": "0s",
 	})
-	token := adminToken(t, p.URL, email, password)
+	f.url = p.URL
+	token := adminToken(t, p.URL, f.email, f.password)
 	if code := apiCall(t, "POST", p.URL+"/api/admin/surveys", token, map[string]any{"id": "demo", "name": "Demo"}, nil); code != 201 {
 		t.Fatalf("create survey %d", code)
 	}
@@ -97,6 +105,16 @@ func TestConsole(t *testing.T) {
 	if test.DeliveryID == "" || hits.Load() != 1 {
 		t.Fatalf("test send: %+v hits=%d", test, hits.Load())
 	}
+	f.deliveryID = test.DeliveryID
+	return f
+}
+
+func TestConsole(t *testing.T) {
+	t.Parallel()
+	f := newConsoleFixture(t)
+	p := struct{ URL string }{f.url}
+	email, password := f.email, f.password
+	test := struct{ DeliveryID string }{f.deliveryID}
 
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar}
