@@ -3,7 +3,6 @@ package outbox
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -120,7 +119,7 @@ func markPublished(ctx context.Context, db *store.DB, now time.Time, ids []strin
 		b := &pgx.Batch{}
 		b.Queue("BEGIN")
 		b.Queue("SET LOCAL synchronous_commit = off")
-		if err := markPublishedIn(ctx, queue{b}, now, ids); err != nil {
+		if err := markPublishedIn(ctx, store.BatchQueue{Batch: b}, now, ids); err != nil {
 			return err
 		}
 		b.Queue("COMMIT")
@@ -143,25 +142,6 @@ func markPublished(ctx context.Context, db *store.DB, now time.Time, ids []strin
 		return markPublishedIn(ctx, tx, now, ids)
 	})
 }
-
-// queue is a store.Querier that queues statements into a pgx.Batch instead of running them
-// (for statements whose results are not read).
-type queue struct{ b *pgx.Batch }
-
-var errQueued = errors.New("queued statements return no rows")
-
-func (q queue) Exec(_ context.Context, sql string, args ...any) (int64, error) {
-	q.b.Queue(sql, args...)
-	return 0, nil
-}
-
-func (q queue) Query(context.Context, string, ...any) (store.Rows, error) { return nil, errQueued }
-
-func (q queue) QueryRow(context.Context, string, ...any) store.Row { return errRow{} }
-
-type errRow struct{}
-
-func (errRow) Scan(...any) error { return errQueued }
 
 func markPublishedIn(ctx context.Context, q store.Querier, now time.Time, ids []string) error {
 	for len(ids) > 0 {

@@ -2,7 +2,6 @@ package submission
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -102,7 +101,7 @@ func (c *committer) writePipelined(ctx context.Context, items []*pending) (entri
 	}
 
 	b = &pgx.Batch{}
-	if err := c.stage(ctx, queue{b}, entries, created); err != nil {
+	if err := c.stage(ctx, store.BatchQueue{Batch: b}, entries, created); err != nil {
 		return nil, err
 	}
 	b.Queue("COMMIT")
@@ -119,23 +118,3 @@ func (c *committer) writePipelined(ctx context.Context, items []*pending) (entri
 	committed = true
 	return entries, nil
 }
-
-// queue is a store.Querier that queues statements into a pgx.Batch instead of running them,
-// so statements other packages build (the outbox's INSERT) join the batch's round trip.
-// Their results are read from the batch; Exec reports 0 rows.
-type queue struct{ b *pgx.Batch }
-
-var errQueued = errors.New("queued statements return no rows")
-
-func (q queue) Exec(_ context.Context, sql string, args ...any) (int64, error) {
-	q.b.Queue(sql, args...)
-	return 0, nil
-}
-
-func (q queue) Query(context.Context, string, ...any) (store.Rows, error) { return nil, errQueued }
-
-func (q queue) QueryRow(context.Context, string, ...any) store.Row { return errRow{} }
-
-type errRow struct{}
-
-func (errRow) Scan(...any) error { return errQueued }
