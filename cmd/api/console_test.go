@@ -112,14 +112,10 @@ func newConsoleFixture(t *testing.T) *consoleFixture {
 func TestConsole(t *testing.T) {
 	t.Parallel()
 	f := newConsoleFixture(t)
-	p := struct{ URL string }{f.url}
-	email, password := f.email, f.password
-	test := struct{ DeliveryID string }{f.deliveryID}
-
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar}
 	get := func(path string) (int, string) {
-		resp, err := browser.Get(p.URL + path)
+		resp, err := browser.Get(f.url + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,7 +124,7 @@ func TestConsole(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 	post := func(path string, form url.Values) (int, string, string) {
-		resp, err := browser.PostForm(p.URL+path, form)
+		resp, err := browser.PostForm(f.url+path, form)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,23 +137,23 @@ func TestConsole(t *testing.T) {
 	if code, body := get("/console/"); code != 200 || !strings.Contains(body, `action="/console/signin"`) {
 		t.Fatalf("anonymous console: %d", code)
 	}
-	if code, body, _ := post("/console/signin", url.Values{"email": {email}, "password": {"wrong password"}}); code != 401 || !strings.Contains(body, "Wrong e-mail or password") {
+	if code, body, _ := post("/console/signin", url.Values{"email": {f.email}, "password": {"wrong password"}}); code != 401 || !strings.Contains(body, "Wrong e-mail or password") {
 		t.Fatalf("bad sign-in: %d", code)
 	}
-	code, body, _ := post("/console/signin", url.Values{"email": {email}, "password": {password}})
-	if code != 200 || !strings.Contains(body, test.DeliveryID) || !strings.Contains(body, "failed") {
+	code, body, _ := post("/console/signin", url.Values{"email": {f.email}, "password": {f.password}})
+	if code != 200 || !strings.Contains(body, f.deliveryID) || !strings.Contains(body, "failed") {
 		t.Fatalf("deliveries page after sign-in: %d\n%s", code, body)
 	}
-	if strings.Contains(body, password) {
+	if strings.Contains(body, f.password) {
 		t.Fatal("password echoed")
 	}
 
 	// Filters reach the API.
-	if _, body := get("/console/?status=succeeded"); strings.Contains(body, test.DeliveryID) {
+	if _, body := get("/console/?status=succeeded"); strings.Contains(body, f.deliveryID) {
 		t.Fatal("status filter ignored")
 	}
 	// The attempt log shows the receiver's answer.
-	code, body = get("/console/deliveries/" + test.DeliveryID)
+	code, body = get("/console/deliveries/" + f.deliveryID)
 	if code != 200 || !strings.Contains(body, "receiver is down for maintenance") || !strings.Contains(body, "500") {
 		t.Fatalf("delivery page %d\n%s", code, body)
 	}
@@ -174,12 +170,12 @@ func TestConsole(t *testing.T) {
 	}
 
 	// Replay one: a new delivery linked to the old one.
-	code, body, landed = post("/console/deliveries/"+test.DeliveryID+"/replay", nil)
-	if code != 200 || landed == "/console/deliveries/"+test.DeliveryID || !strings.Contains(body, test.DeliveryID) {
+	code, body, landed = post("/console/deliveries/"+f.deliveryID+"/replay", nil)
+	if code != 200 || landed == "/console/deliveries/"+f.deliveryID || !strings.Contains(body, f.deliveryID) {
 		t.Fatalf("replay one: %d at %s\n%s", code, landed, body)
 	}
 	// A form posted from another origin is refused.
-	req, _ := http.NewRequest("POST", p.URL+"/console/deliveries/"+test.DeliveryID+"/replay", nil)
+	req, _ := http.NewRequest("POST", f.url+"/console/deliveries/"+f.deliveryID+"/replay", nil)
 	req.Header.Set("Origin", "https://evil.example")
 	resp, err := browser.Do(req)
 	if err != nil {

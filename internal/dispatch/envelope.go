@@ -205,7 +205,8 @@ func (s *envScanner) stringEnd() (end int, complex bool, err error) {
 	return 0, false, errors.New("unterminated string")
 }
 
-// key reads an object key, without a copy unless it holds escapes.
+// key reads a JSON string (an object key, or a value to copy), without a copy unless it
+// holds escapes or bytes that need encoding/json's care.
 func (s *envScanner) key() ([]byte, error) {
 	start := s.i
 	end, complex, err := s.stringEnd()
@@ -225,20 +226,8 @@ func (s *envScanner) key() ([]byte, error) {
 
 // string reads a JSON string.
 func (s *envScanner) string() (string, error) {
-	start := s.i
-	end, complex, err := s.stringEnd()
-	if err != nil {
-		return "", err
-	}
-	s.i = end
-	if !complex {
-		return string(s.b[start+1 : end-1]), nil
-	}
-	var v string
-	if err := json.Unmarshal(s.b[start:end], &v); err != nil {
-		return "", err
-	}
-	return v, nil
+	b, err := s.key()
+	return string(b), err
 }
 
 // skip passes over one value: a string, a literal or number, or an object or array whose
