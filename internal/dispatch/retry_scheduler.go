@@ -158,7 +158,14 @@ func (s *retryScheduler) start(ctx context.Context, c *claimedDelivery, evs map[
 		d.park(j, now.Add(d.cfg.ParkDelay))
 		return
 	}
-	se, err := d.cache.get(ctx, c.SurveyID)
+	se, err := d.cache.get(ctx, c.SurveyID, 0)
+	if err == nil {
+		if ep := se.byID(c.WebhookID); ep == nil || ep.Disabled {
+			// Before ending the delivery for its endpoint, read the endpoint afresh: a
+			// replay may name one created or re-enabled after the cached copy was read.
+			se, err = d.cache.reload(ctx, c.SurveyID)
+		}
+	}
 	if err != nil {
 		d.logger.WarnContext(ctx, "retry scheduler", "err", err)
 		d.park(j, now.Add(d.cfg.ParkDelay))
