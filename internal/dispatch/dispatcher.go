@@ -57,8 +57,9 @@ type Config struct {
 	// negative DisableAfterFailures never disables, a negative DisableAfter needs no span.
 	DisableAfterFailures int
 	DisableAfter         time.Duration
-	// CacheTTL is how long a survey's endpoints are used before they are read again, and so
-	// roughly how long a PATCH, a rotation or a disabling takes to apply. Default 1s.
+	// CacheTTL is how long a survey's endpoints are used before they are read again for the
+	// failure counters other dispatchers move. Webhook changes do not wait for it: events carry
+	// the webhooks version they were accepted at (see the package doc). Default 1s.
 	CacheTTL time.Duration
 	// PollInterval is how often the retry scheduler looks for due deliveries it was not told
 	// about (replays, other processes' retries). Default 1s.
