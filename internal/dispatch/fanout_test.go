@@ -214,3 +214,104 @@ func TestReplayToNewEndpoint(t *testing.T) {
 		}
 	})
 }
+
+// TestEndpointCacheVersions: a cached copy serves events of its version or earlier without a
+// query, a later event gets a copy read after it, a missing survey is cached like any other,
+// and reload always reads afresh.
+func TestEndpointCacheVersions(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		h := newHarness(t, db)
+		ctx := context.Background()
+		c := newEndpointCache(db, time.Hour, time.Now)
+		version := func() int64 {
+			t.Helper()
+			var v int64
+			if err := db.QueryRow(ctx, "SELECT version FROM webhooks_version").Scan(&v); err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		get := func(survey string, need int64) *surveyEndpoints {
+			t.Helper()
+			se, err := c.get(ctx, survey, need)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return se
+		}
+		survey := h.addSurvey("")
+		first := get(survey, version())
+		if !first.found || len(first.endpoints) != 0 || first.version != version() {
+			t.Fatalf("first load: %+v", first)
+		}
+		if again := get(survey, first.version); again != first {
+			t.Error("an event of the cached version made a query")
+		}
+		ep := h.addEndpoint(survey, "https://example.org/hook")
+		if old := get(survey, first.version); old != first {
+			t.Error("an event accepted before the change made a query")
+		}
+		later := get(survey, version())
+		if later == first || later.byID(ep.ID) == nil || later.version != version() {
+			t.Fatalf("an event accepted after the change got %+v", later)
+		}
+
+		missing := get("no-such-survey", version())
+		if missing.found || len(missing.endpoints) != 0 {
+			t.Fatalf("missing survey: %+v", missing)
+		}
+		if again := get("no-such-survey", version()); again != missing {
+			t.Error("a missing survey is read again for every event")
+		}
+
+		fresh, err := c.reload(ctx, survey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fresh == later || fresh.byID(ep.ID) == nil {
+			t.Errorf("reload returned the cached copy")
+		}
+
+		// A version the store has not reached (a database restored from a backup) is met by
+		// a load started after the call, and the event is dispatched with it.
+		ahead, err := c.get(ctx, survey, version()+1000)
+		if err != nil || ahead.byID(ep.ID) == nil {
+			t.Fatalf("event ahead of the store: %+v, %v", ahead, err)
+		}
+	})
+}
+
+// Many events of one survey arriving together, each after a change, share loads and each gets
+// a copy at least as new as its version.
+func TestEndpointCacheConcurrentEvents(t *testing.T) {
+	t.Parallel()
+	db := storetest.SQLite(t)
+	h := newHarness(t, db)
+	ctx := context.Background()
+	c := newEndpointCache(db, time.Hour, time.Now)
+	survey := h.addSurvey("")
+	var wg sync.WaitGroup
+	for round := range 20 {
+		ep := h.addEndpoint(survey, fmt.Sprintf("https://example.org/%d", round))
+		var v int64
+		if err := db.QueryRow(ctx, "SELECT version FROM webhooks_version").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				se, err := c.get(ctx, survey, v)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if se.version < v || se.byID(ep.ID) == nil {
+					t.Errorf("round %d: copy at version %d without the endpoint, event at %d", round, se.version, v)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+}
