@@ -315,3 +315,53 @@ func TestEndpointCacheConcurrentEvents(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestFanOutAfterSurveyRecreated: a survey deleted and created again under the same id does not
+// inherit its predecessor's endpoints from a dispatcher's copy, and events of a survey that is
+// gone go nowhere.
+func TestFanOutAfterSurveyRecreated(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		h := newHarness(t, db)
+		rc := newPathReceiver(t)
+		survey := h.addSurvey("")
+		h.addEndpoint(survey, rc.URL+"/old")
+		cfg := h.config("0s")
+		cfg.CacheTTL = time.Hour
+		tweak, done := messagesDone()
+		h.start(cfg, tweak)
+		ctx := context.Background()
+		ev := h.publish(ctx, survey, events.TypeSessionSubmitted)
+		awaitDone(t, done, ev.ID)
+		if _, ok := rc.requestFor("/old", ev.ID); !ok {
+			t.Fatal("the first survey's endpoint did not get its event")
+		}
+
+		if _, err := db.Exec(ctx, "DELETE FROM surveys WHERE id = $1", survey); err != nil {
+			t.Fatal(err)
+		}
+		gone := h.publish(ctx, survey, events.TypeSessionSubmitted)
+		awaitDone(t, done, gone.ID)
+		now := store.Micros(time.Now())
+		if _, err := db.Exec(ctx, "INSERT INTO surveys (id, name, created_at, updated_at) VALUES ($1, 'again', $2, $2)", survey, now); err != nil {
+			t.Fatal(err)
+		}
+		again := h.publish(ctx, survey, events.TypeSessionSubmitted)
+		awaitDone(t, done, again.ID)
+		h.addEndpoint(survey, rc.URL+"/new")
+		last := h.publish(ctx, survey, events.TypeSessionSubmitted)
+		awaitDone(t, done, last.ID)
+
+		for _, id := range []string{gone.ID, again.ID, last.ID} {
+			if _, ok := rc.requestFor("/old", id); ok {
+				t.Errorf("event %s reached the deleted survey's endpoint", id)
+			}
+		}
+		if n := len(h.deliveries("event_id IN ($1, $2)", gone.ID, again.ID)); n != 0 {
+			t.Errorf("%d deliveries of events of a survey without endpoints", n)
+		}
+		if _, ok := rc.requestFor("/new", last.ID); !ok {
+			t.Error("the new survey's endpoint did not get its event")
+		}
+	})
+}
