@@ -5,8 +5,9 @@
 // # Flow
 //
 // A message is decoded (envelope fields only, never the recall in data) and matched against
-// the survey's endpoints subscribed to its type (see "Which endpoints"). Each endpoint becomes a delivery with a deterministic id (DeliveryID), so a
-// redelivered message upserts instead of duplicating. The first attempt is made straight from
+// the survey's endpoints subscribed to its type (see "Which endpoints"). Each endpoint becomes
+// a delivery with a deterministic id (DeliveryID), so a redelivered message upserts instead of
+// duplicating. The first attempt is made straight from
 // the message; its outcome goes to the result writer, which records deliveries and attempts in
 // batches (one transaction every few milliseconds) and acks the messages only after the commit.
 //
@@ -14,7 +15,9 @@
 //
 // CONTRACT §8: an event goes to the endpoints as they were when it was accepted; a webhook
 // change answered before a submission applies to its event, on every replica, whatever the
-// clocks say. Time cannot decide that, so a version does. The store keeps one webhooks version
+// clocks say. Time cannot decide that, so a version does. Precisely: a change whose answer
+// came before the submission's request was sent always applies; one made while the request
+// was being handled may or may not (the two were concurrent). The store keeps one webhooks version
 // (migration 060), moved by triggers in the transaction of every change that decides who gets
 // an event or how it is signed: a webhook created or deleted, its url, events, disabled flag or
 // secrets changed (by the API, by this engine's disabling, by a survey's deletion), a survey's
