@@ -76,11 +76,16 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// readRecall reads the body in one allocation when its length is declared and within the
-// limit (recalls are large, and growing a buffer for each costs more than parsing it);
-// otherwise as httpapi.ReadBody does, with its 413.
+// recallPrealloc bounds what a declared Content-Length may have allocated before its bytes
+// arrive: a typical recall (about 10 KB) is read in one allocation, larger ones grow as their
+// bytes come, so a client declaring a megabyte and sending nothing holds no megabyte.
+const recallPrealloc = 64 << 10
+
+// readRecall reads the body in one allocation when its declared length is small (recalls are
+// large, and growing a buffer for each costs more than parsing it); otherwise as
+// httpapi.ReadBody does, with its 413.
 func readRecall(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if r.ContentLength <= 0 || r.ContentLength > MaxRecallBytes {
+	if r.ContentLength <= 0 || r.ContentLength > recallPrealloc {
 		return httpapi.ReadBody(w, r, MaxRecallBytes)
 	}
 	body := make([]byte, r.ContentLength)
