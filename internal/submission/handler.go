@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/dispatch24/dispatch24/internal/httpapi"
+	"github.com/dispatch24/dispatch24/internal/store"
 )
 
 // Register adds the survey app's routes, all for respondents of {surveyId} only.
@@ -32,6 +33,10 @@ const maxIdempotencyKeyLen = 255
 
 func (s *Service) handleStartSession(w http.ResponseWriter, r *http.Request) error {
 	id, err := s.StartSession(r.Context(), httpapi.PrincipalFrom(r.Context()))
+	if errors.Is(err, store.ErrConflict) {
+		// Starts of the same respondent kept racing past StartSession's retries.
+		return httpapi.Conflict("session_conflict", "another start of a session for this respondent ran at the same time; try again")
+	}
 	if err != nil {
 		return err
 	}
