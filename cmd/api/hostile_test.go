@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -553,4 +554,79 @@ func jsonVariants(good string) [][]byte {
 		out = append(out, []byte(`{"extra\u0000":"\u0000",`+good[1:]))
 	}
 	return out
+}
+
+// TestTextRefusedNamingTheField: the routes the audit found answering 500 for a NUL (and
+// their neighbours) answer 400 naming the field, on both stores, and store nothing.
+func TestTextRefusedNamingTheField(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		vars func(t *testing.T) map[string]string
+	}{
+		{"sqlite", func(t *testing.T) map[string]string {
+			return map[string]string{"DATA_DIR": t.TempDir(), "ADMIN_PASSWORD": "admin password"}
+		}},
+		{"postgres", func(t *testing.T) map[string]string {
+			return map[string]string{"DATA_DIR": t.TempDir(), "ADMIN_PASSWORD": "admin password",
+				"DATABASE_URL": storetest.PostgresURL(t), "TOKEN_SECRET": strings.Repeat("n", 40)}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			a := buildAPI(t, tc.vars(t))
+			admin := a.token(t, "/api/signin", `{"email":"admin@localhost","password":"admin password"}`)
+			if w := a.do(t, "POST", "/api/admin/surveys", `{"id":"nul-s","name":"NUL"}`, admin); w.Code != http.StatusCreated {
+				t.Fatalf("creating the survey: %d %s", w.Code, w.Body.String())
+			}
+			const nul, bad = `a\u0000b`, "a\xffb"
+			cases := []struct {
+				method, path, body, token, field string
+			}{
+				{"POST", "/api/signin", `{"email":"` + nul + `@example.org","password":"x"}`, "", "email"},
+				{"POST", "/api/signin", `{"email":"admin@localhost","password":"` + nul + `"}`, "", "password"},
+				{"POST", "/api/signin", `{"email":"` + bad + `@example.org","password":"x"}`, "", "email"},
+				{"POST", "/api/signin/alias", `{"surveyId":"` + nul + `","userName":"u","password":"x"}`, "", "surveyId"},
+				{"POST", "/api/signin/alias", `{"surveyId":"nul-s","userName":"` + nul + `","password":"x"}`, "", "userName"},
+				{"POST", "/api/signin/token/%00", "", "", "token"},
+				{"POST", "/api/signin/token/ab%ffcd", "", "", "token"},
+				{"POST", "/api/admin/deliveries/replay", `{"surveyId":"` + nul + `","status":["failed"]}`, admin, "surveyId"},
+				{"POST", "/api/admin/deliveries/replay", `{"surveyId":"nul-s","webhookId":"` + bad + `","status":["failed"]}`, admin, "webhookId"},
+				{"POST", "/api/admin/deliveries/x%00/replay", "", admin, "id"},
+				{"GET", "/api/admin/replays/%00", "", admin, "replayId"},
+				{"GET", "/api/admin/deliveries?surveyId=%00", "", admin, "surveyId"},
+				{"GET", "/api/admin/deliveries?webhookId=%ff", "", admin, "webhookId"},
+				{"POST", "/api/admin/users", `{"email":"u@example.org","password":"a long password","name":"` + nul + `","roles":["staff"]}`, admin, "name"},
+				{"POST", "/api/admin/users", `{"email":"u@example.org","password":"a long password","roles":["staff"],"surveys":["` + nul + `"]}`, admin, "surveys[0]"},
+				{"GET", "/api/admin/users/%00", "", admin, "id"},
+				{"PATCH", "/api/admin/users/%00", `{"name":"x"}`, admin, "id"},
+				{"POST", "/api/admin/user/personal-access-tokens", `{"name":"` + nul + `"}`, admin, "name"},
+				{"POST", "/api/admin/surveys/nul-s/webhooks", `{"url":"https://93.184.215.14/h","events":["survey.session.submitted"],"description":"` + nul + `"}`, admin, "description"},
+				{"POST", "/api/admin/surveys", `{"id":"nul-2","name":"x","jwtSecret":"0123456789abcdef\u0000123456789abcdef"}`, admin, "jwtSecret"},
+				{"PATCH", "/api/admin/surveys/nul-s", `{"jwtSecret":"0123456789abcdef\u0000123456789abcdef"}`, admin, "jwtSecret"},
+				{"GET", "/api/admin/surveys/%00", "", admin, "surveyId"},
+				{"POST", "/api/admin/surveys/nul-s/respondents", `{"username":"r","password":"` + nul + `"}`, admin, "password"},
+				{"GET", "/api/admin/surveys/nul-s/respondents/%00", "", admin, "username"},
+				{"POST", "/api/surveys/nul-s/create-user", `{"token":"` + nul + `"}`, "", "token"},
+				{"GET", "/nul-s/create-user/%00", "", "", "token"},
+			}
+			for _, c := range cases {
+				w := a.do(t, c.method, c.path, c.body, c.token)
+				var p httpapi.Problem
+				_ = json.Unmarshal(w.Body.Bytes(), &p)
+				if w.Code != http.StatusBadRequest || p.Code != "validation_failed" {
+					t.Errorf("%s %s %s: %d %s, want 400 validation_failed", c.method, c.path, c.body, w.Code, w.Body.String())
+					continue
+				}
+				if !slices.ContainsFunc(p.Errors, func(f httpapi.FieldError) bool { return f.Field == c.field }) {
+					t.Errorf("%s %s %s: errors %+v, want field %s", c.method, c.path, c.body, p.Errors, c.field)
+				}
+			}
+			// Nothing was stored.
+			var n int
+			if err := a.env.DB.QueryRow(context.Background(), "SELECT count(*) FROM surveys").Scan(&n); err != nil || n != 1 {
+				t.Errorf("surveys: %d %v", n, err)
+			}
+		})
+	}
 }
