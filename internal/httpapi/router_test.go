@@ -231,6 +231,7 @@ func FuzzUnmarshalJSON(f *testing.F) {
 	f.Add([]byte(`{"name":"a","count":1}`))
 	f.Add([]byte(`{"count":"x"}`))
 	f.Add([]byte(`[1,2]`))
+	f.Add([]byte(`{"name":"\u0000","count":1e309}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var dst struct {
 			Name  string `json:"name"`
@@ -238,6 +239,10 @@ func FuzzUnmarshalJSON(f *testing.F) {
 		}
 		err := httpapi.UnmarshalJSON(b, &dst)
 		if err == nil {
+			// Accepted bodies are clean throughout, whatever dst kept.
+			if !httpapi.ValidText(dst.Name) || httpapi.CheckJSONText(b) != nil {
+				t.Fatalf("accepted %q", b)
+			}
 			return
 		}
 		p, ok := err.(*httpapi.Problem)
