@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"slices"
 	"sort"
@@ -61,22 +62,7 @@ const (
 
 func hostileRun(t *testing.T, vars map[string]string) {
 	a := buildAPI(t, vars)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() {
-		served <- httpapi.Serve(ctx, ln, a.handler, slog.New(slog.NewTextHandler(io.Discard, nil)), 5*time.Second)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	addr := ln.Addr().String()
+	addr := serveAPI(t, a)
 
 	// A survey with a respondent, so survey routes reach their handlers with a real id.
 	admin := a.token(t, "/api/signin", `{"email":"admin@localhost","password":"admin password"}`)
@@ -137,13 +123,21 @@ func hostileRun(t *testing.T, vars map[string]string) {
 		}
 	}
 
-	runtime.GC()
+	// And as a scraper sees it.
+	code, text, err := getAll(addr, "/metrics")
+	if err != nil || code != http.StatusOK || !bytes.Contains(text, []byte("dispatch24_http_requests_total")) {
+		t.Fatalf("GET /metrics: %d %v", code, err)
+	}
+	if bytes.Contains(text, []byte(inventedMarker)) {
+		t.Error("/metrics carries request input")
+	}
+
 	heapAfter := heapAfterGC()
 	growth := int64(heapAfter) - int64(heapBefore)
 	t.Logf("%d routes, %d requests, statuses %v; %d new series; heap %d → %d KiB", len(routes), len(jobs),
 		statuses, newSeries, heapBefore>>10, heapAfter>>10)
 	// Generous: the requests themselves are gone; caches, pools and limiters may keep a little.
-	const heapBound = 64 << 20
+	const heapBound = 32 << 20
 	if growth > heapBound {
 		t.Errorf("heap grew by %d MiB over the run, bound %d MiB", growth>>20, heapBound>>20)
 	}
@@ -152,6 +146,28 @@ func hostileRun(t *testing.T, vars map[string]string) {
 	if w := a.do(t, "GET", "/api/admin/users", "", admin); w.Code != http.StatusOK {
 		t.Errorf("admin after the walk: %d", w.Code)
 	}
+}
+
+// serveAPI serves a's handler as run does (httpapi.Serve: the binary's timeouts and header
+// limit) on a loopback port, until the test ends, and returns the address.
+func serveAPI(t *testing.T, a *api) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		served <- httpapi.Serve(ctx, ln, a.handler, slog.New(slog.NewTextHandler(io.Discard, nil)), 5*time.Second)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return ln.Addr().String()
 }
 
 // unexpectedSeries says why a new series may not exist, or "" when its labels all come from
@@ -218,6 +234,17 @@ func seriesOf(t *testing.T, a *api) map[string]map[string]string {
 		}
 	}
 	return out
+}
+
+// getAll reads a whole answer (sendRaw keeps the first 4 KiB).
+func getAll(addr, path string) (int, []byte, error) {
+	resp, err := http.Get("http://" + addr + path)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
 }
 
 func heapAfterGC() uint64 {
@@ -622,11 +649,69 @@ func TestTextRefusedNamingTheField(t *testing.T) {
 					t.Errorf("%s %s %s: errors %+v, want field %s", c.method, c.path, c.body, p.Errors, c.field)
 				}
 			}
+			// CSV import fields: each bad cell named with its line and column.
+			for _, c := range []struct{ csv, field string }{
+				{"username,name\nr1,a\x00b\n", "name"},
+				{"username,password\nr1,\xff\xfe\n", "password"},
+				{"username,pid\nr1,\x00\n", "pid"},
+				{"username\n\xc3\x28\n", "username"},
+			} {
+				r := httptest.NewRequest("POST", "/api/admin/surveys/nul-s/respondents/import", strings.NewReader(c.csv))
+				r.Header.Set("Content-Type", "text/csv")
+				r.Header.Set("X-Auth-Token", admin)
+				w := httptest.NewRecorder()
+				a.handler.ServeHTTP(w, r)
+				var p httpapi.Problem
+				_ = json.Unmarshal(w.Body.Bytes(), &p)
+				if w.Code != http.StatusBadRequest || len(p.Errors) == 0 || p.Errors[0].Field != c.field || p.Errors[0].Line != 2 {
+					t.Errorf("import %q: %d %s, want 400 naming %s on line 2", c.csv, w.Code, w.Body.String(), c.field)
+				}
+			}
 			// Nothing was stored.
 			var n int
 			if err := a.env.DB.QueryRow(context.Background(), "SELECT count(*) FROM surveys").Scan(&n); err != nil || n != 1 {
 				t.Errorf("surveys: %d %v", n, err)
 			}
+			if err := a.env.DB.QueryRow(context.Background(), "SELECT count(*) FROM respondents").Scan(&n); err != nil || n != 0 {
+				t.Errorf("respondents: %d %v", n, err)
+			}
 		})
+	}
+}
+
+// TestDeclaredLengthRefusedAtOnce: a JSON, recall or CSV route answers a Content-Length past
+// its limit with 413 before the client sends a byte of the body (the client here never does).
+func TestDeclaredLengthRefusedAtOnce(t *testing.T) {
+	t.Parallel()
+	a := buildAPI(t, map[string]string{"DATA_DIR": t.TempDir(), "ADMIN_PASSWORD": "admin password"})
+	addr := serveAPI(t, a)
+	admin := a.token(t, "/api/signin", `{"email":"admin@localhost","password":"admin password"}`)
+	if w := a.do(t, "POST", "/api/admin/surveys", `{"id":"cl-s","name":"CL"}`, admin); w.Code != http.StatusCreated {
+		t.Fatalf("creating the survey: %d %s", w.Code, w.Body.String())
+	}
+	if w := a.do(t, "POST", "/api/admin/surveys/cl-s/respondents", `{"username":"resp","password":"respondent password"}`, admin); w.Code != http.StatusCreated {
+		t.Fatalf("creating the respondent: %d %s", w.Code, w.Body.String())
+	}
+	respondent := a.token(t, "/api/signin/alias", `{"surveyId":"cl-s","userName":"resp","password":"respondent password"}`)
+	for _, c := range []struct{ path, token, ct string }{
+		{"/api/signin", "", "application/json"},
+		{"/api/admin/surveys", admin, "application/json"},
+		{"/api/surveys/cl-s/submission", respondent, "application/json"},
+		{"/api/admin/surveys/cl-s/respondents/import", admin, "text/csv"},
+	} {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+		fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nX-Auth-Token: %s\r\nContent-Length: %d\r\n\r\n",
+			c.path, c.ct, c.token, int64(1)<<40)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Errorf("%s: no answer before the body: %v", c.path, err)
+		} else if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Errorf("%s: %d, want 413", c.path, resp.StatusCode)
+		}
+		conn.Close()
 	}
 }
