@@ -352,3 +352,35 @@ func TestEventsCarryWebhooksVersion(t *testing.T) {
 		}
 	})
 }
+
+// TestConcurrentSessionStarts: many starts of the same respondent at once each answer 201 or
+// a 409 to retry, never a 500, and leave one session open.
+func TestConcurrentSessionStarts(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		b := setup(t, db)
+		var (
+			wg       sync.WaitGroup
+			mu       sync.Mutex
+			statuses = map[int]int{}
+		)
+		for range 24 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res := b.do(t, "POST", "/api/surveys/survey-a/session", "bob", "", nil)
+				mu.Lock()
+				statuses[res.status]++
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if statuses[http.StatusCreated]+statuses[http.StatusConflict] != 24 || statuses[http.StatusCreated] == 0 {
+			t.Fatalf("statuses %v, want only 201 and 409", statuses)
+		}
+		if n := b.count(t, "SELECT count(*) FROM survey_sessions WHERE user_id = 'u-bob' AND status = 'open'"); n != 1 {
+			t.Fatalf("%d open sessions", n)
+		}
+		t.Logf("statuses %v", statuses)
+	})
+}
