@@ -86,6 +86,7 @@ func TestPostgres(t *testing.T) {
 		"DATA_DIR":     t.TempDir(),
 		"DATABASE_URL": storetest.PostgresURL(t),
 		"TOKEN_SECRET": strings.Repeat("k", 40),
+		"SECRETS_KEY":  testSecretsKey,
 	})
 	code, body := getJSON(t, p.URL+"/readyz")
 	if code != 200 {
@@ -97,7 +98,13 @@ func TestPostgres(t *testing.T) {
 	if strings.Contains(p.Stderr.String(), strings.Repeat("k", 40)) {
 		t.Error("TOKEN_SECRET logged")
 	}
+	if strings.Contains(p.Stderr.String(), testSecretsKey[:12]) {
+		t.Error("SECRETS_KEY logged")
+	}
 }
+
+// testSecretsKey is a valid SECRETS_KEY for the tests that run with PostgreSQL.
+const testSecretsKey = "nT2Q7vX9cR4kLm8pW1sY6bZ3hJ0gF5dA2eU7iO4tK9w="
 
 func TestInvalidConfiguration(t *testing.T) {
 	t.Parallel()

@@ -36,8 +36,10 @@ import (
 	"github.com/dispatch24/dispatch24/internal/app"
 	"github.com/dispatch24/dispatch24/internal/config"
 	"github.com/dispatch24/dispatch24/internal/dispatch"
+	"github.com/dispatch24/dispatch24/internal/endpoint"
 	"github.com/dispatch24/dispatch24/internal/httpapi"
 	"github.com/dispatch24/dispatch24/internal/opscli"
+	"github.com/dispatch24/dispatch24/internal/survey"
 	"github.com/dispatch24/dispatch24/internal/telemetry"
 	"github.com/dispatch24/dispatch24/pkg/webhook"
 )
@@ -139,6 +141,10 @@ func runWorkers(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer env.Close()
+	// Checks SECRETS_KEY against the store before any delivery, sealing what needs it.
+	if err := env.SealSecrets(ctx, endpoint.NewStore(env.DB, env.Secrets), survey.NewStore(env.DB, env.Secrets)); err != nil {
+		return err
+	}
 
 	client, err := webhook.NewClient(webhook.ClientConfig{
 		Timeout:   cfg.WebhookTimeout,

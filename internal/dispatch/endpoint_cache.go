@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dispatch24/dispatch24/internal/secret"
 	"github.com/dispatch24/dispatch24/internal/store"
 )
 
@@ -68,9 +69,10 @@ func (s *surveyEndpoints) byID(id string) *endpoint {
 // and TTL at most, however many events arrive, while PATCH, rotation and disabling still take
 // effect within about TTL. Concurrent misses for one survey share one query.
 type endpointCache struct {
-	db  *store.DB
-	ttl time.Duration
-	now func() time.Time
+	db   *store.DB
+	keys *secret.Keyring // opens the sealed secrets once per load, not per delivery
+	ttl  time.Duration
+	now  func() time.Time
 
 	mu sync.Mutex
 	m  map[string]*cacheEntry
@@ -86,8 +88,8 @@ type cacheEntry struct {
 // idleEviction is how long an unused survey stays in the cache.
 const idleEviction = 10 * time.Minute
 
-func newEndpointCache(db *store.DB, ttl time.Duration, now func() time.Time) *endpointCache {
-	return &endpointCache{db: db, ttl: ttl, now: now, m: make(map[string]*cacheEntry)}
+func newEndpointCache(db *store.DB, keys *secret.Keyring, ttl time.Duration, now func() time.Time) *endpointCache {
+	return &endpointCache{db: db, keys: keys, ttl: ttl, now: now, m: make(map[string]*cacheEntry)}
 }
 
 // get returns the survey's endpoints, loading them when the cached copy is older than the
@@ -178,17 +180,21 @@ func (c *endpointCache) load(ctx context.Context, surveyID string, now time.Time
 	out := &surveyEndpoints{loadedAt: now}
 	for rows.Next() {
 		var (
-			jwtSecret, id, url, types, secret, prev *string
+			jwtSecret, id, url, types, sealed, prev *string
 			prevUntil, firstFailure                 *int64
 			disabled                                *bool
 			failures                                *int64
 		)
-		if err := rows.Scan(&jwtSecret, &id, &url, &types, &secret, &prev, &prevUntil, &disabled, &failures, &firstFailure); err != nil {
+		if err := rows.Scan(&jwtSecret, &id, &url, &types, &sealed, &prev, &prevUntil, &disabled, &failures, &firstFailure); err != nil {
 			return nil, fmt.Errorf("loading endpoints of survey %s: %w", surveyID, err)
 		}
 		out.found = true
 		if jwtSecret != nil && *jwtSecret != "" && out.jwtKey == nil {
-			out.jwtKey = []byte(*jwtSecret)
+			key, err := c.keys.Open(secret.SurveyJWTSecret(surveyID), *jwtSecret)
+			if err != nil {
+				return nil, fmt.Errorf("loading endpoints of survey %s: %w", surveyID, err)
+			}
+			out.jwtKey = []byte(key)
 		}
 		if id == nil {
 			continue // the survey has no endpoints: one row of NULLs
@@ -201,10 +207,18 @@ func (c *endpointCache) load(ctx context.Context, surveyID string, now time.Time
 			Disabled: disabled != nil && *disabled,
 			Failing:  (failures != nil && *failures > 0) || firstFailure != nil,
 		}
-		ep.current = []string{deref(secret)}
+		cur, err := c.keys.Open(secret.WebhookSecret(*id), deref(sealed))
+		if err != nil {
+			return nil, fmt.Errorf("loading endpoints of survey %s: %w", surveyID, err)
+		}
+		ep.current = []string{cur}
 		ep.both = ep.current
 		if prev != nil && *prev != "" && prevUntil != nil {
-			ep.both = []string{deref(secret), *prev}
+			old, err := c.keys.Open(secret.WebhookSecret(*id), *prev)
+			if err != nil {
+				return nil, fmt.Errorf("loading endpoints of survey %s: %w", surveyID, err)
+			}
+			ep.both = []string{cur, old}
 			ep.previousUntil = store.FromMicros(*prevUntil)
 		}
 		out.endpoints = append(out.endpoints, ep)

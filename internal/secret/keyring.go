@@ -265,3 +265,14 @@ func GenerateKey() []byte {
 
 // EncodeKey writes key the way SECRETS_KEY takes it: standard base64, padded.
 func EncodeKey(key []byte) string { return base64.StdEncoding.EncodeToString(key) }
+
+// SealedPrefix is how every value sealed with the current key starts, "enc:v1:<key id>:", for
+// queries that look for values still to seal (plain ones, or sealed with a previous key).
+func (k *Keyring) SealedPrefix() string { return header(k.current.id) }
+
+// WebhookSecret is where webhook id's signing secrets are stored: webhooks.secret and, after a
+// rotation, webhooks.previous_secret (one Place for both: see the package doc).
+func WebhookSecret(id string) Place { return Place{Table: "webhooks", Column: "secret", Row: id} }
+
+// SurveyJWTSecret is where survey id's jwtSecret is stored: surveys.jwt_secret.
+func SurveyJWTSecret(id string) Place { return Place{Table: "surveys", Column: "jwt_secret", Row: id} }
