@@ -279,23 +279,30 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// SecretSealer seals the secrets one table keeps (endpoint.Store, survey.Store).
+// SecretSealer seals the secrets one table keeps (endpoint.Store, survey.Store); with apply
+// false it only checks that they open.
 type SecretSealer interface {
-	SealSecrets(ctx context.Context) (int, error)
+	SealSecrets(ctx context.Context, apply bool) (int, error)
 }
 
 // SealSecrets runs each owner's start-up pass over the secrets it keeps: plain values (from
 // before this release, or from an older binary during a rolling upgrade) and values sealed with
 // a key in SECRETS_KEY_PREVIOUS are sealed with SECRETS_KEY. A value sealed with a key the
-// process lacks fails the start with an error naming the key ids (a wrong SECRETS_KEY).
+// process lacks fails the start with an error naming the key ids (a wrong SECRETS_KEY), before
+// anything is written: a wrong key never seals plain values.
 func (e *Env) SealSecrets(ctx context.Context, owners ...SecretSealer) error {
 	start := time.Now()
+	for _, o := range owners {
+		if _, err := o.SealSecrets(ctx, false); err != nil {
+			return fmt.Errorf("checking the stored secrets against SECRETS_KEY: %w", err)
+		}
+	}
 	total := 0
 	for _, o := range owners {
-		n, err := o.SealSecrets(ctx)
+		n, err := o.SealSecrets(ctx, true)
 		total += n
 		if err != nil {
-			return fmt.Errorf("checking the stored secrets against SECRETS_KEY: %w", err)
+			return fmt.Errorf("sealing the stored secrets with SECRETS_KEY: %w", err)
 		}
 	}
 	e.Logger.Info("stored secrets sealed with the current key", "key_id", e.Secrets.KeyID(), "resealed", total,

@@ -74,10 +74,14 @@ func setup(t *testing.T, db *store.DB, o options) *bundle {
 	t.Helper()
 	ctx := context.Background()
 	now := store.Micros(time.Now())
+	keys, err := secret.NewKeyring(secret.GenerateKey())
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, s := range []struct {
 		id  string
 		jwt any
-	}{{"s1", jwtSecretS1}, {"s2", nil}} {
+	}{{"s1", keys.Seal(secret.SurveyJWTSecret("s1"), jwtSecretS1)}, {"s2", nil}} {
 		if _, err := db.Exec(ctx, `INSERT INTO surveys (id, name, jwt_secret, created_at, updated_at) VALUES ($1, $1, $2, $3, $3)`,
 			s.id, s.jwt, now); err != nil {
 			t.Fatalf("seeding survey: %v", err)
@@ -93,10 +97,6 @@ func setup(t *testing.T, db *store.DB, o options) *bundle {
 	}
 	t.Cleanup(client.Close)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	keys, err := secret.NewKeyring(secret.GenerateKey())
-	if err != nil {
-		t.Fatal(err)
-	}
 	svc, err := endpoint.NewService(endpoint.Config{
 		DB: db, Secrets: keys, Client: client, AllowNets: o.allowNets, Resolver: o.resolver, Logger: logger,
 	})
