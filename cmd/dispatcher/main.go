@@ -95,8 +95,8 @@ var apiOnly = map[string]bool{
 func workersUsage(w io.Writer) {
 	fmt.Fprint(w, "\nWith no command, dispatcher runs the delivery workers:\n  dispatcher [flags]\n\n"+
 		"Each setting is an environment variable or a flag of the same name in kebab case\n"+
-		"(NATS_URL or -nats-url); NATS_URL and DATABASE_URL are required. HTTP_ADDR serves\n"+
-		"/healthz, /readyz and /metrics. The ops commands need none of them.\n\n")
+		"(NATS_URL or -nats-url); NATS_URL, DATABASE_URL and SECRETS_KEY are required. HTTP_ADDR\n"+
+		"serves /healthz, /readyz and /metrics. The ops commands need none of them.\n\n")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, v := range config.Vars {
 		if apiOnly[v.Name] {
