@@ -69,10 +69,11 @@ func (s *surveyEndpoints) byID(id string) *endpoint {
 // and TTL at most, however many events arrive, while PATCH, rotation and disabling still take
 // effect within about TTL. Concurrent misses for one survey share one query.
 type endpointCache struct {
-	db   *store.DB
+	db  *store.DB
+	ttl time.Duration
+	now func() time.Time
+
 	keys *secret.Keyring // opens the sealed secrets once per load, not per delivery
-	ttl  time.Duration
-	now  func() time.Time
 
 	mu sync.Mutex
 	m  map[string]*cacheEntry
@@ -180,21 +181,19 @@ func (c *endpointCache) load(ctx context.Context, surveyID string, now time.Time
 	out := &surveyEndpoints{loadedAt: now}
 	for rows.Next() {
 		var (
-			jwtSecret, id, url, types, sealed, prev *string
+			jwtSecret, id, url, types, secret, prev *string
 			prevUntil, firstFailure                 *int64
 			disabled                                *bool
 			failures                                *int64
 		)
-		if err := rows.Scan(&jwtSecret, &id, &url, &types, &sealed, &prev, &prevUntil, &disabled, &failures, &firstFailure); err != nil {
+		if err := rows.Scan(&jwtSecret, &id, &url, &types, &secret, &prev, &prevUntil, &disabled, &failures, &firstFailure); err != nil {
 			return nil, fmt.Errorf("loading endpoints of survey %s: %w", surveyID, err)
 		}
 		out.found = true
 		if jwtSecret != nil && *jwtSecret != "" && out.jwtKey == nil {
-			key, err := c.keys.Open(secret.SurveyJWTSecret(surveyID), *jwtSecret)
-			if err != nil {
-				return nil, fmt.Errorf("loading endpoints of survey %s: %w", surveyID, err)
+			if out.jwtKey, err = c.openJWTKey(surveyID, *jwtSecret); err != nil {
+				return nil, err
 			}
-			out.jwtKey = []byte(key)
 		}
 		if id == nil {
 			continue // the survey has no endpoints: one row of NULLs
@@ -207,19 +206,14 @@ func (c *endpointCache) load(ctx context.Context, surveyID string, now time.Time
 			Disabled: disabled != nil && *disabled,
 			Failing:  (failures != nil && *failures > 0) || firstFailure != nil,
 		}
-		cur, err := c.keys.Open(secret.WebhookSecret(*id), deref(sealed))
-		if err != nil {
-			return nil, fmt.Errorf("loading endpoints of survey %s: %w", surveyID, err)
-		}
-		ep.current = []string{cur}
+		ep.current = []string{deref(secret)}
 		ep.both = ep.current
 		if prev != nil && *prev != "" && prevUntil != nil {
-			old, err := c.keys.Open(secret.WebhookSecret(*id), *prev)
-			if err != nil {
-				return nil, fmt.Errorf("loading endpoints of survey %s: %w", surveyID, err)
-			}
-			ep.both = []string{cur, old}
+			ep.both = []string{deref(secret), *prev}
 			ep.previousUntil = store.FromMicros(*prevUntil)
+		}
+		if err := c.openSecrets(ep); err != nil {
+			return nil, err
 		}
 		out.endpoints = append(out.endpoints, ep)
 	}

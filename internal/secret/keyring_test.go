@@ -222,3 +222,18 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkOpen is the cost a read pays per sealed value: create-user opens the survey's
+// jwtSecret per request; the dispatcher opens secrets once per load of a survey's endpoints.
+func BenchmarkOpen(b *testing.B) {
+	k, err := NewKeyring(GenerateKey())
+	if err != nil {
+		b.Fatal(err)
+	}
+	sealed := k.Seal(placeA, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwMfKQ9r8GKYqrTwjU")
+	for b.Loop() {
+		if _, err := k.Open(placeA, sealed); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
