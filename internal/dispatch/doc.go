@@ -7,7 +7,8 @@
 // A message is decoded (envelope fields only, never the recall in data) and matched against
 // the survey's enabled endpoints subscribed to its type, read through a cache that lives about
 // a second so that PATCH, secret rotation and disabling take effect quickly without a query per
-// message. Each endpoint becomes a delivery with a deterministic id (DeliveryID), so a
+// message. The secrets, sealed in the store with SECRETS_KEY (internal/secret), are opened when
+// the cache loads a survey, not per delivery. Each endpoint becomes a delivery with a deterministic id (DeliveryID), so a
 // redelivered message upserts instead of duplicating. The first attempt is made straight from
 // the message; its outcome goes to the result writer, which records deliveries and attempts in
 // batches (one transaction every few milliseconds) and acks the messages only after the commit.
