@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/dispatch24/dispatch24/internal/config"
+	"github.com/dispatch24/dispatch24/internal/secret"
 	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/internal/telemetry"
 	"github.com/dispatch24/dispatch24/pkg/events"
@@ -31,6 +32,9 @@ import (
 type Config struct {
 	// DB is the store deliveries and attempts are recorded in. Required.
 	DB *store.DB
+	// Secrets opens the webhook secrets and survey jwtSecrets sealed in the store
+	// (SECRETS_KEY). Required.
+	Secrets *secret.Keyring
 	// Consumer is the durable JetStream consumer the dispatchers share ("dispatcher"). Required.
 	Consumer jetstream.Consumer
 	// Client sends the attempts. Required; the caller closes it.
@@ -162,6 +166,8 @@ func (c Config) WithDefaults() Config {
 
 func (c Config) validate() error {
 	switch {
+	case c.Secrets == nil:
+		return errors.New("Secrets is required")
 	case c.DB == nil:
 		return errors.New("DB is required")
 	case c.Consumer == nil:
@@ -227,7 +233,7 @@ func New(cfg Config) (*Dispatcher, error) {
 	d := &Dispatcher{
 		cfg:      cfg,
 		policy:   retryPolicy{schedule: cfg.RetrySchedule, jitter: max(cfg.Jitter, 0)},
-		cache:    newEndpointCache(cfg.DB, cfg.CacheTTL, cfg.NowFunc),
+		cache:    newEndpointCache(cfg.DB, cfg.Secrets, cfg.CacheTTL, cfg.NowFunc),
 		slots:    newEndpointSlots(cfg.EndpointConcurrency),
 		tracer:   cfg.TracerProvider.Tracer("github.com/dispatch24/dispatch24/internal/dispatch"),
 		logger:   cfg.Logger,

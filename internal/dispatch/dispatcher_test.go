@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
+	"github.com/dispatch24/dispatch24/internal/secret"
 	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/internal/store/storetest"
 	"github.com/dispatch24/dispatch24/pkg/events"
@@ -42,7 +43,8 @@ func TestDeliversSignedEvent(t *testing.T) {
 		previous := webhook.NewSecret()
 		until := store.Micros(time.Now().Add(24 * time.Hour))
 		if _, err := db.Exec(context.Background(),
-			"UPDATE webhooks SET previous_secret = $1, previous_secret_until = $2 WHERE id = $3", previous, until, ep.ID); err != nil {
+			"UPDATE webhooks SET previous_secret = $1, previous_secret_until = $2 WHERE id = $3",
+			h.keys.Seal(secret.WebhookSecret(ep.ID), previous), until, ep.ID); err != nil {
 			t.Fatal(err)
 		}
 		other := h.addEndpoint(survey, rc.url(), events.TypeSessionStarted) // not subscribed to submitted

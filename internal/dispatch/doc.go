@@ -5,9 +5,10 @@
 // # Flow
 //
 // A message is decoded (envelope fields only, never the recall in data) and matched against
-// the survey's endpoints subscribed to its type (see "Which endpoints"). Each endpoint becomes
-// a delivery with a deterministic id (DeliveryID), so a redelivered message upserts instead of
-// duplicating. The first attempt is made straight from
+// the survey's endpoints subscribed to its type (see "Which endpoints"). The secrets, sealed in
+// the store with SECRETS_KEY (internal/secret), are opened when the cache loads a survey, not
+// per delivery. Each endpoint becomes a delivery with a deterministic id (DeliveryID), so a
+// redelivered message upserts instead of duplicating. The first attempt is made straight from
 // the message; its outcome goes to the result writer, which records deliveries and attempts in
 // batches (one transaction every few milliseconds) and acks the messages only after the commit.
 //

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dispatch24/dispatch24/internal/secret"
 	"github.com/dispatch24/dispatch24/internal/store"
 )
 
@@ -78,6 +79,8 @@ type endpointCache struct {
 	ttl time.Duration
 	now func() time.Time
 
+	keys *secret.Keyring // opens the sealed secrets once per load, not per delivery
+
 	mu sync.Mutex
 	m  map[string]*cacheEntry
 }
@@ -100,8 +103,8 @@ type endpointLoad struct {
 // idleEviction is how long an unused survey stays in the cache.
 const idleEviction = 10 * time.Minute
 
-func newEndpointCache(db *store.DB, ttl time.Duration, now func() time.Time) *endpointCache {
-	return &endpointCache{db: db, ttl: ttl, now: now, m: make(map[string]*cacheEntry)}
+func newEndpointCache(db *store.DB, keys *secret.Keyring, ttl time.Duration, now func() time.Time) *endpointCache {
+	return &endpointCache{db: db, keys: keys, ttl: ttl, now: now, m: make(map[string]*cacheEntry)}
 }
 
 // get returns the survey's endpoints as read at webhooks version need or later, loading them
@@ -233,7 +236,9 @@ func (c *endpointCache) load(ctx context.Context, surveyID string, now time.Time
 		}
 		out.found = true
 		if jwtSecret != nil && *jwtSecret != "" && out.jwtKey == nil {
-			out.jwtKey = []byte(*jwtSecret)
+			if out.jwtKey, err = c.openJWTKey(surveyID, *jwtSecret); err != nil {
+				return nil, err
+			}
 		}
 		if id == nil {
 			continue // the survey has no endpoints: one row of NULLs
@@ -251,6 +256,9 @@ func (c *endpointCache) load(ctx context.Context, surveyID string, now time.Time
 		if prev != nil && *prev != "" && prevUntil != nil {
 			ep.both = []string{deref(secret), *prev}
 			ep.previousUntil = store.FromMicros(*prevUntil)
+		}
+		if err := c.openSecrets(ep); err != nil {
+			return nil, err
 		}
 		out.endpoints = append(out.endpoints, ep)
 	}

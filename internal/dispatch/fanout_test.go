@@ -223,7 +223,7 @@ func TestEndpointCacheVersions(t *testing.T) {
 		t.Parallel()
 		h := newHarness(t, db)
 		ctx := context.Background()
-		c := newEndpointCache(db, time.Hour, time.Now)
+		c := newEndpointCache(db, h.keys, time.Hour, time.Now)
 		version := func() int64 {
 			t.Helper()
 			var v int64
@@ -289,7 +289,7 @@ func TestEndpointCacheConcurrentEvents(t *testing.T) {
 	db := storetest.SQLite(t)
 	h := newHarness(t, db)
 	ctx := context.Background()
-	c := newEndpointCache(db, time.Hour, time.Now)
+	c := newEndpointCache(db, h.keys, time.Hour, time.Now)
 	survey := h.addSurvey("")
 	var wg sync.WaitGroup
 	for round := range 20 {
