@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dispatch24/dispatch24/internal/store"
@@ -364,4 +366,26 @@ func TestFanOutAfterSurveyRecreated(t *testing.T) {
 			t.Error("the new survey's endpoint did not get its event")
 		}
 	})
+}
+
+func TestWebhooksVersionHeader(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		header string
+		want   int64
+	}{
+		{"", 0}, // published before versions existed: any copy will do
+		{"42", 42},
+		{"x", math.MaxInt64}, // unreadable: read every change made so far
+		{"-1", -1},           // below any copy's version: any copy will do
+		{"99999999999999999999", math.MaxInt64},
+	} {
+		h := nats.Header{}
+		if c.header != "" {
+			h.Set(events.HeaderWebhooksVersion, c.header)
+		}
+		if got := webhooksVersion(h); got != c.want {
+			t.Errorf("header %q: version %d, want %d", c.header, got, c.want)
+		}
+	}
 }
