@@ -1,9 +1,12 @@
 package survey
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"runtime"
 	"strings"
@@ -52,6 +55,12 @@ type Config struct {
 	// ImportWorkers is the number of goroutines hashing imported passwords (default
 	// GOMAXPROCS).
 	ImportWorkers int
+	// Hasher bounds the password hashes running at once in the process (default: a Hasher
+	// of its own with password.HasherConfig's defaults); share the auth service's.
+	Hasher *password.Hasher
+	// HashUpgradeInterval is how often RunHashUpgrades looks for imported hashes to upgrade
+	// (default DefaultHashUpgradeInterval).
+	HashUpgradeInterval time.Duration
 	// NowFunc is the clock (default time.Now).
 	NowFunc func() time.Time
 }
@@ -76,6 +85,12 @@ func (c Config) WithDefaults() Config {
 	if c.NowFunc == nil {
 		c.NowFunc = time.Now
 	}
+	if c.Hasher == nil {
+		c.Hasher = password.NewHasher(password.HasherConfig{})
+	}
+	if c.HashUpgradeInterval <= 0 {
+		c.HashUpgradeInterval = DefaultHashUpgradeInterval
+	}
 	c.SurveyAppURL = strings.TrimRight(c.SurveyAppURL, "/")
 	return c
 }
@@ -96,6 +111,8 @@ type Service struct {
 	cfg    Config
 	store  *Store
 	logger *slog.Logger
+	// imported wakes RunHashUpgrades after an import with passwords.
+	imported chan struct{}
 }
 
 // New returns a Service.
@@ -104,7 +121,7 @@ func New(cfg Config) (*Service, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, store: NewStore(cfg.DB), logger: cfg.Logger}, nil
+	return &Service{cfg: cfg, store: NewStore(cfg.DB), logger: cfg.Logger, imported: make(chan struct{}, 1)}, nil
 }
 
 // Store returns the service's queries, for packages that read survey settings.
@@ -112,6 +129,26 @@ func (s *Service) Store() *Store { return s.store }
 
 // now is the clock, truncated to what the store keeps.
 func (s *Service) now() time.Time { return s.cfg.NowFunc().UTC().Truncate(time.Microsecond) }
+
+// hashPassword hashes a password set one at a time, within the process's hashing bound.
+func (s *Service) hashPassword(ctx context.Context, pw string) (string, error) {
+	h, err := s.cfg.Hasher.Hash(ctx, s.cfg.PasswordParams, pw)
+	if err != nil {
+		return "", s.hashError(err)
+	}
+	return h, nil
+}
+
+// hashError turns a failed hash into what the handler returns: a full hashing bound is a 503
+// with Retry-After, nothing was written.
+func (s *Service) hashError(err error) error {
+	if errors.Is(err, password.ErrBusy) {
+		p := httpapi.NewProblem(http.StatusServiceUnavailable, "busy", "too many password checks at once; retry shortly")
+		p.RetryAfter = s.cfg.Hasher.Config().RetryAfter
+		return p
+	}
+	return fmt.Errorf("hashing password: %w", err)
+}
 
 // Register adds the section 4 routes to rt.
 func (s *Service) Register(rt *httpapi.Router) {
