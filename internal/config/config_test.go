@@ -83,6 +83,7 @@ func TestInvalid(t *testing.T) {
 		"DISPATCH_IN_PROCESS":    {"DISPATCH_IN_PROCESS": "maybe"},
 		"PUBLIC_URL":             {"PUBLIC_URL": "ftp://x"},
 		"ADMIN_PASSWORD":         {"ADMIN_PASSWORD": "short"},
+		"TRUSTED_PROXIES":        {"TRUSTED_PROXIES": "10.0.0.0/8,proxy.internal"},
 	}
 	for name, vars := range cases {
 		_, err := Load("api", nil, env(vars), 2, io.Discard)
@@ -153,5 +154,32 @@ func TestTokenSecretByProgram(t *testing.T) {
 		if !errors.As(err, &cerr) || cerr.Var != "TOKEN_SECRET" {
 			t.Errorf("%s %v: got %v, want an error naming TOKEN_SECRET", tc.program, tc.vars, err)
 		}
+	}
+}
+
+// TestTrustedProxies: TRUSTED_PROXIES is empty by default, takes CIDRs and bare addresses
+// from the environment or -trusted-proxies, and is logged.
+func TestTrustedProxies(t *testing.T) {
+	t.Parallel()
+	c, err := Load("api", nil, env(nil), 2, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.TrustedProxies) != 0 {
+		t.Errorf("default trusted proxies %v, want none", c.TrustedProxies)
+	}
+	c, err = Load("api", []string{"-trusted-proxies", " 10.1.2.3/8, 192.0.2.7 ,fd00::/8,::ffff:198.51.100.0/120"}, env(nil), 2, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range c.TrustedProxies {
+		got = append(got, p.String())
+	}
+	if want := "10.0.0.0/8,192.0.2.7/32,fd00::/8,198.51.100.0/24"; strings.Join(got, ",") != want {
+		t.Errorf("trusted proxies %v, want %s", got, want)
+	}
+	if logged := c.LogValue().String(); !strings.Contains(logged, "trusted_proxies=10.0.0.0/8,192.0.2.7/32,fd00::/8,198.51.100.0/24") {
+		t.Errorf("trusted proxies not logged: %s", logged)
 	}
 }
