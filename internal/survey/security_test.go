@@ -194,3 +194,38 @@ func TestUpgradeImportedHashes(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestPasswordSetsBusy: with the process's hashing bound full, every survey route that hashes
+// a password answers 503 busy with Retry-After and writes nothing.
+func TestPasswordSetsBusy(t *testing.T) {
+	t.Parallel()
+	db := storetest.SQLite(t)
+	hasher := password.NewHasher(password.HasherConfig{Slots: 1, SlotMemory: cheapParams.Memory,
+		MaxWait: 10 * time.Millisecond, RetryAfter: 4 * time.Second})
+	f := setup(t, db, func(c *Config) { c.Hasher = hasher })
+	f.createSurvey("s1", nil)
+	expect(t, f.do("POST", "/api/admin/surveys/s1/respondents", "admin", map[string]any{"username": "alice"}), http.StatusCreated, "")
+	release, err := hasher.Acquire(t.Context(), cheapParams.Memory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	for name, r := range map[string]response{
+		"create": f.do("POST", "/api/admin/surveys/s1/respondents", "admin", map[string]any{"username": "bob", "password": "a password"}),
+		"patch":  f.do("PATCH", "/api/admin/surveys/s1/respondents/alice", "admin", map[string]any{"password": "a password"}),
+		"import": f.send("POST", "/api/admin/surveys/s1/respondents/import", "admin", "text/csv", strings.NewReader("username,password\ncarol,a password\n")),
+		"create-user": f.createUser("s1", signToken(t, jwt.SigningMethodHS256, testSecret,
+			jwt.MapClaims{"username": "dave", "password": "a password", "exp": hourFromNow()})),
+	} {
+		if r.status != http.StatusServiceUnavailable || r.code(t) != "busy" || r.header.Get("Retry-After") != "4" {
+			t.Errorf("%s with the bound full: %d %s Retry-After %q", name, r.status, r.body, r.header.Get("Retry-After"))
+		}
+	}
+	if n := f.countRespondents("s1"); n != 1 {
+		t.Fatalf("%d respondents, want only alice", n)
+	}
+	alice, _ := f.svc.Store().Respondent(t.Context(), "s1", "alice")
+	if alice.PasswordHash != "" {
+		t.Fatal("alice's password was set")
+	}
+}
