@@ -1,6 +1,7 @@
 // Package password hashes and checks account passwords with argon2id, in the PHC string
 // format ($argon2id$v=19$m=…,t=…,p=…$salt$hash), so parameters can be raised later without
-// breaking stored hashes.
+// breaking stored hashes. A weaker hash is raised without its password by Upgrade, into the
+// $argon2id-onion$ form, and Hasher bounds how much argon2 memory a process uses at once.
 package password
 
 import (

@@ -31,9 +31,10 @@ const DefaultImportBodyLimit = 64 << 20
 // already opens every respondent account; the password hash only guards the plain password
 // against reuse elsewhere, and imported passwords are assigned by researchers, not chosen by
 // respondents. Passwords set one at a time (admin API, create-user) use DefaultParams. The
-// PHC string records the parameters, so sign-in verifies both kinds; the first successful
-// sign-in replaces a cheap hash with a full-cost one, and a failed check of a cheap hash is
-// padded to the full cost so that timing does not reveal which user names were imported.
+// PHC string records the parameters, so sign-in verifies both kinds; a failed check of a
+// cheap hash is padded to the full cost so that timing does not reveal which user names were
+// imported. The cheap hash does not stay: RunHashUpgrades wraps it to the full cost without the
+// password soon after the import (password.Upgrade), and a sign-in before that replaces it.
 var DefaultImportPasswordParams = password.Params{Memory: 512, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}
 
 // Config configures a Service.
