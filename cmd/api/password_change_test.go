@@ -112,7 +112,7 @@ func TestPasswordChangeRevokesRefreshTokens(t *testing.T) {
 			for _, u := range []string{"r1", "r2", "r3"} {
 				rt[u] = a.refreshToken(t, "/api/signin/alias", `{"surveyId":"pw-survey","userName":"`+u+`","password":"first password"}`)
 			}
-			check := func(who, tok string, want int) {
+			check := func(t *testing.T, who, tok string, want int) {
 				t.Helper()
 				code, problem := a.refreshStatus(t, tok)
 				if code != want || (want == http.StatusUnauthorized && problem != "token_revoked") {
@@ -122,8 +122,8 @@ func TestPasswordChangeRevokesRefreshTokens(t *testing.T) {
 
 			t.Run("respondent PATCH", func(t *testing.T) {
 				a.mustDo(t, http.StatusOK, "PATCH", "/api/admin/surveys/pw-survey/respondents/r1", `{"password":"second password"}`, admin)
-				check("r1 after its password PATCH", rt["r1"], http.StatusUnauthorized)
-				check("r2", rt["r2"], http.StatusOK)
+				check(t, "r1 after its password PATCH", rt["r1"], http.StatusUnauthorized)
+				check(t, "r2", rt["r2"], http.StatusOK)
 				a.refreshToken(t, "/api/signin/alias", `{"surveyId":"pw-survey","userName":"r1","password":"second password"}`)
 			})
 
@@ -134,8 +134,8 @@ func TestPasswordChangeRevokesRefreshTokens(t *testing.T) {
 				if w.Code != http.StatusOK {
 					t.Fatalf("import: %d %s", w.Code, w.Body.String())
 				}
-				check("r2 after an import set its password", rt["r2"], http.StatusUnauthorized)
-				check("r3 after an import without a password", rt["r3"], http.StatusOK)
+				check(t, "r2 after an import set its password", rt["r2"], http.StatusUnauthorized)
+				check(t, "r3 after an import without a password", rt["r3"], http.StatusOK)
 				a.refreshToken(t, "/api/signin/alias", `{"surveyId":"pw-survey","userName":"r2","password":"imported password"}`)
 			})
 
@@ -151,15 +151,15 @@ func TestPasswordChangeRevokesRefreshTokens(t *testing.T) {
 				// The admin changes their own password: their refresh tokens go, their PAT stays
 				// (owners list and delete their own tokens).
 				a.mustDo(t, http.StatusOK, "PATCH", "/api/admin/users/"+adminUser["id"].(string), `{"password":"new admin password"}`, admin)
-				check("admin after changing their password", adminRT, http.StatusUnauthorized)
-				check("staff", staffRT, http.StatusOK)
+				check(t, "admin after changing their password", adminRT, http.StatusUnauthorized)
+				check(t, "staff", staffRT, http.StatusOK)
 				a.mustDo(t, http.StatusOK, "GET", "/api/admin/users", "", adminPAT)
 
 				// The admin resets the staff account's password: its refresh tokens and its
 				// PATs go, which the admin could not otherwise remove.
 				a.mustDo(t, http.StatusOK, "GET", "/api/admin/surveys", "", staffPAT)
 				a.mustDo(t, http.StatusOK, "PATCH", "/api/admin/users/"+staff["id"].(string), `{"password":"reset password"}`, admin)
-				check("staff after a reset", staffRT, http.StatusUnauthorized)
+				check(t, "staff after a reset", staffRT, http.StatusUnauthorized)
 				if w := a.do(t, "GET", "/api/admin/surveys", "", staffPAT); w.Code != http.StatusUnauthorized {
 					t.Fatalf("staff PAT after a reset: %d %s", w.Code, w.Body.String())
 				}
