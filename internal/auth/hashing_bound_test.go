@@ -68,6 +68,34 @@ func TestSignInBusy(t *testing.T) {
 	})
 }
 
+// TestSignInPendingLimit: beyond MaxPending sign-ins waiting to check a password, a sign-in
+// is refused at once, before the rate limit or the account lookup touch the store.
+func TestSignInPendingLimit(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		hasher := password.NewHasher(password.HasherConfig{Slots: 1, SlotMemory: cheap.Memory, MaxPending: 1})
+		f := setup(t, db, func(c *auth.Config) { c.Hasher = hasher })
+		f.createUser("ada@example.org", "correct horse", []string{"admin"})
+		leave, err := hasher.Admit()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := result(doReq(t, f.rt, "198.51.100.30:1", "POST", "/api/signin", map[string]string{"email": "ada@example.org", "password": "correct horse"}))
+		if r.status != http.StatusServiceUnavailable || r.code != "busy" || r.retryAfter == "" {
+			t.Fatalf("with no place left: %d %s %q", r.status, r.code, r.retryAfter)
+		}
+		var n int
+		if err := db.QueryRow(t.Context(), "SELECT count(*) FROM signin_failures").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Fatalf("%d rate-limit rows written by a refused sign-in", n)
+		}
+		leave()
+		f.signIn("ada@example.org", "correct horse")
+	})
+}
+
 // TestAddressLimitAcrossAccounts: failures from one client address are counted across all
 // accounts, so guessing at many accounts (or invented ones) from one address is limited, and
 // signing in to an account one holds does not reset that count. Regression for issue 11: the

@@ -32,6 +32,11 @@ const (
 func (s *Service) SignIn(ctx context.Context, email, pw, clientIP string) (string, error) {
 	email = normalizeEmail(email)
 	log := s.logger.With("method", "password", "kind", kindGlobal, "account", email, "client", clientIP)
+	leave, err := s.admit(ctx, log)
+	if err != nil {
+		return "", err
+	}
+	defer leave()
 	att, err := s.limiter.reserve(ctx, "email:"+email, clientIP)
 	if err != nil {
 		return "", s.signInRefused(ctx, log, err)
@@ -63,6 +68,11 @@ func (s *Service) SignIn(ctx context.Context, email, pw, clientIP string) (strin
 // token. Respondents without a password cannot sign in this way.
 func (s *Service) SignInAlias(ctx context.Context, surveyID, username, pw, clientIP string) (string, error) {
 	log := s.logger.With("method", "alias", "kind", kindRespondent, "survey_id", surveyID, "account", username, "client", clientIP)
+	leave, err := s.admit(ctx, log)
+	if err != nil {
+		return "", err
+	}
+	defer leave()
 	att, err := s.limiter.reserve(ctx, "alias:"+surveyID+"\x00"+username, clientIP)
 	if err != nil {
 		return "", s.signInRefused(ctx, log, err)
@@ -154,6 +164,17 @@ func (s *Service) verify(ctx context.Context, hash, pw string) (bool, error) {
 		return false, err
 	}
 	return ok, err
+}
+
+// admit takes a place among the requests waiting to check a password (password.Hasher.Admit)
+// before any store work, or refuses the sign-in as busy at once.
+func (s *Service) admit(ctx context.Context, log *slog.Logger) (leave func(), err error) {
+	leave, err = s.cfg.Hasher.Admit()
+	if err != nil {
+		log.WarnContext(ctx, "sign-in refused: too many password checks pending")
+		return nil, &BusyError{RetryAfter: s.cfg.Hasher.Config().RetryAfter}
+	}
+	return leave, nil
 }
 
 // checkNotRun ends an attempt whose password was not checked: its reservation is given back

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -29,6 +31,10 @@ type HasherConfig struct {
 	MaxWait time.Duration
 	// RetryAfter is what callers tell clients refused with ErrBusy (default 2s).
 	RetryAfter time.Duration
+	// MaxPending is how many requests may hold a place from Admit at once (default 16 ×
+	// Slots, about a second of full-cost hashes): beyond it a request is refused at once,
+	// before the store work it does ahead of its hash.
+	MaxPending int
 }
 
 // The defaults of HasherConfig.
@@ -51,6 +57,9 @@ func (c HasherConfig) WithDefaults() HasherConfig {
 	if c.RetryAfter <= 0 {
 		c.RetryAfter = DefaultRetryAfter
 	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = 16 * c.Slots
+	}
 	return c
 }
 
@@ -65,6 +74,7 @@ type Hasher struct {
 	cfg      HasherConfig
 	sem      *semaphore.Weighted
 	capacity int64
+	pending  atomic.Int64
 }
 
 // NewHasher returns a Hasher.
@@ -95,6 +105,20 @@ func (h *Hasher) Acquire(ctx context.Context, memKiB uint32) (release func(), er
 		return nil, ErrBusy
 	}
 	return func() { h.sem.Release(w) }, nil
+}
+
+// Admit takes a place for a request that is about to check or hash a password, without
+// waiting; ErrBusy when MaxPending requests hold one. Sign-in takes it before its rate-limit
+// writes and account lookup, so that under a flood the requests that would only end in
+// ErrBusy after MaxWait are refused at once, without touching the store, and the time a
+// refused request takes stays short however large the flood. leave gives the place back.
+func (h *Hasher) Admit() (leave func(), err error) {
+	if h.pending.Add(1) > int64(h.cfg.MaxPending) {
+		h.pending.Add(-1)
+		return nil, ErrBusy
+	}
+	var once sync.Once
+	return func() { once.Do(func() { h.pending.Add(-1) }) }, nil
 }
 
 // tryAcquire takes room only if it is free now and nobody waits for it.
@@ -160,5 +184,5 @@ func hashMemory(hash string) (uint32, error) {
 
 // String describes the bound for the start-up log.
 func (h *Hasher) String() string {
-	return fmt.Sprintf("%d slots of %d KiB, wait %s", h.cfg.Slots, h.cfg.SlotMemory, h.cfg.MaxWait)
+	return fmt.Sprintf("%d slots of %d KiB, wait %s, %d pending", h.cfg.Slots, h.cfg.SlotMemory, h.cfg.MaxWait, h.cfg.MaxPending)
 }

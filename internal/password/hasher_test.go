@@ -207,3 +207,35 @@ func FuzzVerify(f *testing.F) {
 		_ = Weaker(hash, DefaultParams)
 	})
 }
+
+// TestHasherAdmit: at most MaxPending places, refused at once beyond that, each given back
+// once however often leave is called.
+func TestHasherAdmit(t *testing.T) {
+	t.Parallel()
+	h := NewHasher(HasherConfig{Slots: 1, MaxPending: 2})
+	a, err := h.Admit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := h.Admit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Admit(); !errors.Is(err, ErrBusy) {
+		t.Fatalf("third place of two: %v, want ErrBusy", err)
+	}
+	a()
+	a()
+	c, err := h.Admit()
+	if err != nil {
+		t.Fatalf("after one left: %v", err)
+	}
+	if _, err := h.Admit(); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a repeated leave gave back two places: %v", err)
+	}
+	b()
+	c()
+	if d := NewHasher(HasherConfig{Slots: 3}).Config().MaxPending; d != 48 {
+		t.Fatalf("default MaxPending %d, want 16 × Slots", d)
+	}
+}
