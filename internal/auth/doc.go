@@ -31,8 +31,10 @@
 // and hash runs within the process's password.Hasher (Config.Hasher, shared with the survey
 // service): when no room comes within its short wait the request gets 503 busy with
 // Retry-After, and a sign-in refused that way gives back its reservation, as no guess was
-// checked. So a flood of sign-ins, with invented e-mails or not, waits or is refused instead of
-// running one 19 MiB hash per request at once.
+// checked. A sign-in first takes a place with Hasher.Admit, so beyond MaxPending waiting
+// sign-ins it is refused at once, before touching the store. So a flood of sign-ins, with
+// invented e-mails or not, waits briefly or is refused instead of running one 19 MiB hash per
+// request at once.
 //
 // Failures are counted in signin_failures, shared by every replica, under two keys: the
 // account key with the client address (MaxFailures) and the client address alone across all
