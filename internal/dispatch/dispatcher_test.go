@@ -303,7 +303,8 @@ func TestGoneDisablesEndpoint(t *testing.T) {
 		if !st.Disabled || !strings.Contains(st.DisabledReason, "410") || st.DisabledAt == nil {
 			t.Errorf("endpoint = %+v, want disabled for 410", st)
 		}
-		// The engine stops sending to it at once; other dispatchers within CacheTTL.
+		// The engine stops sending to it at once; other dispatchers for every event accepted after
+		// the disabling committed (it moved the webhooks version).
 		waitFor(t, "the disabling to apply", func() bool { return plainCounter(t, h.metrics.EndpointsDisabled) == 1 })
 
 		ev2 := h.publish(context.Background(), survey, events.TypeSessionSubmitted)

@@ -269,8 +269,14 @@ func (h *harness) publish(ctx context.Context, surveyID, eventType string) event
 		 VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`, ev.ID, eventType, surveyID, subject, body, headers, now); err != nil {
 		h.t.Fatal(err)
 	}
+	// As the API does, the event carries the webhooks version read when it was accepted.
+	var version int64
+	if err := h.db.QueryRow(context.Background(), "SELECT version FROM webhooks_version").Scan(&version); err != nil {
+		h.t.Fatal(err)
+	}
 	p := &events.Publisher{JS: h.js, Propagator: h.prop}
-	if err := p.Publish(ctx, events.Message{ID: ev.ID, Type: eventType, Subject: subject, Payload: body}); err != nil {
+	if err := p.Publish(ctx, events.Message{ID: ev.ID, Type: eventType, Subject: subject, Payload: body,
+		WebhooksVersion: version}); err != nil {
 		h.t.Fatal(err)
 	}
 	return ev
