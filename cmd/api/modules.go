@@ -52,6 +52,7 @@ func newModules(ctx context.Context, env *app.Env, stdout io.Writer) (*modules, 
 	// One bound on the password hashes running at once, shared by every service that hashes
 	// (sign-in, account and respondent administration, imports, background upgrades).
 	hasher := password.NewHasher(password.HasherConfig{})
+	env.Logger.Info("password hashing bound", "bound", hasher.String())
 	authService, err := auth.New(env.DB, auth.Config{
 		Hasher:     hasher,
 		Secret:     env.TokenSecret,
