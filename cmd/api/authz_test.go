@@ -57,7 +57,7 @@ func buildAPI(t *testing.T, vars map[string]string) *api {
 		t.Fatal(err)
 	}
 	a.routes = rt.Routes()
-	a.handler = httpapi.Middleware(httpapi.MiddlewareConfig{Logger: logger, Metrics: metrics}, rt)
+	a.handler = httpapi.ClientAddress(cfg.TrustedProxies, httpapi.Middleware(httpapi.MiddlewareConfig{Logger: logger, Metrics: metrics}, rt))
 	return a
 }
 

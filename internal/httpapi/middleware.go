@@ -6,7 +6,6 @@ import (
 	"encoding/base32"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -26,16 +25,6 @@ type requestIDKey struct{}
 func RequestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey{}).(string)
 	return id
-}
-
-// ClientIP is the address a request came from, for rate limiting. It is the TCP peer:
-// X-Forwarded-For is not trusted, since any client can set it.
-func ClientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // MiddlewareConfig configures Middleware.
