@@ -30,10 +30,9 @@ import (
 // table (so a new route is covered without touching this test), anonymously, as an admin and
 // as a respondent, over a real HTTP server with the binary's timeouts and limits, on both
 // stores. Nothing may answer 5xx (but a deliberate 501 for an invented method, or 503 with
-// Retry-After or from /readyz) or log at ERROR, no metric
-// series may appear whose labels are not drawn from the route table and the fixed sets of
-// methods, status codes and event types, and the heap after the run may not have grown past a
-// generous bound.
+// Retry-After or from /readyz) or log at ERROR, no metric series may appear whose labels are
+// not drawn from the route table and the fixed sets of methods, status codes and event types,
+// and the heap after the run may not have grown past a generous bound.
 //
 // It is not parallel: the heap is measured for this test alone.
 func TestHostileInput(t *testing.T) {
