@@ -159,7 +159,7 @@ func FuzzCreateUserBody(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	db := storetest.SQLite(f)
-	svc, err := New(Config{DB: db, SurveyAppURL: testAppURL, PasswordParams: cheapParams, ImportPasswordParams: cheapParams})
+	svc, err := New(Config{DB: db, Secrets: testKeyring(f), SurveyAppURL: testAppURL, PasswordParams: cheapParams, ImportPasswordParams: cheapParams})
 	if err != nil {
 		f.Fatal(err)
 	}
