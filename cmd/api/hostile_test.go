@@ -45,7 +45,7 @@ func TestHostileInput(t *testing.T) {
 		}},
 		{"postgres", func(t *testing.T) map[string]string {
 			return map[string]string{"DATA_DIR": t.TempDir(), "ADMIN_PASSWORD": "admin password",
-				"DATABASE_URL": storetest.PostgresURL(t), "TOKEN_SECRET": strings.Repeat("h", 40)}
+				"DATABASE_URL": storetest.PostgresURL(t), "TOKEN_SECRET": strings.Repeat("h", 40), "SECRETS_KEY": testSecretsKey}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { hostileRun(t, tc.vars(t)) })
@@ -602,7 +602,7 @@ func TestTextRefusedNamingTheField(t *testing.T) {
 		}},
 		{"postgres", func(t *testing.T) map[string]string {
 			return map[string]string{"DATA_DIR": t.TempDir(), "ADMIN_PASSWORD": "admin password",
-				"DATABASE_URL": storetest.PostgresURL(t), "TOKEN_SECRET": strings.Repeat("n", 40)}
+				"DATABASE_URL": storetest.PostgresURL(t), "TOKEN_SECRET": strings.Repeat("n", 40), "SECRETS_KEY": testSecretsKey}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
