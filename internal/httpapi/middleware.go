@@ -78,7 +78,7 @@ func Middleware(cfg MiddlewareConfig, h http.Handler) http.Handler {
 			if span != nil {
 				span.SetName(route)
 				span.SetAttributes(attribute.String("http.route", route), attribute.Int("http.response.status_code", status))
-				if status >= 500 {
+				if serverFault(status) {
 					span.SetStatus(codes.Error, http.StatusText(status))
 				}
 				span.End()
@@ -88,7 +88,7 @@ func Middleware(cfg MiddlewareConfig, h http.Handler) http.Handler {
 				cfg.Metrics.HTTPDuration.WithLabelValues(route).Observe(elapsed.Seconds())
 			}
 			level := slog.LevelInfo
-			if status >= 500 {
+			if serverFault(status) {
 				level = slog.LevelError
 			}
 			cfg.Logger.LogAttrs(ctx, level, "request",
@@ -101,6 +101,12 @@ func Middleware(cfg MiddlewareConfig, h http.Handler) http.Handler {
 		}()
 		h.ServeHTTP(rec, r)
 	})
+}
+
+// serverFault reports whether a status is the server's failure, logged at ERROR: a 5xx but
+// 501, which answers a method the client invented (a flood of them is no flood of errors).
+func serverFault(status int) bool {
+	return status >= 500 && status != http.StatusNotImplemented
 }
 
 // MethodLabel is the method as a metric label: a standard method as it is, any other one
