@@ -26,7 +26,7 @@ func bothStores() []struct {
 		}},
 		{"postgres", func(t *testing.T) map[string]string {
 			return map[string]string{"DATA_DIR": t.TempDir(), "ADMIN_PASSWORD": "admin password",
-				"DATABASE_URL": storetest.PostgresURL(t), "TOKEN_SECRET": strings.Repeat("s", 40)}
+				"DATABASE_URL": storetest.PostgresURL(t), "TOKEN_SECRET": strings.Repeat("s", 40), "SECRETS_KEY": testSecretsKey}
 		}},
 	}
 }
