@@ -229,6 +229,8 @@ type ReplayView struct {
 	Matched   int64        `json:"matched"`
 	Enqueued  int64        `json:"enqueued"`
 	Done      int64        `json:"done"`
+	Succeeded int64        `json:"succeeded"`
+	Failed    int64        `json:"failed"`
 	Status    string       `json:"status"`
 	Error     string       `json:"error,omitempty"`
 	CreatedAt time.Time    `json:"createdAt"`
@@ -239,6 +241,7 @@ type ReplayView struct {
 func NewReplayView(rp *Replay) ReplayView {
 	return ReplayView{
 		ID: rp.ID, Filter: rp.Filter, Matched: rp.Matched, Enqueued: rp.Enqueued, Done: rp.Done,
+		Succeeded: rp.Succeeded, Failed: rp.Failed,
 		Status: rp.Status, Error: rp.Error, CreatedAt: rp.CreatedAt, UpdatedAt: rp.UpdatedAt,
 	}
 }

@@ -28,7 +28,12 @@ type Replay struct {
 	// Enqueued is how many replay deliveries have been inserted so far.
 	Enqueued int64
 	// Done is how many of those are no longer pending.
-	Done      int64
+	Done int64
+	// Succeeded and Failed are how many of the done ones ended succeeded or failed (the rest
+	// of Done were skipped). They are counted from the replay's deliveries when the replay is
+	// read, not stored.
+	Succeeded int64
+	Failed    int64
 	Status    string
 	CreatedBy string
 	CreatedAt time.Time
@@ -153,7 +158,53 @@ func (s *Store) GetReplay(ctx context.Context, id string) (*Replay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("getting replay: %w", err)
 	}
+	oc, err := replayOutcomes(ctx, s.db, id)
+	if err != nil {
+		return nil, err
+	}
+	oc.apply(r)
 	return r, nil
+}
+
+// outcomes counts a replay's deliveries by status.
+type outcomes struct{ done, succeeded, failed int64 }
+
+func (o outcomes) apply(r *Replay) { r.Succeeded, r.Failed = o.succeeded, o.failed }
+
+// replayOutcomesSQL reads one range of the partial index deliveries_replay_idx (replay_id):
+// its cost follows the replay's size, not the table's.
+const replayOutcomesSQL = "SELECT status, count(*) FROM deliveries WHERE replay_id = $1 GROUP BY status"
+
+// replayOutcomes counts the deliveries of replay id by status.
+func replayOutcomes(ctx context.Context, q store.Querier, id string) (outcomes, error) {
+	rows, err := q.Query(ctx, replayOutcomesSQL, id)
+	if err != nil {
+		return outcomes{}, fmt.Errorf("counting replay %s outcomes: %w", id, err)
+	}
+	defer rows.Close()
+	var o outcomes
+	for rows.Next() {
+		var (
+			status string
+			n      int64
+		)
+		if err := rows.Scan(&status, &n); err != nil {
+			return outcomes{}, fmt.Errorf("counting replay %s outcomes: %w", id, err)
+		}
+		switch status {
+		case StatusPending:
+			continue
+		case StatusSucceeded:
+			o.succeeded = n
+		case StatusFailed:
+			o.failed = n
+		}
+		o.done += n
+	}
+	if err := rows.Err(); err != nil {
+		return outcomes{}, fmt.Errorf("counting replay %s outcomes: %w", id, err)
+	}
+	return o, nil
 }
 
 // RefreshReplay recounts the done deliveries of a running replay and marks it completed once
@@ -161,10 +212,12 @@ func (s *Store) GetReplay(ctx context.Context, id string) (*Replay, error) {
 func (s *Store) RefreshReplay(ctx context.Context, id string, now time.Time) (*Replay, error) {
 	var out *Replay
 	err := s.db.InTx(ctx, func(tx store.Querier) error {
-		_, err := tx.Exec(ctx, `UPDATE replays SET
-			done = (SELECT count(*) FROM deliveries WHERE replay_id = replays.id AND status <> 'pending'),
-			updated_at = $2
-			WHERE id = $1 AND status = 'running'`, id, store.Micros(now))
+		oc, err := replayOutcomes(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE replays SET done = $3, updated_at = $2
+			WHERE id = $1 AND status = 'running'`, id, store.Micros(now), oc.done)
 		if err != nil {
 			return fmt.Errorf("refreshing replay: %w", err)
 		}
@@ -177,6 +230,7 @@ func (s *Store) RefreshReplay(ctx context.Context, id string, now time.Time) (*R
 		if err != nil {
 			return fmt.Errorf("refreshing replay: %w", err)
 		}
+		oc.apply(out)
 		return nil
 	})
 	return out, err

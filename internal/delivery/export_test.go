@@ -1,0 +1,4 @@
+package delivery
+
+// ReplayOutcomesSQL exposes the replay outcome query to the plan test.
+const ReplayOutcomesSQL = replayOutcomesSQL
