@@ -152,11 +152,20 @@ func flagName(env string) string { return strings.ReplaceAll(strings.ToLower(env
 
 // Error is a configuration error naming its variable.
 type Error struct {
+	// Var is the environment variable's name ("flags" for a command line that does not parse).
 	Var string
-	Msg string
+	// Flag is the flag ("-http-addr") when the bad value came from the command line, so the
+	// message names what the user typed; empty when it came from the environment or a default.
+	Flag string
+	Msg  string
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("invalid configuration: %s: %s", e.Var, e.Msg) }
+func (e *Error) Error() string {
+	if e.Flag != "" {
+		return fmt.Sprintf("invalid configuration: flag %s: %s", e.Flag, e.Msg)
+	}
+	return fmt.Sprintf("invalid configuration: %s: %s", e.Var, e.Msg)
+}
 
 // ErrHelp is returned when -h or -help was asked for; usage has been printed.
 var ErrHelp = flag.ErrHelp
@@ -165,14 +174,20 @@ var ErrHelp = flag.ErrHelp
 // program name) and getenv. numCPU sizes the default concurrency. Usage and flag errors go to
 // output.
 func Load(name string, args []string, getenv func(string) string, numCPU int, output io.Writer) (*Config, error) {
-	raw, err := parse(name, args, getenv, output)
+	raw, fromFlags, err := parse(name, args, getenv, output)
 	if err != nil {
 		return nil, err
 	}
-	return build(name, raw, numCPU)
+	c, err := build(name, raw, numCPU)
+	var ce *Error
+	if errors.As(err, &ce) && fromFlags[ce.Var] {
+		ce.Flag = "-" + flagName(ce.Var)
+	}
+	return c, err
 }
 
-func parse(name string, args []string, getenv func(string) string, output io.Writer) (map[string]string, error) {
+// parse returns every variable's raw value and the variables whose value came from a flag.
+func parse(name string, args []string, getenv func(string) string, output io.Writer) (map[string]string, map[string]bool, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(output)
 	vals := make(map[string]*string, len(Vars))
@@ -181,20 +196,22 @@ func parse(name string, args []string, getenv func(string) string, output io.Wri
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil, ErrHelp
+			return nil, nil, ErrHelp
 		}
-		return nil, &Error{Var: "flags", Msg: err.Error()}
+		return nil, nil, &Error{Var: "flags", Msg: err.Error()}
 	}
 	if fs.NArg() > 0 {
-		return nil, &Error{Var: "flags", Msg: fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+		return nil, nil, &Error{Var: "flags", Msg: fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	raw := make(map[string]string, len(Vars))
+	fromFlags := map[string]bool{}
 	for _, v := range Vars {
 		val := getenv(v.Name)
 		if set[flagName(v.Name)] {
 			val = *vals[v.Name]
+			fromFlags[v.Name] = true
 		}
 		val = strings.TrimSpace(val)
 		if val == "" {
@@ -202,7 +219,7 @@ func parse(name string, args []string, getenv func(string) string, output io.Wri
 		}
 		raw[v.Name] = val
 	}
-	return raw, nil
+	return raw, fromFlags, nil
 }
 
 // needsTokenSecret reports whether program name signs or verifies our own tokens: every

@@ -238,3 +238,28 @@ func TestTrustedProxies(t *testing.T) {
 		t.Errorf("trusted proxies not logged: %s", logged)
 	}
 }
+
+// TestErrorNamesTheFlag: a bad value given as a flag is reported under the flag's name, one
+// from the environment under the variable's; a flag that overrides a good environment value
+// is the one blamed.
+func TestErrorNamesTheFlag(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"flag", []string{"-webhook-timeout", "soon"}, nil, "invalid configuration: flag -webhook-timeout: "},
+		{"flag over a good env", []string{"-log-level=loud"}, map[string]string{"LOG_LEVEL": "info"}, "invalid configuration: flag -log-level: want debug"},
+		{"env", nil, map[string]string{"WEBHOOK_TIMEOUT": "soon"}, "invalid configuration: WEBHOOK_TIMEOUT: "},
+		{"env while another flag is given", []string{"-log-level", "debug"}, map[string]string{"HTTP_ADDR": "nope"}, "invalid configuration: HTTP_ADDR: want host:port"},
+	}
+	for _, c := range cases {
+		_, err := Load("api", c.args, env(c.env), 2, io.Discard)
+		var ce *Error
+		if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want it to start with %q", c.name, err, c.want)
+		}
+	}
+}
