@@ -102,7 +102,10 @@ func Open(ctx context.Context, cfg *config.Config, logger *slog.Logger, metrics 
 		}
 	}
 	if err != nil {
-		return env, fmt.Errorf("connecting to NATS: %w", err)
+		if cfg.Embedded {
+			return env, fmt.Errorf("connecting to the embedded NATS server: %w", err)
+		}
+		return env, fmt.Errorf("connecting to NATS at %s (NATS_URL): %w", config.RedactURL(cfg.NATSURL), err)
 	}
 	if err := events.CheckServerVersion(env.NC); err != nil {
 		return env, err
