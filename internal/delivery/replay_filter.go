@@ -2,7 +2,6 @@ package delivery
 
 import (
 	"encoding/json"
-	"fmt"
 	"slices"
 	"time"
 
@@ -78,7 +77,11 @@ func ParseReplayRequest(body []byte) (ReplayFilter, bool, error) {
 	default:
 		for _, s := range req.Status {
 			if !slices.Contains(ReplayableStatuses, s) {
-				bad("status", fmt.Sprintf("each status must be one of %v", ReplayableStatuses))
+				msg := "each status must be failed, skipped or succeeded"
+				if s == StatusPending {
+					msg = "pending deliveries are still being attempted and cannot be replayed; use failed, skipped or succeeded"
+				}
+				bad("status", msg)
 				break
 			}
 			f.Status = append(f.Status, s)

@@ -115,3 +115,21 @@ func TestReplayOutcomesUseTheIndex(t *testing.T) {
 		}
 	})
 }
+
+// TestReplayOfPendingSaysWhy: a range replay of pending deliveries is refused naming the
+// field and the reason, in words rather than a Go slice.
+func TestReplayOfPendingSaysWhy(t *testing.T) {
+	t.Parallel()
+	b := setup(t, storetest.SQLite(t), 10)
+	for status, want := range map[string]string{
+		"pending": "pending deliveries are still being attempted and cannot be replayed; use failed, skipped or succeeded",
+		"bogus":   "each status must be failed, skipped or succeeded",
+	} {
+		code, out := b.replay(t, asAdmin, rangeBody(map[string]any{"status": []string{status}}))
+		expectValidation(t, code, out, "status")
+		errs, _ := out["errors"].([]any)
+		if m, _ := errs[0].(map[string]any); m["message"] != want {
+			t.Errorf("status %s: message %v, want %q", status, m["message"], want)
+		}
+	}
+}

@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"github.com/mattn/go-isatty"
+
+	"github.com/dispatch24/dispatch24/pkg/client"
 )
 
 // ErrUsage matches the errors of bad command lines; their message and usage have been printed.
@@ -35,7 +37,7 @@ var ErrUsage = errors.New("usage error")
 
 // Synopses of the commands.
 const (
-	listSynopsis        = "dispatcher deliveries list [--survey S] [--webhook W] [--status failed,…] [--type T] [--since T] [--until T] [--limit N] [--all] [--json]"
+	listSynopsis        = "dispatcher deliveries list [--survey S] [--webhook W] [--status failed,…] [--type T] [--since T] [--until T] [--limit N] [--all | --cursor C] [--json]"
 	showSynopsis        = "dispatcher deliveries show ID [--json]"
 	replayOneSynopsis   = "dispatcher replay --delivery ID"
 	replayRangeSynopsis = "dispatcher replay [--survey S] [--webhook W] [--status failed] [--type T] --since T [--until T] [--dry-run] [--no-wait]"
@@ -153,14 +155,8 @@ func parseFlags(fs *flag.FlagSet, args []string) (ok bool, err error) {
 	return true, nil
 }
 
-// client calls the API with a personal access token.
-type client struct {
-	base  string
-	token string
-	http  *http.Client
-}
-
-func newClient(apiURL, token string, getenv func(string) string, stderr io.Writer, synopses ...string) (*client, error) {
+// newClient returns a client of the API for the connection flags and environment.
+func newClient(apiURL, token string, getenv func(string) string, stderr io.Writer, synopses ...string) (*client.Client, error) {
 	if apiURL == "" {
 		apiURL = getenv("DISPATCH24_API_URL")
 	}
@@ -174,174 +170,67 @@ func newClient(apiURL, token string, getenv func(string) string, stderr io.Write
 	if token == "" {
 		return nil, usageError(stderr, "no token: set DISPATCH24_TOKEN or --token to a personal access token", synopses...)
 	}
-	u, err := url.Parse(apiURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+	c, err := client.New(apiURL, client.WithToken(token))
+	if err != nil {
 		return nil, usageError(stderr, fmt.Sprintf("API URL %q is not an http(s) URL without credentials", redactURL(apiURL)), synopses...)
 	}
-	return &client{
-		base:  strings.TrimRight(u.String(), "/"),
-		token: token,
-		http: &http.Client{
-			Timeout: 30 * time.Second,
-			// A redirect would take the token somewhere else: refuse it, and say where to point
-			// --api-url instead.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-	}, nil
+	return c, nil
 }
 
-// apiError is an answer of the API that is not a success: one line naming the request and
-// the problem+json the API sent.
-type apiError struct {
-	Method string `json:"-"`
-	Path   string `json:"-"`
-	Status int    `json:"status"`
-	Code   string `json:"code"`
-	Detail string `json:"detail"`
-	Errors []struct {
-		Field   string `json:"field"`
-		Message string `json:"message"`
-	} `json:"errors"`
-	Location string `json:"-"`
-}
+// apiError is an answer of the API that is not a success, with what to do about it.
+type apiError struct{ err *client.Error }
+
+func (e *apiError) Unwrap() error { return e.err }
 
 func (e *apiError) Error() string {
-	code := e.Code
-	if code == "" {
-		code = strings.ToLower(strings.ReplaceAll(http.StatusText(e.Status), " ", "_"))
-	}
-	msg := fmt.Sprintf("%s %s: the API answered %d %s", e.Method, e.Path, e.Status, code)
-	if e.Detail != "" {
-		msg += ": " + e.Detail
-	}
-	for _, fe := range e.Errors {
-		msg += fmt.Sprintf("; %s %s", fe.Field, fe.Message)
-	}
-	switch {
-	case e.Status == http.StatusUnauthorized:
+	msg := e.err.Error()
+	switch s := e.err.StatusCode; {
+	case s == http.StatusUnauthorized:
 		msg += " (check the personal access token in DISPATCH24_TOKEN or --token: it is wrong, expired or revoked)"
-	case e.Status == http.StatusForbidden:
+	case s == http.StatusForbidden:
 		msg += " (the token's account may not do this)"
-	case e.Status >= 300 && e.Status < 400:
-		msg += fmt.Sprintf(" (a redirect to %q: point DISPATCH24_API_URL or --api-url at the API itself)", e.Location)
+	case s >= 300 && s < 400:
+		msg += " (point DISPATCH24_API_URL or --api-url at the API itself)"
 	}
 	return msg
 }
 
-func (c *client) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
+// explain adds the advice for the API's refusals to err.
+func explain(err error) error {
+	var ce *client.Error
+	if errors.As(err, &ce) {
+		return &apiError{ce}
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Accept", "application/json")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err
-		}
-		return fmt.Errorf("%s %s: calling the API at %s: %w", method, stripQuery(path), c.base, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("%s %s: reading the API's answer: %w", method, stripQuery(path), err)
-	}
-	if resp.StatusCode >= 300 {
-		ae := &apiError{}
-		_ = json.Unmarshal(raw, ae)
-		ae.Method, ae.Path, ae.Status, ae.Location = method, stripQuery(path), resp.StatusCode, resp.Header.Get("Location")
-		return ae
-	}
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			return fmt.Errorf("%s %s: decoding the API's answer: %w", method, stripQuery(path), err)
-		}
-	}
-	return nil
+	return err
 }
 
-func stripQuery(path string) string {
-	p, _, _ := strings.Cut(path, "?")
-	return p
-}
-
-// parseTime accepts RFC 3339 or a duration back from now.
-func parseTime(s string, now time.Time) (string, error) {
-	if s == "" {
-		return "", nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t.UTC().Format(time.RFC3339Nano), nil
-	}
-	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
-		return now.Add(-d).UTC().Format(time.RFC3339), nil
-	}
-	return "", fmt.Errorf("%q is neither an RFC 3339 time nor a duration", s)
-}
-
-// statuses are the delivery statuses the API knows.
-var statuses = []string{"pending", "succeeded", "failed", "skipped"}
-
-func checkStatuses(list []string) error {
+// checkStatuses checks --status against allowed (the statuses of the command), saying why
+// a known status is not allowed.
+func checkStatuses(list, allowed []string) error {
 	for _, s := range list {
-		if !slices.Contains(statuses, s) {
-			return fmt.Errorf("--status: %q is not one of %s", s, strings.Join(statuses, ", "))
+		switch {
+		case slices.Contains(allowed, s):
+		case s == client.StatusPending:
+			return fmt.Errorf("--status: pending deliveries are still being attempted and cannot be replayed; choose from %s",
+				strings.Join(allowed, ", "))
+		default:
+			return fmt.Errorf("--status: %q is not a delivery status; choose from %s", s, strings.Join(allowed, ", "))
 		}
 	}
 	return nil
-}
-
-type attempt struct {
-	N            int       `json:"n"`
-	StartedAt    time.Time `json:"startedAt"`
-	DurationMs   int       `json:"durationMs"`
-	StatusCode   *int      `json:"statusCode"`
-	Error        string    `json:"error"`
-	ResponseBody string    `json:"responseBody"`
-}
-
-type delivery struct {
-	ID             string     `json:"id"`
-	EventID        string     `json:"eventId"`
-	Type           string     `json:"type"`
-	SurveyID       string     `json:"surveyId"`
-	WebhookID      string     `json:"webhookId"`
-	URL            string     `json:"url"`
-	Status         string     `json:"status"`
-	Attempts       int        `json:"attempts"`
-	LastStatusCode *int       `json:"lastStatusCode"`
-	LastError      string     `json:"lastError"`
-	NextAttemptAt  *time.Time `json:"nextAttemptAt"`
-	CreatedAt      time.Time  `json:"createdAt"`
-	UpdatedAt      time.Time  `json:"updatedAt"`
-	ReplayOf       string     `json:"replayOf"`
-	ReplayID       string     `json:"replayId"`
-	AttemptLog     []attempt  `json:"attemptLog"`
 }
 
 func list(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs, apiURL, token := newFlagSet("deliveries list", stderr, listSynopsis)
 	survey := fs.String("survey", "", "survey id")
 	webhook := fs.String("webhook", "", "webhook id")
-	status := fs.String("status", "", "statuses, comma separated: pending,succeeded,failed,skipped")
+	status := fs.String("status", "", "statuses, comma separated: "+strings.Join(client.Statuses, ","))
 	typ := fs.String("type", "", "event type")
 	since := fs.String("since", "", "created at or after (RFC 3339 or a duration back from now)")
 	until := fs.String("until", "", "created before")
 	limit := fs.Int("limit", 50, "rows per page (1 to 500)")
 	all := fs.Bool("all", false, "follow every page")
+	cursor := fs.String("cursor", "", "start after an earlier page (the cursor it printed)")
 	asJSON := fs.Bool("json", false, "print the API's JSON, one delivery a line")
 	if ok, err := parseFlags(fs, args); !ok {
 		return err
@@ -353,50 +242,41 @@ func list(ctx context.Context, args []string, getenv func(string) string, stdout
 	if *limit < 1 || *limit > 500 {
 		return bad("--limit: want a whole number from 1 to 500")
 	}
-	if err := checkStatuses(splitList(*status)); err != nil {
+	f := client.DeliveryFilter{SurveyID: *survey, WebhookID: *webhook, Status: splitList(*status), Type: *typ,
+		Limit: *limit, Cursor: *cursor}
+	if err := checkStatuses(f.Status, client.Statuses); err != nil {
 		return bad(err.Error())
 	}
 	now := time.Now()
-	s, err := parseTime(*since, now)
-	if err != nil {
+	var err error
+	if f.Since, err = client.ParseTime(*since, now); err != nil {
 		return bad("--since: " + err.Error())
 	}
-	u, err := parseTime(*until, now)
-	if err != nil {
+	if f.Until, err = client.ParseTime(*until, now); err != nil {
 		return bad("--until: " + err.Error())
 	}
 	c, err := newClient(*apiURL, *token, getenv, stderr, listSynopsis)
 	if err != nil {
 		return err
 	}
-	q := url.Values{}
-	set := func(k, v string) {
-		if v != "" {
-			q.Set(k, v)
-		}
-	}
-	set("surveyId", *survey)
-	set("webhookId", *webhook)
-	set("status", strings.Join(splitList(*status), ","))
-	set("type", *typ)
-	set("since", s)
-	set("until", u)
-	q.Set("limit", strconv.Itoa(*limit))
 
-	var tw *tabwriter.Writer
-	if !*asJSON {
-		tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tSTATUS\tATTEMPTS\tLAST\tTYPE\tSURVEY\tWEBHOOK\tCREATED\tREPLAY OF")
-	}
+	var (
+		tw    *tabwriter.Writer
+		rows  int
+		next  string
+		query = f.Query()
+	)
 	for {
+		// The JSON lines are the API's own items, as it sent them; the table reads them typed.
 		var page struct {
 			Items      []json.RawMessage `json:"items"`
 			NextCursor *string           `json:"nextCursor"`
 		}
-		if err := c.do(ctx, http.MethodGet, "/api/admin/deliveries?"+q.Encode(), nil, &page); err != nil {
-			return err
+		if err := c.Do(ctx, http.MethodGet, "/api/admin/deliveries", query, nil, &page); err != nil {
+			return explain(err)
 		}
 		for _, item := range page.Items {
+			rows++
 			if *asJSON {
 				var line bytes.Buffer
 				if err := json.Compact(&line, item); err != nil {
@@ -408,20 +288,37 @@ func list(ctx context.Context, args []string, getenv func(string) string, stdout
 				}
 				continue
 			}
-			var d delivery
+			var d client.Delivery
 			if err := json.Unmarshal(item, &d); err != nil {
 				return fmt.Errorf("decoding the API's answer: %w", err)
+			}
+			if tw == nil {
+				tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tSTATUS\tATTEMPTS\tLAST\tTYPE\tSURVEY\tWEBHOOK\tCREATED\tREPLAY OF")
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.Status, d.Attempts, lastOutcome(d),
 				d.Type, d.SurveyID, d.WebhookID, d.CreatedAt.Format(time.RFC3339), dash(d.ReplayOf))
 		}
-		if !*all || page.NextCursor == nil || *page.NextCursor == "" {
+		next = ""
+		if page.NextCursor != nil {
+			next = *page.NextCursor
+		}
+		if !*all || next == "" {
 			break
 		}
-		q.Set("cursor", *page.NextCursor)
+		query.Set("cursor", next)
 	}
 	if tw != nil {
-		return tw.Flush()
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	// Notes go to stderr, so that stdout stays the rows alone.
+	if rows == 0 {
+		fmt.Fprintln(stderr, "no deliveries match")
+	}
+	if next != "" {
+		fmt.Fprintf(stderr, "more rows: use --all for every page, or --cursor %s for the next %d\n", next, *limit)
 	}
 	return nil
 }
@@ -433,7 +330,7 @@ func dash(s string) string {
 	return s
 }
 
-func lastOutcome(d delivery) string {
+func lastOutcome(d client.Delivery) string {
 	switch {
 	case d.LastStatusCode != nil && d.LastError != "":
 		return fmt.Sprintf("%d %s", *d.LastStatusCode, d.LastError)
@@ -470,11 +367,11 @@ func show(ctx context.Context, args []string, getenv func(string) string, stdout
 	if err != nil {
 		return err
 	}
-	var raw json.RawMessage
-	if err := c.do(ctx, http.MethodGet, "/api/admin/deliveries/"+url.PathEscape(id), nil, &raw); err != nil {
-		return err
-	}
 	if *asJSON {
+		var raw json.RawMessage
+		if err := c.Do(ctx, http.MethodGet, "/api/admin/deliveries/"+url.PathEscape(id), nil, nil, &raw); err != nil {
+			return explain(err)
+		}
 		var out bytes.Buffer
 		if err := json.Indent(&out, raw, "", "  "); err != nil {
 			return fmt.Errorf("decoding the API's answer: %w", err)
@@ -483,9 +380,9 @@ func show(ctx context.Context, args []string, getenv func(string) string, stdout
 		_, err := stdout.Write(out.Bytes())
 		return err
 	}
-	var d delivery
-	if err := json.Unmarshal(raw, &d); err != nil {
-		return fmt.Errorf("decoding the API's answer: %w", err)
+	d, err := c.GetDelivery(ctx, id)
+	if err != nil {
+		return explain(err)
 	}
 	fmt.Fprintf(stdout, "delivery  %s\nevent     %s (%s)\nsurvey    %s\nwebhook   %s %s\nstatus    %s after %d attempt(s)\ncreated   %s\n",
 		d.ID, d.EventID, d.Type, d.SurveyID, d.WebhookID, d.URL, d.Status, d.Attempts, d.CreatedAt.Format(time.RFC3339))
@@ -513,7 +410,7 @@ func show(ctx context.Context, args []string, getenv func(string) string, stdout
 		if r := []rune(body); len(r) > 60 {
 			body = string(r[:57]) + "..."
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\n", a.N, a.StartedAt.Format(time.RFC3339Nano), a.DurationMs, code, dash(a.Error), dash(body))
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\n", a.N, a.StartedAt.Format(time.RFC3339Nano), a.DurationMS, code, dash(a.Error), dash(body))
 	}
 	return tw.Flush()
 }
@@ -523,7 +420,7 @@ func replay(ctx context.Context, args []string, getenv func(string) string, stdo
 	one := fs.String("delivery", "", "replay this one delivery")
 	survey := fs.String("survey", "", "survey id")
 	webhook := fs.String("webhook", "", "webhook id")
-	status := fs.String("status", "failed", "statuses to replay, comma separated")
+	status := fs.String("status", client.StatusFailed, "statuses to replay, comma separated: "+strings.Join(client.ReplayableStatuses, ","))
 	typ := fs.String("type", "", "event type")
 	since := fs.String("since", "", "created at or after (required for a range)")
 	until := fs.String("until", "", "created before (default now)")
@@ -538,13 +435,16 @@ func replay(ctx context.Context, args []string, getenv func(string) string, stdo
 	if fs.NArg() > 0 {
 		return bad(fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
 	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	if *one != "" {
 		var extra []string
-		fs.Visit(func(f *flag.Flag) {
-			if f.Name != "delivery" && f.Name != "api-url" && f.Name != "token" {
-				extra = append(extra, "--"+f.Name)
+		for name := range given {
+			if name != "delivery" && name != "api-url" && name != "token" {
+				extra = append(extra, "--"+name)
 			}
-		})
+		}
+		slices.Sort(extra)
 		if len(extra) > 0 {
 			return bad("--delivery replays one delivery; it does not combine with " + strings.Join(extra, ", "))
 		}
@@ -552,11 +452,9 @@ func replay(ctx context.Context, args []string, getenv func(string) string, stdo
 		if err != nil {
 			return err
 		}
-		var out struct {
-			DeliveryID string `json:"deliveryId"`
-		}
-		if err := c.do(ctx, http.MethodPost, "/api/admin/deliveries/"+url.PathEscape(*one)+"/replay", struct{}{}, &out); err != nil {
-			return err
+		out, err := c.ReplayDelivery(ctx, *one)
+		if err != nil {
+			return explain(err)
 		}
 		fmt.Fprintf(stdout, "replaying %s as %s\n", *one, out.DeliveryID)
 		return nil
@@ -565,50 +463,40 @@ func replay(ctx context.Context, args []string, getenv func(string) string, stdo
 	if *since == "" {
 		return bad("--since is required for a range (or --delivery ID for one delivery)")
 	}
-	s, err := parseTime(*since, now)
-	if err != nil {
+	r := client.ReplayRange{SurveyID: *survey, WebhookID: *webhook, Type: *typ, Status: splitList(*status), DryRun: *dryRun}
+	var err error
+	if r.Since, err = client.ParseTime(*since, now); err != nil {
 		return bad("--since: " + err.Error())
 	}
-	u, err := parseTime(*until, now)
-	if err != nil {
+	if r.Until, err = client.ParseTime(*until, now); err != nil {
 		return bad("--until: " + err.Error())
 	}
-	if u == "" {
-		u = now.UTC().Format(time.RFC3339Nano)
+	if r.Until.IsZero() {
+		r.Until = now.UTC()
 	}
-	st := splitList(*status)
-	if len(st) == 0 {
+	if len(r.Status) == 0 {
 		return bad("--status: want at least one status")
 	}
-	if err := checkStatuses(st); err != nil {
+	if err := checkStatuses(r.Status, client.ReplayableStatuses); err != nil {
 		return bad(err.Error())
 	}
 	c, err := newClient(*apiURL, *token, getenv, stderr, replayRangeSynopsis)
 	if err != nil {
 		return err
 	}
-	body := map[string]any{"since": s, "until": u, "dryRun": *dryRun, "status": st}
-	if *survey != "" {
-		body["surveyId"] = *survey
+	started, err := c.StartReplay(ctx, r)
+	if err != nil {
+		return explain(err)
 	}
-	if *webhook != "" {
-		body["webhookId"] = *webhook
-	}
-	if *typ != "" {
-		body["type"] = *typ
-	}
-	var started struct {
-		ReplayID string `json:"replayId"`
-		Matched  int    `json:"matched"`
-	}
-	if err := c.do(ctx, http.MethodPost, "/api/admin/deliveries/replay", body, &started); err != nil {
-		return err
+	what := matches(started.Matched)
+	if !given["status"] {
+		what += " (status=failed, the default; --status chooses others)"
 	}
 	if *dryRun {
-		fmt.Fprintf(stdout, "dry run: %s; nothing was replayed\n", matches(started.Matched))
+		fmt.Fprintf(stdout, "dry run: %s; nothing was replayed\n", what)
 		return nil
 	}
-	fmt.Fprintf(stdout, "replay %s: %s\n", started.ReplayID, matches(started.Matched))
+	fmt.Fprintf(stdout, "replay %s: %s\n", started.ReplayID, what)
 	if *noWait || started.ReplayID == "" {
 		return nil
 	}
@@ -617,37 +505,31 @@ func replay(ctx context.Context, args []string, getenv func(string) string, stdo
 
 // follow polls a replay until it completes, drawing a progress bar on a terminal and printing
 // a line per change elsewhere.
-func follow(ctx context.Context, c *client, id string, stdout io.Writer) error {
+func follow(ctx context.Context, c *client.Client, id string, stdout io.Writer) error {
 	tty := isTerminal(stdout)
 	last := ""
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		var p struct {
-			Matched  int    `json:"matched"`
-			Enqueued int    `json:"enqueued"`
-			Done     int    `json:"done"`
-			Status   string `json:"status"`
-			Error    string `json:"error"`
-		}
-		if err := c.do(ctx, http.MethodGet, "/api/admin/replays/"+url.PathEscape(id), nil, &p); err != nil {
+		p, err := c.GetReplay(ctx, id)
+		if err != nil {
 			if tty && last != "" {
 				fmt.Fprintln(stdout)
 			}
-			return fmt.Errorf("following replay %s (it goes on in the API): %w", id, err)
+			return fmt.Errorf("following replay %s (it goes on in the API): %w", id, explain(err))
 		}
-		line := progressLine(p.Matched, p.Enqueued, p.Done, p.Status, tty)
+		line := progressLine(p, tty)
 		if tty {
 			fmt.Fprint(stdout, "\r\033[K"+line)
 		} else if line != last {
 			fmt.Fprintln(stdout, line)
 		}
 		last = line
-		if p.Status != "running" {
+		if p.Status != client.ReplayRunning {
 			if tty {
 				fmt.Fprintln(stdout)
 			}
-			if p.Status == "failed" {
+			if p.Status == client.ReplayFailed {
 				if p.Error != "" {
 					return fmt.Errorf("replay %s failed: %s", id, p.Error)
 				}
@@ -667,25 +549,31 @@ func follow(ctx context.Context, c *client, id string, stdout io.Writer) error {
 }
 
 // matches says how many deliveries a range matched.
-func matches(n int) string {
+func matches(n int64) string {
 	if n == 1 {
 		return "1 delivery matches"
 	}
 	return fmt.Sprintf("%d deliveries match", n)
 }
 
-func progressLine(matched, enqueued, done int, status string, bar bool) string {
-	text := fmt.Sprintf("%d/%d done, %d enqueued, %s", done, matched, enqueued, status)
+// progressLine says how far a replay is and how its deliveries ended, with a bar on a
+// terminal. The bar counts the deliveries done; the counts after it say whether they
+// succeeded, so a replay whose deliveries all failed again does not read as a success.
+func progressLine(p *client.Replay, bar bool) string {
+	text := fmt.Sprintf("%d/%d done, %d enqueued, %s: %d succeeded, %d failed", p.Done, p.Matched, p.Enqueued, p.Status, p.Succeeded, p.Failed)
+	if skipped := p.Done - p.Succeeded - p.Failed; skipped > 0 {
+		text += fmt.Sprintf(", %d skipped", skipped)
+	}
 	if !bar {
 		return text
 	}
 	const width = 30
-	filled := width
-	if matched > 0 {
-		filled = done * width / matched
+	filled := int64(width)
+	if p.Matched > 0 {
+		filled = p.Done * width / p.Matched
 	}
 	filled = min(max(filled, 0), width)
-	return "[" + strings.Repeat("#", filled) + strings.Repeat(".", width-filled) + "] " + text
+	return "[" + strings.Repeat("#", int(filled)) + strings.Repeat(".", width-int(filled)) + "] " + text
 }
 
 func splitList(s string) []string {

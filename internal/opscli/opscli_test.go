@@ -10,40 +10,21 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-)
 
-func TestParseTime(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	cases := map[string]string{
-		"":                          "",
-		"2026-11-20T10:00:00+01:00": "2026-11-20T09:00:00Z",
-		"24h":                       "2026-11-22T12:00:00Z",
-		"90m":                       "2026-11-23T10:30:00Z",
-	}
-	for in, want := range cases {
-		got, err := parseTime(in, now)
-		if err != nil || got != want {
-			t.Errorf("parseTime(%q) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{"yesterday", "-5m", "2026-13-01"} {
-		if _, err := parseTime(bad, now); err == nil {
-			t.Errorf("parseTime(%q) accepted", bad)
-		}
-	}
-}
+	"github.com/dispatch24/dispatch24/pkg/client"
+)
 
 func TestProgressLine(t *testing.T) {
 	t.Parallel()
-	if got := progressLine(10, 10, 5, "running", true); got != "[###############...............] 5/10 done, 10 enqueued, running" {
+	running := &client.Replay{Matched: 10, Enqueued: 10, Done: 5, Succeeded: 3, Failed: 2, Status: "running"}
+	if got := progressLine(running, true); got != "[###############...............] 5/10 done, 10 enqueued, running: 3 succeeded, 2 failed" {
 		t.Errorf("bar %q", got)
 	}
-	if got := progressLine(0, 0, 0, "completed", true); !strings.HasPrefix(got, "[####") {
+	if got := progressLine(&client.Replay{Status: "completed"}, true); !strings.HasPrefix(got, "[####") {
 		t.Errorf("empty replay %q", got)
 	}
-	if got := progressLine(4, 2, 1, "running", false); got != "1/4 done, 2 enqueued, running" {
+	allFailed := &client.Replay{Matched: 4, Enqueued: 4, Done: 4, Failed: 3, Status: "completed"}
+	if got := progressLine(allFailed, false); got != "4/4 done, 4 enqueued, completed: 0 succeeded, 3 failed, 1 skipped" {
 		t.Errorf("plain %q", got)
 	}
 }
