@@ -11,8 +11,9 @@ package console
 
 import (
 	"bytes"
+	"context"
 	"embed"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"github.com/dispatch24/dispatch24/internal/httpapi"
+	"github.com/dispatch24/dispatch24/pkg/client"
 )
 
 //go:embed templates/*.html
@@ -43,6 +45,8 @@ type Config struct {
 type Console struct {
 	cfg   Config
 	pages map[string]*template.Template
+	// api is the typed client of the API, whose requests cfg.API serves in-process.
+	api *client.Client
 }
 
 // New parses the templates.
@@ -61,11 +65,17 @@ func New(cfg Config) (*Console, error) {
 			return fmt.Sprint(*c)
 		},
 		"statuses": func() []string { return []string{"pending", "succeeded", "failed", "skipped"} },
-		"percent": func(done, total int) int {
+		"percent": func(part, total int64) string {
 			if total == 0 {
-				return 100
+				return "0"
 			}
-			return done * 100 / total
+			return fmt.Sprintf("%.2f", float64(part)*100/float64(total))
+		},
+		"minus": func(a int64, bs ...int64) int64 {
+			for _, b := range bs {
+				a -= b
+			}
+			return a
 		},
 		"query": func(v url.Values, key, value string) string {
 			q := url.Values{}
@@ -76,7 +86,11 @@ func New(cfg Config) (*Console, error) {
 			return q.Encode()
 		},
 	}
-	c := &Console{cfg: cfg, pages: map[string]*template.Template{}}
+	api, err := client.New("http://console.internal", client.WithHTTPClient(&http.Client{Transport: inProcess{cfg.API}}))
+	if err != nil {
+		return nil, err
+	}
+	c := &Console{cfg: cfg, pages: map[string]*template.Template{}, api: api}
 	for _, name := range []string{"signin", "deliveries", "delivery", "replay_new", "replay"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
@@ -90,6 +104,10 @@ func New(cfg Config) (*Console, error) {
 // Register adds the console's routes. They are Public at the router: the console checks its
 // own session, and every API call it makes is checked again by the API's policies.
 func (c *Console) Register(rt *httpapi.Router) {
+	rt.Handle("GET /{$}", httpapi.Public, func(w http.ResponseWriter, r *http.Request) error {
+		http.Redirect(w, r, "/console/", http.StatusSeeOther)
+		return nil
+	})
 	rt.Handle("GET /console/{$}", httpapi.Public, c.deliveries)
 	rt.Handle("GET /console/signin", httpapi.Public, c.signinForm)
 	rt.Handle("POST /console/signin", httpapi.Public, c.signin)
@@ -127,43 +145,31 @@ func (c *Console) render(w http.ResponseWriter, status int, name string, p page)
 	return err
 }
 
-// call runs an API route in-process and decodes its JSON answer into out. A problem answer
-// comes back as *httpapi.Problem.
-func (c *Console) call(r *http.Request, method, path, token string, in, out any) error {
-	var body io.Reader = http.NoBody
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(r.Context(), method, path, body)
-	if err != nil {
-		return err
-	}
-	req.RemoteAddr = r.RemoteAddr
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("X-Auth-Token", token)
+// inProcess is the console's transport: it serves the client's requests with the API's
+// handler in this process, as if they came from the browser's address (so per-address limits
+// such as failed sign-ins still apply to the browser).
+type inProcess struct{ api http.Handler }
+
+type peerKey struct{}
+
+// withPeer returns the context for the API calls made for browser request r.
+func withPeer(r *http.Request) context.Context {
+	return context.WithValue(r.Context(), peerKey{}, r.RemoteAddr)
+}
+
+func (t inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
+	in := req.Clone(req.Context())
+	if peer, ok := req.Context().Value(peerKey{}).(string); ok {
+		in.RemoteAddr = peer
 	}
 	rec := &recorder{header: http.Header{}, status: http.StatusOK}
-	c.cfg.API.ServeHTTP(rec, req)
-	if rec.status >= 400 {
-		p := &httpapi.Problem{Status: rec.status}
-		if err := json.Unmarshal(rec.body.Bytes(), p); err != nil || p.Code == "" {
-			p = httpapi.NewProblem(rec.status, "api_error", http.StatusText(rec.status))
-		}
-		return p
-	}
-	if out != nil && rec.body.Len() > 0 {
-		if err := json.Unmarshal(rec.body.Bytes(), out); err != nil {
-			return fmt.Errorf("decoding %s %s: %w", method, path, err)
-		}
-	}
-	return nil
+	t.api.ServeHTTP(rec, in)
+	return &http.Response{
+		Status: fmt.Sprintf("%d %s", rec.status, http.StatusText(rec.status)), StatusCode: rec.status,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: rec.header, Body: io.NopCloser(bytes.NewReader(rec.body.Bytes())),
+		ContentLength: int64(rec.body.Len()), Request: req,
+	}, nil
 }
 
 type recorder struct {
@@ -192,15 +198,13 @@ func (c *Console) session(w http.ResponseWriter, r *http.Request) (token string,
 		http.Redirect(w, r, "/console/signin", http.StatusSeeOther)
 		return "", false
 	}
-	var out struct {
-		AccessToken string `json:"accessToken"`
-	}
-	if err := c.call(r, http.MethodPost, "/api/refresh", ck.Value, nil, &out); err != nil || out.AccessToken == "" {
+	access, err := c.api.Refresh(withPeer(r), ck.Value)
+	if err != nil || access == "" {
 		c.clearCookie(w)
 		http.Redirect(w, r, "/console/signin?expired=1", http.StatusSeeOther)
 		return "", false
 	}
-	return out.AccessToken, true
+	return access, true
 }
 
 func (c *Console) setCookie(w http.ResponseWriter, value string) {
@@ -250,27 +254,22 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) error {
 	if err := c.form(w, r); err != nil {
 		return err
 	}
-	var out struct {
-		RefreshToken string `json:"refreshToken"`
-	}
-	err := c.call(r, http.MethodPost, "/api/signin", "",
-		map[string]string{"email": r.PostFormValue("email"), "password": r.PostFormValue("password")}, &out)
+	ctx := withPeer(r)
+	out, err := c.api.SignIn(ctx, r.PostFormValue("email"), r.PostFormValue("password"))
 	if err != nil {
 		msg := "Wrong e-mail or password."
-		if p, ok := err.(*httpapi.Problem); ok && p.Status == http.StatusTooManyRequests {
-			msg = "Too many failed attempts. Try again later."
+		if client.HasStatus(err, http.StatusTooManyRequests) || client.HasStatus(err, http.StatusServiceUnavailable) {
+			msg = "Too many sign-ins at once or failed attempts. Try again later."
 		}
 		return c.render(w, http.StatusUnauthorized, "signin", page{Title: "Sign in", Error: msg})
 	}
 	// Only global accounts may use the console: check with an access token.
-	var acc struct {
-		AccessToken string `json:"accessToken"`
-	}
-	if err := c.call(r, http.MethodPost, "/api/refresh", out.RefreshToken, nil, &acc); err != nil {
+	access, err := c.api.Refresh(ctx, out.RefreshToken)
+	if err != nil {
 		return c.render(w, http.StatusUnauthorized, "signin", page{Title: "Sign in", Error: "Sign-in failed."})
 	}
-	if err := c.call(r, http.MethodGet, "/api/admin/deliveries?limit=1", acc.AccessToken, nil, nil); err != nil {
-		_ = c.call(r, http.MethodPost, "/api/signout", out.RefreshToken, nil, nil)
+	if _, err := c.api.WithToken(access).ListDeliveries(ctx, client.DeliveryFilter{Limit: 1}); err != nil {
+		_ = c.api.SignOut(ctx, out.RefreshToken)
 		return c.render(w, http.StatusForbidden, "signin", page{Title: "Sign in", Error: "This account cannot use the console."})
 	}
 	c.setCookie(w, out.RefreshToken)
@@ -283,68 +282,53 @@ func (c *Console) signout(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if ck, err := r.Cookie(cookieName); err == nil && ck.Value != "" {
-		_ = c.call(r, http.MethodPost, "/api/signout", ck.Value, nil, nil)
+		_ = c.api.SignOut(withPeer(r), ck.Value)
 	}
 	c.clearCookie(w)
 	http.Redirect(w, r, "/console/signin", http.StatusSeeOther)
 	return nil
 }
 
-// Delivery is the API's delivery view.
-type Delivery struct {
-	ID             string     `json:"id"`
-	EventID        string     `json:"eventId"`
-	Type           string     `json:"type"`
-	SurveyID       string     `json:"surveyId"`
-	WebhookID      string     `json:"webhookId"`
-	URL            string     `json:"url"`
-	Status         string     `json:"status"`
-	Attempts       int        `json:"attempts"`
-	LastStatusCode *int       `json:"lastStatusCode"`
-	LastError      string     `json:"lastError"`
-	NextAttemptAt  *time.Time `json:"nextAttemptAt"`
-	CreatedAt      *time.Time `json:"createdAt"`
-	UpdatedAt      *time.Time `json:"updatedAt"`
-	ReplayOf       string     `json:"replayOf"`
-	AttemptLog     []struct {
-		N            int        `json:"n"`
-		StartedAt    *time.Time `json:"startedAt"`
-		DurationMs   int        `json:"durationMs"`
-		StatusCode   *int       `json:"statusCode"`
-		Error        string     `json:"error"`
-		ResponseBody string     `json:"responseBody"`
-	} `json:"attemptLog"`
-}
-
-var filterKeys = []string{"surveyId", "webhookId", "status", "type", "since", "until", "cursor"}
+var filterKeys = []string{"surveyId", "webhookId", "status", "type", "since", "until"}
 
 func (c *Console) deliveries(w http.ResponseWriter, r *http.Request) error {
 	token, ok := c.session(w, r)
 	if !ok {
 		return nil
 	}
-	q := url.Values{}
-	for _, k := range filterKeys {
-		if v := strings.TrimSpace(r.URL.Query().Get(k)); v != "" {
-			q.Set(k, v)
-		}
-	}
-	q.Set("limit", "50")
-	var out struct {
-		Items      []Delivery `json:"items"`
-		NextCursor string     `json:"nextCursor"`
-	}
-	p := page{Title: "Deliveries", User: true, Flash: r.URL.Query().Get("flash")}
-	if err := c.call(r, http.MethodGet, "/api/admin/deliveries?"+q.Encode(), token, nil, &out); err != nil {
-		p.Error = problemText(err)
-	}
+	q := r.URL.Query()
 	filters := url.Values{}
-	for _, k := range filterKeys[:6] {
-		if v := q.Get(k); v != "" {
+	for _, k := range filterKeys {
+		if v := strings.TrimSpace(q.Get(k)); v != "" {
 			filters.Set(k, v)
 		}
 	}
-	p.Data = map[string]any{"Items": out.Items, "Next": out.NextCursor, "F": filters}
+	p := page{Title: "Deliveries", User: true, Flash: q.Get("flash")}
+	f := client.DeliveryFilter{SurveyID: filters.Get("surveyId"), WebhookID: filters.Get("webhookId"),
+		Type: filters.Get("type"), Limit: 50, Cursor: strings.TrimSpace(q.Get("cursor"))}
+	if s := filters.Get("status"); s != "" {
+		f.Status = []string{s}
+	}
+	var errs []string
+	now := time.Now()
+	var err error
+	if f.Since, err = client.ParseTime(filters.Get("since"), now); err != nil {
+		errs = append(errs, "Since: "+err.Error())
+	}
+	if f.Until, err = client.ParseTime(filters.Get("until"), now); err != nil {
+		errs = append(errs, "Until: "+err.Error())
+	}
+	var list *client.DeliveryPage
+	if len(errs) == 0 {
+		if list, err = c.api.WithToken(token).ListDeliveries(withPeer(r), f); err != nil {
+			errs = append(errs, problemText(err))
+		}
+	}
+	if list == nil {
+		list = &client.DeliveryPage{}
+	}
+	p.Error = strings.Join(errs, " ")
+	p.Data = map[string]any{"Items": list.Items, "Next": list.NextCursor, "F": filters}
 	return c.render(w, http.StatusOK, "deliveries", p)
 }
 
@@ -353,8 +337,8 @@ func (c *Console) delivery(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return nil
 	}
-	var d Delivery
-	if err := c.call(r, http.MethodGet, "/api/admin/deliveries/"+url.PathEscape(r.PathValue("id")), token, nil, &d); err != nil {
+	d, err := c.api.WithToken(token).GetDelivery(withPeer(r), r.PathValue("id"))
+	if err != nil {
 		return c.render(w, http.StatusNotFound, "delivery", page{Title: "Delivery", User: true, Error: problemText(err)})
 	}
 	return c.render(w, http.StatusOK, "delivery", page{Title: "Delivery " + d.ID, User: true, Data: d,
@@ -370,10 +354,8 @@ func (c *Console) replayOne(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	id := r.PathValue("id")
-	var out struct {
-		DeliveryID string `json:"deliveryId"`
-	}
-	if err := c.call(r, http.MethodPost, "/api/admin/deliveries/"+url.PathEscape(id)+"/replay", token, struct{}{}, &out); err != nil {
+	out, err := c.api.WithToken(token).ReplayDelivery(withPeer(r), id)
+	if err != nil {
 		http.Redirect(w, r, "/console/deliveries/"+url.PathEscape(id)+"?flash="+url.QueryEscape("Replay refused: "+problemText(err)), http.StatusSeeOther)
 		return nil
 	}
@@ -381,17 +363,22 @@ func (c *Console) replayOne(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// replayFormKeys are the replay form's text fields.
+var replayFormKeys = []string{"surveyId", "webhookId", "type", "since", "until"}
+
 func (c *Console) replayForm(w http.ResponseWriter, r *http.Request) error {
 	if _, ok := c.session(w, r); !ok {
 		return nil
 	}
-	q := r.URL.Query()
-	return c.render(w, http.StatusOK, "replay_new", page{Title: "Replay a range", User: true, Data: map[string]string{
-		"surveyId": q.Get("surveyId"), "webhookId": q.Get("webhookId"), "type": q.Get("type"),
-		"since": q.Get("since"), "until": q.Get("until"),
-	}})
+	data := map[string]string{}
+	for _, k := range replayFormKeys {
+		data[k] = r.URL.Query().Get(k)
+	}
+	return c.render(w, http.StatusOK, "replay_new", page{Title: "Replay a range", User: true, Data: data})
 }
 
+// replayRange starts a range replay (or a dry run). since and until take what the command
+// line takes: RFC 3339 or a duration back from now; until defaults to now.
 func (c *Console) replayRange(w http.ResponseWriter, r *http.Request) error {
 	if err := c.form(w, r); err != nil {
 		return err
@@ -401,27 +388,34 @@ func (c *Console) replayRange(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	f := r.PostForm
-	body := map[string]any{"since": f.Get("since"), "until": f.Get("until"), "dryRun": f.Get("dryRun") != ""}
-	statuses := f["status"]
-	if len(statuses) == 0 {
-		statuses = []string{"failed"}
+	data := map[string]string{}
+	for _, k := range replayFormKeys {
+		data[k] = strings.TrimSpace(f.Get(k))
 	}
-	body["status"] = statuses
-	for _, k := range []string{"surveyId", "webhookId", "type"} {
-		if v := strings.TrimSpace(f.Get(k)); v != "" {
-			body[k] = v
-		}
+	refuse := func(msg string) error {
+		return c.render(w, http.StatusBadRequest, "replay_new", page{Title: "Replay a range", User: true, Error: msg, Data: data})
 	}
-	var out struct {
-		ReplayID string `json:"replayId"`
-		Matched  int    `json:"matched"`
+	req := client.ReplayRange{SurveyID: data["surveyId"], WebhookID: data["webhookId"], Type: data["type"],
+		Status: f["status"], DryRun: f.Get("dryRun") != ""}
+	now := time.Now()
+	var err error
+	switch req.Since, err = client.ParseTime(data["since"], now); {
+	case err != nil:
+		return refuse("Since: " + err.Error())
+	case req.Since.IsZero():
+		return refuse("Since is required: an RFC 3339 time or a duration back from now such as 24h.")
 	}
-	data := map[string]string{"surveyId": f.Get("surveyId"), "webhookId": f.Get("webhookId"), "type": f.Get("type"),
-		"since": f.Get("since"), "until": f.Get("until")}
-	if err := c.call(r, http.MethodPost, "/api/admin/deliveries/replay", token, body, &out); err != nil {
-		return c.render(w, http.StatusBadRequest, "replay_new", page{Title: "Replay a range", User: true, Error: problemText(err), Data: data})
+	if req.Until, err = client.ParseTime(data["until"], now); err != nil {
+		return refuse("Until: " + err.Error())
 	}
-	if body["dryRun"] == true || out.ReplayID == "" {
+	if req.Until.IsZero() {
+		req.Until = now.UTC()
+	}
+	out, err := c.api.WithToken(token).StartReplay(withPeer(r), req)
+	if err != nil {
+		return refuse(problemText(err))
+	}
+	if req.DryRun || out.ReplayID == "" {
 		return c.render(w, http.StatusOK, "replay_new", page{Title: "Replay a range", User: true,
 			Flash: fmt.Sprintf("Dry run: %d deliveries match. Nothing was replayed.", out.Matched), Data: data})
 	}
@@ -434,32 +428,27 @@ func (c *Console) replayProgress(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return nil
 	}
-	var out struct {
-		ID       string `json:"id"`
-		Matched  int    `json:"matched"`
-		Enqueued int    `json:"enqueued"`
-		Done     int    `json:"done"`
-		Status   string `json:"status"`
-	}
-	id := r.PathValue("id")
-	if err := c.call(r, http.MethodGet, "/api/admin/replays/"+url.PathEscape(id), token, nil, &out); err != nil {
+	rp, err := c.api.WithToken(token).GetReplay(withPeer(r), r.PathValue("id"))
+	if err != nil {
 		return c.render(w, http.StatusNotFound, "replay", page{Title: "Replay", User: true, Error: problemText(err)})
 	}
-	if out.ID == "" {
-		out.ID = id
-	}
-	p := page{Title: "Replay " + out.ID, User: true, Data: out}
-	if out.Status == "running" {
+	p := page{Title: "Replay " + rp.ID, User: true, Data: rp}
+	if rp.Status == client.ReplayRunning {
 		p.Refresh = 2
 	}
 	return c.render(w, http.StatusOK, "replay", p)
 }
 
+// problemText is what a page says about an API refusal: its detail and bad fields.
 func problemText(err error) string {
-	if p, ok := err.(*httpapi.Problem); ok {
+	var p *client.Error
+	if errors.As(err, &p) {
 		msg := p.Detail
 		if msg == "" {
 			msg = p.Title
+		}
+		if msg == "" {
+			msg = http.StatusText(p.StatusCode)
 		}
 		for _, fe := range p.Errors {
 			msg += "; " + fe.Field + ": " + fe.Message
