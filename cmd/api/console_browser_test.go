@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"strings"
@@ -99,5 +100,137 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	if strings.Contains(listText+logText+replayText, f.password) {
 		t.Error("a page shows the password")
+	}
+}
+
+// layout is what the layout probe measures on a page.
+type layout struct {
+	ScrollWidth int      `json:"scrollWidth"`
+	ClientWidth int      `json:"clientWidth"`
+	Rows        int      `json:"rows"`
+	Scrolling   []string `json:"scrolling"` // table containers wider than their box
+	Cut         []string `json:"cut"`       // visible elements reaching past the viewport
+}
+
+// layoutProbe measures the page: its width against the viewport's, the table containers
+// that scroll, and every visible cell, field or heading that reaches past the right edge.
+const layoutProbe = `(() => {
+  const de = document.documentElement, vw = de.clientWidth;
+  const out = {scrollWidth: de.scrollWidth, clientWidth: vw, rows: document.querySelectorAll('tbody tr').length, scrolling: [], cut: []};
+  for (const w of document.querySelectorAll('.table-wrap')) {
+    if (w.scrollWidth > w.clientWidth + 1) out.scrolling.push(w.scrollWidth + 'px in ' + w.clientWidth + 'px');
+  }
+  for (const el of document.querySelectorAll('td, th, input, select, button, dt, dd, h1, label, header a')) {
+    const r = el.getBoundingClientRect();
+    if (r.width > 0 && r.right > vw + 1) out.cut.push(el.tagName.toLowerCase() + '[' + (el.dataset.label || el.name || el.textContent.trim().slice(0, 20)) + '] ends at ' + Math.round(r.right));
+  }
+  return JSON.stringify(out);
+})()`
+
+// TestConsoleLayoutInBrowser loads the console's pages in headless Chromium at 1280 and
+// 800 px wide (and the list at 1400) with realistic data (a webhook URL of 200+ characters, a full page of 50
+// deliveries, replays linked to their originals) and checks that no page is wider than the
+// window, that no table needs to scroll sideways, and that no cell is cut off at the edge.
+func TestConsoleLayoutInBrowser(t *testing.T) {
+	t.Parallel()
+	f := newConsoleFixture(t)
+	token := adminToken(t, f.url, f.email, f.password)
+	longURL := f.receiverURL + "/integrations/intake24/nutrition-study-2026/wave-3/northern-region/webhooks/v2/receive" +
+		"?tenant=university-of-somewhere-department-of-population-health&signature-version=standard-webhooks-v1&retry=true"
+	var hook struct{ ID string }
+	if code := apiCall(t, "POST", f.url+"/api/admin/surveys/demo/webhooks", token, map[string]any{"url": longURL,
+		"description": "Research data warehouse ingestion endpoint (production)"}, &hook); code != 201 {
+		t.Fatalf("create webhook with a long URL: %d", code)
+	}
+	var longDelivery string
+	for range 55 {
+		var test struct{ DeliveryID string }
+		apiCall(t, "POST", f.url+"/api/admin/surveys/demo/webhooks/"+hook.ID+"/test", token, nil, &test)
+		if test.DeliveryID == "" {
+			t.Fatal("test send failed")
+		}
+		longDelivery = test.DeliveryID
+	}
+	var replay struct{ ReplayID string }
+	if code := apiCall(t, "POST", f.url+"/api/admin/deliveries/replay", token, map[string]any{
+		"webhookId": hook.ID, "since": time.Now().Add(-time.Hour).UTC().Format(time.RFC3339),
+		"until": time.Now().Add(time.Minute).UTC().Format(time.RFC3339),
+	}, &replay); code != 202 || replay.ReplayID == "" {
+		t.Fatalf("range replay: %d", code)
+	}
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.NoSandbox,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	defer cancelBrowser()
+
+	measure := func(width int64, path string) {
+		t.Helper()
+		if err := chromedp.Do(bctx,
+			chromedp.EmulateViewport(width, 900),
+			chromedp.Navigate(f.url+path),
+			chromedp.WaitVisible(chromedp.CSS(`body > main`)),
+		); err != nil {
+			t.Fatalf("%d px %s: %v", width, path, err)
+		}
+		raw, err := chromedp.Run(bctx, chromedp.Evaluate[string](layoutProbe))
+		if err != nil {
+			t.Fatalf("%d px %s: measuring: %v", width, path, err)
+		}
+		var l layout
+		if err := json.Unmarshal([]byte(raw), &l); err != nil {
+			t.Fatalf("%d px %s: %v: %s", width, path, err, raw)
+		}
+		t.Logf("%d px %s: page %d/%d px, %d rows", width, path, l.ScrollWidth, l.ClientWidth, l.Rows)
+		if l.ScrollWidth > l.ClientWidth {
+			t.Errorf("%d px %s: the page is %d px wide in a %d px window", width, path, l.ScrollWidth, l.ClientWidth)
+		}
+		if len(l.Scrolling) > 0 {
+			t.Errorf("%d px %s: tables scroll sideways: %v", width, path, l.Scrolling)
+		}
+		if len(l.Cut) > 0 {
+			t.Errorf("%d px %s: cut off at the right edge: %v", width, path, l.Cut)
+		}
+	}
+	// Signed out: the sign-in page.
+	measure(800, "/console/signin")
+	if err := chromedp.Do(bctx,
+		chromedp.WaitVisible(`input[name="email"]`),
+		chromedp.SendKeys(`input[name="email"]`, f.email),
+		chromedp.SendKeys(`input[name="password"]`, f.password),
+		chromedp.Click(`form[action="/console/signin"] button[type="submit"]`),
+		chromedp.WaitVisible(chromedp.CSS(`table.deliveries`)),
+	); err != nil {
+		t.Fatalf("signing in: %v", err)
+	}
+	// The first page (newest first) is 50 of the replay's deliveries, each with the id of
+	// its original in the Replay of column, and the long URL.
+	list, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(`table.deliveries`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(list, "dlv_") != 100 || strings.Count(list, "/northern-region/") != 50 {
+		t.Fatalf("the first page does not show 50 replays with their originals and URLs:\n%s", list)
+	}
+	measure(1400, "/console/") // where the table used to overflow
+	for _, width := range []int64{1280, 800} {
+		for _, path := range []string{
+			"/console/",
+			"/console/?webhookId=" + hook.ID + "&status=failed&since=24h",
+			"/console/deliveries/" + longDelivery,
+			"/console/replays/new?webhookId=" + hook.ID,
+			"/console/replays/" + replay.ReplayID,
+		} {
+			measure(width, path)
+		}
 	}
 }

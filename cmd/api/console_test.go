@@ -74,6 +74,7 @@ func adminToken(t *testing.T, base, email, password string) string {
 type consoleFixture struct {
 	url, email, password string
 	deliveryID           string
+	receiverURL          string // answers every delivery 500
 }
 
 func newConsoleFixture(t *testing.T) *consoleFixture {
@@ -91,7 +92,7 @@ func newConsoleFixture(t *testing.T) *consoleFixture {
 		"DATA_DIR": t.TempDir(), "ADMIN_EMAIL": f.email, "ADMIN_PASSWORD": f.password,
 		"WEBHOOK_ALLOW_NETS": "127.0.0.0/8", "WEBHOOK_RETRY_SCHEDULE": "0s",
 	})
-	f.url = p.URL
+	f.url, f.receiverURL = p.URL, receiver.URL
 	token := adminToken(t, p.URL, f.email, f.password)
 	if code := apiCall(t, "POST", p.URL+"/api/admin/surveys", token, map[string]any{"id": "demo", "name": "Demo"}, nil); code != 201 {
 		t.Fatalf("create survey %d", code)
