@@ -53,7 +53,7 @@ func buildAPI(t *testing.T, vars map[string]string) *api {
 		t.Fatal(err)
 	}
 	rt := httpapi.NewRouter(mods.authenticator, logger)
-	httpapi.RegisterHealth(rt, env.ReadyChecks()...)
+	httpapi.RegisterHealth(rt, env.ReadyChecks(false)...)
 	rt.HandleHTTP("GET /metrics", httpapi.Public, metrics.Handler())
 	mods.register(rt)
 	a.routes = rt.Routes()

@@ -73,7 +73,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	rt := httpapi.NewRouter(mods.authenticator, logger)
-	httpapi.RegisterHealth(rt, env.ReadyChecks()...)
+	// Ready when the store answers: submissions go into the outbox whatever NATS does, and
+	// /readyz reports NATS in its body.
+	httpapi.RegisterHealth(rt, env.ReadyChecks(false)...)
 	rt.HandleHTTP("GET /metrics", httpapi.Public, metrics.Handler())
 	mods.register(rt)
 	ops, err := console.New(console.Config{API: rt, Logger: logger, SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://")})
@@ -92,7 +94,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	comps := []app.Component{{Name: "http", Run: func(ctx context.Context) error {
 		return httpapi.Serve(ctx, ln, handler, logger, cfg.ShutdownTimeout)
-	}}}
+	}}, {Name: "nats", Run: env.Link.Run}}
 	comps = append(comps, mods.components...)
 	err = app.RunAll(ctx, comps...)
 	logger.Info("stopped", "err", err)
