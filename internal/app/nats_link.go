@@ -94,6 +94,8 @@ type NATSLink struct {
 	recheck   bool               // a user saw signs that the topology is gone
 	ready     chan struct{}      // closed while ready
 	onReady   []func()
+	// recreated is closed (and replaced) when the topology had to be created again.
+	recreated chan struct{}
 }
 
 // NewNATSLink returns a link over cfg.Conn; Run keeps it up.
@@ -116,9 +118,10 @@ func NewNATSLink(cfg NATSLinkConfig) (*NATSLink, error) {
 			RecoveredMsg: "NATS topology set up after failures",
 			Interval:     30 * time.Second,
 		},
-		kick:  make(chan struct{}, 1),
-		state: NATSConnecting,
-		ready: make(chan struct{}),
+		kick:      make(chan struct{}, 1),
+		state:     NATSConnecting,
+		ready:     make(chan struct{}),
+		recreated: make(chan struct{}),
 	}, nil
 }
 
@@ -235,6 +238,16 @@ func (l *NATSLink) Consumer(ctx context.Context) (jetstream.Consumer, error) {
 	}
 }
 
+// Recreated returns a channel closed when the link next has to create the stream or consumer
+// again (a server came back with an empty store, the consumer was deleted). Message iterators
+// opened before then should be opened again: their pull requests went to a consumer that no
+// longer exists.
+func (l *NATSLink) Recreated() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.recreated
+}
+
 // CurrentConsumer is the consumer when the link is ready, else nil (for metrics that must not
 // wait).
 func (l *NATSLink) CurrentConsumer() jetstream.Consumer {
@@ -334,7 +347,7 @@ func (l *NATSLink) setup(ctx context.Context) (retry bool, delay time.Duration) 
 	l.recheck = false
 	l.mu.Unlock()
 	start := time.Now()
-	c, err := l.ensure(sctx, full)
+	c, recreated, err := l.ensure(sctx, full)
 	if err != nil {
 		if ctx.Err() != nil {
 			return false, 0
@@ -346,6 +359,10 @@ func (l *NATSLink) setup(ctx context.Context) (retry bool, delay time.Duration) 
 	l.setupLog.Recover(ctx)
 	l.mu.Lock()
 	l.consumer, l.created = c, true
+	if recreated {
+		close(l.recreated)
+		l.recreated = make(chan struct{})
+	}
 	if l.nc.Stats().Reconnects != reconnects || !l.nc.IsConnected() {
 		// The connection changed under the setup: do it again.
 		l.mu.Unlock()
@@ -374,27 +391,29 @@ func (l *NATSLink) setup(ctx context.Context) (retry bool, delay time.Duration) 
 // ensure makes sure the stream and consumer exist. The first time it creates or updates
 // them, so a changed configuration applies; afterwards it only looks them up and creates
 // what is missing, so the reconnects of a cluster failover cost reads, not updates.
-func (l *NATSLink) ensure(ctx context.Context, full bool) (jetstream.Consumer, error) {
+// recreated reports that something was missing and had to be created again.
+func (l *NATSLink) ensure(ctx context.Context, full bool) (c jetstream.Consumer, recreated bool, err error) {
 	if !full {
 		_, err := l.js.Stream(ctx, events.StreamName)
 		if err == nil {
 			c, err := l.js.Consumer(ctx, events.StreamName, events.ConsumerName)
 			if err == nil {
-				return c, nil
+				return c, false, nil
 			}
 			if !errors.Is(err, jetstream.ErrConsumerNotFound) {
-				return nil, fmt.Errorf("looking up consumer %s: %w", events.ConsumerName, err)
+				return nil, false, fmt.Errorf("looking up consumer %s: %w", events.ConsumerName, err)
 			}
 		} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
-			return nil, fmt.Errorf("looking up stream %s: %w", events.StreamName, err)
+			return nil, false, fmt.Errorf("looking up stream %s: %w", events.StreamName, err)
 		}
 		l.cfg.Logger.WarnContext(ctx, "NATS topology missing after a reconnect (a server with a fresh store?); creating it",
 			"server", l.nc.ConnectedUrlRedacted())
 	}
 	if _, err := events.EnsureStream(ctx, l.js, l.cfg.Stream); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return events.EnsureConsumer(ctx, l.js, l.cfg.Consumer)
+	c, err = events.EnsureConsumer(ctx, l.js, l.cfg.Consumer)
+	return c, !full && err == nil, err
 }
 
 // setState records a state other than ready. l.mu is not held.

@@ -36,6 +36,11 @@ type Config struct {
 	// Run calls it again when its message iterator ends unexpectedly (the consumer was
 	// deleted). Default: returns Consumer.
 	ConsumerFunc func(ctx context.Context) (jetstream.Consumer, error)
+	// ConsumerResetFunc returns a channel closed when the consumer has been created again
+	// (a NATS server came back with an empty store): Run then opens a new message iterator,
+	// since the old one's pull requests went to a consumer that no longer existed. Default:
+	// none.
+	ConsumerResetFunc func() <-chan struct{}
 	// Client sends the attempts. Required; the caller closes it.
 	Client *webhook.Client
 	// AttemptTimeout is the Client's timeout (WEBHOOK_TIMEOUT); leases and the in-progress
@@ -349,6 +354,10 @@ func (d *Dispatcher) consume(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if errors.Is(err, errConsumerReset) {
+			d.logger.InfoContext(ctx, "consumer created again; consuming from it")
+			continue
+		}
 		d.consumeLog.Fail(ctx, 1, err)
 		if time.Since(start) > time.Minute {
 			bo.Reset()
@@ -361,6 +370,8 @@ func (d *Dispatcher) consume(ctx context.Context) error {
 	}
 }
 
+var errConsumerReset = errors.New("consumer created again")
+
 // consumeFrom feeds messages of c to dispatch until ctx ends (nil) or the iterator ends
 // (why).
 func (d *Dispatcher) consumeFrom(ctx context.Context, c jetstream.Consumer) error {
@@ -371,11 +382,27 @@ func (d *Dispatcher) consumeFrom(ctx context.Context, c jetstream.Consumer) erro
 	stop := context.AfterFunc(ctx, it.Drain)
 	defer stop()
 	defer it.Stop()
+	var reset atomic.Bool
+	if d.cfg.ConsumerResetFunc != nil {
+		resetC, iterDone := d.cfg.ConsumerResetFunc(), make(chan struct{})
+		defer close(iterDone)
+		go func() {
+			select {
+			case <-resetC:
+				reset.Store(true)
+				it.Stop()
+			case <-iterDone:
+			}
+		}()
+	}
 	for {
 		msg, err := it.Next()
 		if err != nil {
 			if ctx.Err() != nil && errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 				return nil
+			}
+			if reset.Load() {
+				return errConsumerReset
 			}
 			// Next fails only for good (the consumer was deleted, the iterator closed): the
 			// caller opens a new one.

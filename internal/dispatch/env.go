@@ -32,6 +32,7 @@ func NewFromEnv(env *app.Env, client *webhook.Client) (*Dispatcher, error) {
 	return New(Config{
 		DB:                   env.DB,
 		ConsumerFunc:         consumerFunc(env.Link),
+		ConsumerResetFunc:    env.Link.Recreated,
 		Client:               client,
 		AttemptTimeout:       cfg.WebhookTimeout,
 		Issuer:               cfg.TokenIssuer,

@@ -57,6 +57,8 @@ type Check struct {
 	Optional bool
 }
 
+const readyzRoute = "GET /readyz"
+
 // RegisterHealth adds GET /healthz (200 while the process runs) and GET /readyz: 200 when
 // every required check passes within two seconds, else 503; the body names each check's
 // state, and its status is "ok", "degraded" (an optional check failed) or "unavailable".
@@ -75,7 +77,7 @@ func RegisterHealth(rt *Router, checks ...Check) {
 			logs[i].Msg = "optional readiness check failed; still ready"
 		}
 	}
-	rt.Handle("GET /readyz", Public, func(w http.ResponseWriter, r *http.Request) error {
+	rt.Handle(readyzRoute, Public, func(w http.ResponseWriter, r *http.Request) error {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		result := map[string]string{}
