@@ -73,6 +73,16 @@ func TestNATSOutage(t *testing.T) {
 	w.publish(t, 3)
 	waitFor(t, 30*time.Second, "three more deliveries", func() bool { return w.rc.distinct() == 6 })
 
+	// A plain restart (the store kept) while consuming: the iterator pulls again.
+	n.Stop()
+	waitFor(t, 10*time.Second, "readyz 503", func() bool { code, _ := readyz(t, addr); return code == 503 })
+	n.Restart()
+	waitFor(t, 30*time.Second, "readyz 200", func() bool { code, _ := readyz(t, addr); return code == 200 })
+	restarted := time.Now()
+	w.publish(t, 3)
+	waitFor(t, 30*time.Second, "three deliveries after a restart", func() bool { return w.rc.distinct() == 9 })
+	t.Logf("delivered 3 events published %s after the dispatcher was ready again", time.Since(restarted).Round(time.Millisecond))
+
 	cancel()
 	select {
 	case err := <-done:

@@ -375,7 +375,10 @@ var errConsumerReset = errors.New("consumer created again")
 // consumeFrom feeds messages of c to dispatch until ctx ends (nil) or the iterator ends
 // (why).
 func (d *Dispatcher) consumeFrom(ctx context.Context, c jetstream.Consumer) error {
-	it, err := c.Messages(jetstream.PullMaxMessages(min(max(2*d.cfg.Concurrency, 64), 4096)))
+	// A 5s heartbeat (the default is half the 30s expiry): a pull request lost while NATS
+	// restarts is noticed, and sent again, within 10s instead of 30s.
+	it, err := c.Messages(jetstream.PullMaxMessages(min(max(2*d.cfg.Concurrency, 64), 4096)),
+		jetstream.PullHeartbeat(5*time.Second))
 	if err != nil {
 		return fmt.Errorf("opening the message iterator: %w", err)
 	}
@@ -390,7 +393,7 @@ func (d *Dispatcher) consumeFrom(ctx context.Context, c jetstream.Consumer) erro
 			select {
 			case <-resetC:
 				reset.Store(true)
-				it.Stop()
+				it.Drain() // what is buffered is still handled
 			case <-iterDone:
 			}
 		}()
@@ -398,14 +401,18 @@ func (d *Dispatcher) consumeFrom(ctx context.Context, c jetstream.Consumer) erro
 	for {
 		msg, err := it.Next()
 		if err != nil {
-			if ctx.Err() != nil && errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return nil
+			if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				// Missing heartbeats, a deleted consumer: the iterator pulls again by itself
+				// or closes, which the next call reports.
+				d.consumeLog.Fail(ctx, 1, err)
+				continue
 			}
-			if reset.Load() {
+			switch {
+			case ctx.Err() != nil:
+				return nil
+			case reset.Load():
 				return errConsumerReset
 			}
-			// Next fails only for good (the consumer was deleted, the iterator closed): the
-			// caller opens a new one.
 			return fmt.Errorf("reading messages: %w", err)
 		}
 		d.consumeLog.Recover(ctx)
