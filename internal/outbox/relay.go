@@ -466,6 +466,11 @@ func (r *Relay) await(f *flight, timer *time.Timer, acked []string) []string {
 	}
 	timer.Stop() // since Go 1.23 a stopped timer delivers no stale tick
 	if len(failed) == 0 {
+		if r.publishLog.Failing() {
+			// JetStream works again without a reconnect (a failover ended): the sweep need not
+			// wait out its backoff for what failed meanwhile.
+			r.Wake()
+		}
 		r.publishLog.Recover(context.Background())
 		return acked
 	}

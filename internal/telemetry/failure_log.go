@@ -108,8 +108,4 @@ func (f *FailureLog) Recover(ctx context.Context) {
 }
 
 // Failing reports whether the last record was a failure.
-func (f *FailureLog) Failing() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.failing
-}
+func (f *FailureLog) Failing() bool { return f.active.Load() }
