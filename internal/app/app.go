@@ -140,17 +140,14 @@ func (env *Env) openNATS(ctx context.Context) error {
 		return err
 	}
 	if !env.NC.IsConnected() {
-		logger.Warn("NATS not reachable; connecting in the background (the api accepts into the outbox meanwhile)",
-			"nats_url", config.RedactURL(cfg.NATSURL))
+		logger.Warn("NATS not reachable; connecting in the background", "nats_url", config.RedactURL(cfg.NATSURL))
 		return nil
 	}
-	env.Link.step(ctx)
-	switch state := env.Link.State(); {
-	case state == NATSReady:
-		logger.Info("NATS set up", "embedded", cfg.Embedded, "took", time.Since(start).Round(time.Millisecond))
-	case cfg.Embedded:
-		return fmt.Errorf("embedded NATS: %s: %w", state, env.Link.lastErr())
+	env.Link.step(ctx) // logs "NATS ready", or why not
+	if state := env.Link.State(); cfg.Embedded && state != NATSReady {
+		return fmt.Errorf("embedded NATS not set up (%s): %v", state, env.Link.lastErr())
 	}
+	logger.Debug("NATS opened", "embedded", cfg.Embedded, "state", env.Link.State(), "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

@@ -125,9 +125,6 @@ func NewNATSLink(cfg NATSLinkConfig) (*NATSLink, error) {
 	}, nil
 }
 
-// JS is the JetStream context of the link's connection.
-func (l *NATSLink) JS() jetstream.JetStream { return l.js }
-
 // State is the link's state: NATSReady or why not.
 func (l *NATSLink) State() string {
 	l.mu.Lock()
