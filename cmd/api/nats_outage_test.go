@@ -37,7 +37,7 @@ func metric(t *testing.T, base, name string) float64 {
 	return -1
 }
 
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitWithin(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -100,6 +100,7 @@ func TestNATSOutage(t *testing.T) {
 			if db == "postgres" {
 				env["DATABASE_URL"] = storetest.PostgresURL(t)
 				env["TOKEN_SECRET"] = strings.Repeat("k", 40)
+				env["SECRETS_KEY"] = testSecretsKey
 			}
 			p := runtest.Start(t, run, env)
 
@@ -123,12 +124,12 @@ func TestNATSOutage(t *testing.T) {
 
 			n.Restart()
 			restarted := time.Now()
-			waitUntil(t, 30*time.Second, "the outbox to drain", func() bool { return metric(t, p.URL, "dispatch24_outbox_backlog") == 0 })
+			waitWithin(t, 30*time.Second, "the outbox to drain", func() bool { return metric(t, p.URL, "dispatch24_outbox_backlog") == 0 })
 			t.Logf("outbox drained %s after NATS started again (its reconnect included)", time.Since(restarted).Round(time.Millisecond))
 			if got := len(n.Messages(t)); got < 5 {
 				t.Fatalf("stream holds %d messages, want the 5 submissions' events", got)
 			}
-			waitUntil(t, 10*time.Second, "NATS ready", func() bool {
+			waitWithin(t, 10*time.Second, "NATS ready", func() bool {
 				_, body := getJSON(t, p.URL+"/readyz")
 				return body["status"] == "ok"
 			})
@@ -138,14 +139,14 @@ func TestNATSOutage(t *testing.T) {
 
 			// Back with an empty store: the api creates the stream again and publishes.
 			n.Stop()
-			waitUntil(t, 10*time.Second, "the api to notice", func() bool { return metric(t, p.URL, "dispatch24_nats_connected") == 0 })
+			waitWithin(t, 10*time.Second, "the api to notice", func() bool { return metric(t, p.URL, "dispatch24_nats_connected") == 0 })
 			for i := 0; i < 3; i++ {
 				if code := submit(); code != 201 {
 					t.Fatalf("submission %d with NATS down again: %d", i, code)
 				}
 			}
 			n.RestartEmpty()
-			waitUntil(t, 30*time.Second, "the outbox to drain after an empty restart", func() bool {
+			waitWithin(t, 30*time.Second, "the outbox to drain after an empty restart", func() bool {
 				return metric(t, p.URL, "dispatch24_outbox_backlog") == 0
 			})
 			if got := len(n.Messages(t)); got < 3 {

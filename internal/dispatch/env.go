@@ -31,6 +31,7 @@ func NewFromEnv(env *app.Env, client *webhook.Client) (*Dispatcher, error) {
 	}
 	return New(Config{
 		DB:                   env.DB,
+		Secrets:              env.Secrets,
 		ConsumerFunc:         consumerFunc(env.Link),
 		ConsumerResetFunc:    env.Link.Recreated,
 		Client:               client,
