@@ -76,12 +76,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	handler := httpapi.Middleware(httpapi.MiddlewareConfig{
+	handler := httpapi.ClientAddress(cfg.TrustedProxies, httpapi.Middleware(httpapi.MiddlewareConfig{
 		Logger:     logger,
 		Metrics:    metrics,
 		Tracer:     tracing.Provider.Tracer("dispatch24/api"),
 		Propagator: tracing.Propagator,
-	}, rt)
+	}, rt))
 
 	logger.Info("listening", "addr", ln.Addr().String(), "startup", time.Since(started).Round(time.Millisecond))
 
