@@ -32,13 +32,9 @@ func chromiumPath(t *testing.T) string {
 	return p
 }
 
-// TestConsoleInBrowser signs in to the console in headless Chromium as an operator would:
-// types the credentials, follows the failed delivery from the list to its attempt log, and
-// replays it with the button, landing on the new delivery linked to the old one.
-func TestConsoleInBrowser(t *testing.T) {
-	t.Parallel()
-	f := newConsoleFixture(t)
-
+// newBrowser starts headless Chromium for the test, stopped at its end or after timeout.
+func newBrowser(t *testing.T, timeout time.Duration) context.Context {
+	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath(t)),
 		chromedp.UserDataDir(t.TempDir()),
@@ -46,12 +42,21 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-component-update", true),
 	)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
 	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
+	t.Cleanup(func() { cancelBrowser(); cancelAlloc(); cancel() })
+	return bctx
+}
+
+// TestConsoleInBrowser signs in to the console in headless Chromium as an operator would:
+// types the credentials, follows the failed delivery from the list to its attempt log, and
+// replays it with the button, landing on the new delivery linked to the old one.
+func TestConsoleInBrowser(t *testing.T) {
+	t.Parallel()
+	f := newConsoleFixture(t)
+
+	bctx := newBrowser(t, 90*time.Second)
 
 	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
@@ -159,19 +164,7 @@ func TestConsoleLayoutInBrowser(t *testing.T) {
 		t.Fatalf("range replay: %d", code)
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath(t)),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.NoSandbox,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-	)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
+	bctx := newBrowser(t, 3*time.Minute)
 
 	measure := func(width int64, path string) {
 		t.Helper()
