@@ -53,7 +53,7 @@ func (c *Client) UpdateWebhook(ctx context.Context, surveyID, webhookID string, 
 	return &out, nil
 }
 
-// DeleteWebhook removes a webhook; its pending deliveries end skipped.
+// DeleteWebhook removes a webhook: events accepted after it answers are not delivered to it.
 func (c *Client) DeleteWebhook(ctx context.Context, surveyID, webhookID string) error {
 	return c.Do(ctx, http.MethodDelete, webhookPath(surveyID, webhookID), nil, nil, nil)
 }
