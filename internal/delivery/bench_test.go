@@ -100,3 +100,42 @@ func analyze(b *testing.B, db *store.DB) {
 		b.Fatal(err)
 	}
 }
+
+// BenchmarkReplayProgress measures GET /api/admin/replays/{id} of a replay of 500 deliveries
+// in a table of 100,500: its succeeded and failed counts are read from the replay's own index
+// range, so the cost follows the replay, not the table.
+func BenchmarkReplayProgress(b *testing.B) {
+	for _, d := range []struct {
+		name string
+		open func(testing.TB) *store.DB
+	}{{"sqlite", storetest.SQLite}, {"postgres", storetest.Postgres}} {
+		b.Run(d.name, func(b *testing.B) {
+			const n, replayed = 100_000, 500
+			ctx := context.Background()
+			db := d.open(b)
+			bd := setup(b, db, 500)
+			start := t0.Add(-100 * 24 * time.Hour)
+			insert(b, db, failedRows("bench", "wh1", "s1", n, start))
+			analyze(b, db)
+			body := map[string]any{"since": start.Format(time.RFC3339), "until": start.Add(replayed * time.Minute).Format(time.RFC3339)}
+			code, out, raw := bd.do(b, asAdmin, "POST", "/api/admin/deliveries/replay", body)
+			if code != http.StatusAccepted || out["matched"] != float64(replayed) {
+				b.Fatalf("replay: %d %s", code, raw)
+			}
+			id := out["replayId"].(string)
+			if err := bd.replayer.Process(ctx); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := db.Exec(ctx, "UPDATE deliveries SET status = 'failed', next_attempt_at = NULL WHERE replay_id = $1", id); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				code, out, raw := bd.do(b, asAdmin, "GET", "/api/admin/replays/"+id, nil)
+				if code != http.StatusOK || out["failed"] != float64(replayed) || out["status"] != "completed" {
+					b.Fatalf("progress: %d %s", code, raw)
+				}
+			}
+		})
+	}
+}
