@@ -94,6 +94,26 @@ func UsedMetrics() (map[string][]string, error) {
 	return used, nil
 }
 
+// DashboardQueries returns the PromQL of every query on the dashboard, in panel order, with
+// Grafana's variables ($__rate_interval, $__range) as they are.
+func DashboardQueries() ([]string, error) {
+	b, err := files.ReadFile(DashboardFile)
+	if err != nil {
+		return nil, err
+	}
+	var dash dashboard
+	if err := json.Unmarshal(b, &dash); err != nil {
+		return nil, fmt.Errorf("%s: %w", DashboardFile, err)
+	}
+	var out []string
+	for _, p := range dash.allPanels() {
+		for _, t := range p.Targets {
+			out = append(out, t.Expr)
+		}
+	}
+	return out, nil
+}
+
 // dashboard is the part of a Grafana dashboard's JSON that holds queries.
 type dashboard struct {
 	Panels     []panel `json:"panels"`

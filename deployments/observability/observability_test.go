@@ -2,8 +2,10 @@ package observability_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -246,6 +248,42 @@ func TestRulesUnit(t *testing.T) {
 		if !strings.Contains(string(b), "alertname: "+r.Alert+"\n        exp_alerts:\n          - ") {
 			t.Errorf("alert %s has no unit test in which it fires", r.Alert)
 		}
+	}
+}
+
+// TestDashboardQueriesParse parses every dashboard query with Prometheus' parser: written as
+// recording rules (Grafana's $__rate_interval and $__range replaced by durations) into a
+// temporary file for promtool check rules.
+func TestDashboardQueriesParse(t *testing.T) {
+	t.Parallel()
+	tool := promtool(t)
+	exprs, err := observability.DashboardQueries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(exprs) == 0 {
+		t.Fatal("the dashboard has no queries")
+	}
+	type recording struct {
+		Record string `yaml:"record"`
+		Expr   string `yaml:"expr"`
+	}
+	var rules []recording
+	grafana := strings.NewReplacer("$__rate_interval", "1m", "$__range", "6h", "${__range}", "6h", "$__interval", "15s")
+	for i, e := range exprs {
+		rules = append(rules, recording{Record: fmt.Sprintf("dashboard:query_%d", i), Expr: grafana.Replace(e)})
+	}
+	b, err := yaml.Marshal(map[string]any{"groups": []any{map[string]any{"name": "dashboard", "rules": rules}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "dashboard.rules.yml")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(tool, "check", "rules", path).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), fmt.Sprintf("SUCCESS: %d rules found", len(exprs))) {
+		t.Fatalf("promtool check rules on the dashboard's queries: %v\n%s\n%s", err, out, b)
 	}
 }
 
