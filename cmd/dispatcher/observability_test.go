@@ -22,6 +22,11 @@ func TestObservabilityMetricsServed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, name := range apiOnlyMetrics {
+		if len(used[name]) == 0 {
+			t.Errorf("apiOnlyMetrics lists %s, which neither the dashboard nor the rules use", name)
+		}
+	}
 	w := newWorld(t)
 	var logs syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
