@@ -452,31 +452,49 @@ func (n *planNode) walk(fn func(*planNode)) {
 	}
 }
 
-// TestClaimDueSQLitePlans checks the SQLite claim's statements, without statistics and after
-// ANALYZE: every access to deliveries goes through deliveries_pending_idx (or the key for the
-// lease) and no statement sorts, so each stops after the rows it needs.
+// TestClaimDueSQLitePlans checks the SQLite claim's statements with no statistics, with
+// statistics of a small table (stale) and after ANALYZE: every access to deliveries goes
+// through deliveries_pending_idx (or the key for the lease) and no statement sorts, so each
+// stops after the rows it needs.
 func TestClaimDueSQLitePlans(t *testing.T) {
 	t.Parallel()
-	db := storetest.SQLite(t)
-	ctx := context.Background()
-	now := store.Micros(time.Now())
-	insertBacklog(t, db, genBacklog(3, 20, 200, now))
-	statements := []struct {
-		sql  string
-		args []any
-	}{
-		{claimEndpointsSQLiteSQL, nil},
-		{claimOldestSQLiteSQL, []any{"wh_001", now, 8}},
-		{fmt.Sprintf(claimLeaseSQLiteSQL, "$2,$3"), []any{now, "d_001_00001", "d_001_00002"}},
-	}
-	for _, stats := range []string{"none", "analyzed"} {
+	for _, stats := range []string{"none", "stale", "analyzed"} {
+		db := storetest.SQLite(t)
+		ctx := context.Background()
+		now := store.Micros(time.Now())
+		if stats == "stale" {
+			young := genBacklog(4, 1, 50, now)
+			for i := range young {
+				young[i].id, young[i].webhook = "young_"+young[i].id, "wh_young"
+			}
+			insertBacklog(t, db, young)
+			if _, err := db.Exec(ctx, "ANALYZE"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		insertBacklog(t, db, genBacklog(3, 20, 200, now))
 		if stats == "analyzed" {
 			if _, err := db.Exec(ctx, "ANALYZE"); err != nil {
 				t.Fatal(err)
 			}
 		}
+		ids := make([]string, 100)
+		args := []any{now}
+		for i := range ids {
+			ids[i] = fmt.Sprintf("$%d", i+2)
+			args = append(args, fmt.Sprintf("d_001_%05d", i))
+		}
+		statements := []struct {
+			sql  string
+			args []any
+		}{
+			{claimEndpointsSQLiteSQL, nil},
+			{claimOldestSQLiteSQL, []any{"wh_001", now, 8}},
+			{fmt.Sprintf(claimLeaseSQLiteSQL, strings.Join(ids, ",")), args},
+		}
 		for _, st := range statements {
-			rows, err := db.Query(ctx, "EXPLAIN QUERY PLAN "+st.sql, st.args...)
+			// On the writer: it plans the claim, with the statistics it has loaded.
+			rows, err := db.Write().Query(ctx, "EXPLAIN QUERY PLAN "+st.sql, st.args...)
 			if err != nil {
 				t.Fatal(err)
 			}
