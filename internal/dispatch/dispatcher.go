@@ -98,8 +98,8 @@ type Config struct {
 	DrainTimeout time.Duration
 	// Logger receives the engine's logs. Default: discarded.
 	Logger *slog.Logger
-	// Metrics receives Attempts, AttemptDuration, Deliveries and EndpointsDisabled. Default: a
-	// registry of its own.
+	// Metrics receives Attempts, AttemptDuration, Deliveries, EndpointsDisabled,
+	// RetryClaimDuration and RetryClaimsSlow. Default: a registry of its own.
 	Metrics *telemetry.Metrics
 	// TracerProvider and Propagator default to the OpenTelemetry globals.
 	TracerProvider trace.TracerProvider
