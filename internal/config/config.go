@@ -25,7 +25,9 @@ import (
 // Config is the effective configuration of one process. Every field documents its variable
 // and its default.
 type Config struct {
-	// HTTPAddr (HTTP_ADDR, default 127.0.0.1:8080) is the API listen address; ":0" picks a free port.
+	// HTTPAddr (HTTP_ADDR, default 127.0.0.1:8080 for the api, 127.0.0.1:8081 for the
+	// dispatcher, so both run on one machine) is the listen address: the API's, or the
+	// dispatcher's health and metrics; ":0" picks a free port.
 	HTTPAddr string
 	// DataDir (DATA_DIR, default ./data) holds embedded mode's files.
 	DataDir string
@@ -147,6 +149,32 @@ var Vars = []Var{
 	{"TRUSTED_PROXIES", "", false, "CIDRs of reverse proxies whose X-Forwarded-For gives the client address"},
 }
 
+// programVars are the variables whose default or meaning differ for one program. The
+// dispatcher has no embedded mode (the api runs the workers itself there), so it requires the
+// external services, and its HTTP_ADDR serves only health and metrics, on a port of its own.
+var programVars = map[string]map[string]Var{
+	"dispatcher": {
+		"HTTP_ADDR":    {"HTTP_ADDR", "127.0.0.1:8081", false, "health and metrics listen address: /healthz, /readyz, /metrics (:0 picks a free port)"},
+		"DATABASE_URL": {"DATABASE_URL", "", true, "required: postgres://… of the api's PostgreSQL store"},
+		"NATS_URL":     {"NATS_URL", "", true, "required: the api's NATS servers (2.10+), comma separated"},
+		"SECRETS_KEY":  {"SECRETS_KEY", "", true, "required: the api's SECRETS_KEY (opens webhook secrets and survey jwtSecrets)"},
+	},
+}
+
+// VarsFor lists the variables as program ("api", "dispatcher", …) reads them: Vars with that
+// program's own defaults and descriptions.
+func VarsFor(program string) []Var {
+	own := programVars[program]
+	out := make([]Var, len(Vars))
+	for i, v := range Vars {
+		if o, ok := own[v.Name]; ok {
+			v = o
+		}
+		out[i] = v
+	}
+	return out
+}
+
 // flagName turns HTTP_ADDR into http-addr.
 func flagName(env string) string { return strings.ReplaceAll(strings.ToLower(env), "_", "-") }
 
@@ -175,8 +203,9 @@ func Load(name string, args []string, getenv func(string) string, numCPU int, ou
 func parse(name string, args []string, getenv func(string) string, output io.Writer) (map[string]string, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(output)
-	vals := make(map[string]*string, len(Vars))
-	for _, v := range Vars {
+	vars := VarsFor(name)
+	vals := make(map[string]*string, len(vars))
+	for _, v := range vars {
 		vals[v.Name] = fs.String(flagName(v.Name), "", v.Usage+" (env "+v.Name+")")
 	}
 	if err := fs.Parse(args); err != nil {
@@ -190,8 +219,8 @@ func parse(name string, args []string, getenv func(string) string, output io.Wri
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	raw := make(map[string]string, len(Vars))
-	for _, v := range Vars {
+	raw := make(map[string]string, len(vars))
+	for _, v := range vars {
 		val := getenv(v.Name)
 		if set[flagName(v.Name)] {
 			val = *vals[v.Name]

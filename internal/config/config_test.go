@@ -238,3 +238,25 @@ func TestTrustedProxies(t *testing.T) {
 		t.Errorf("trusted proxies not logged: %s", logged)
 	}
 }
+
+// TestHTTPAddrDefaultByProgram: the dispatcher's health and metrics listener has a default
+// port of its own, so an api and a dispatcher with defaults run on one machine.
+func TestHTTPAddrDefaultByProgram(t *testing.T) {
+	t.Parallel()
+	prod := env(map[string]string{"DATABASE_URL": "postgres://db/x", "NATS_URL": "nats://n1:4222",
+		"SECRETS_KEY": testSecretsKey, "TOKEN_SECRET": strings.Repeat("s", 32)})
+	for program, want := range map[string]string{"api": "127.0.0.1:8080", "dispatcher": "127.0.0.1:8081"} {
+		c, err := Load(program, nil, prod, 2, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.HTTPAddr != want {
+			t.Errorf("%s: HTTP_ADDR default %s, want %s", program, c.HTTPAddr, want)
+		}
+		for _, v := range VarsFor(program) {
+			if v.Name == "HTTP_ADDR" && v.Default != want {
+				t.Errorf("%s: VarsFor documents HTTP_ADDR default %s, want %s", program, v.Default, want)
+			}
+		}
+	}
+}
