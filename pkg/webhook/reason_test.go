@@ -55,7 +55,7 @@ func TestSendReason(t *testing.T) {
 		reason string
 	}{
 		{"refused", refused, webhook.CodeConnection, "connection refused"},
-		{"timeout", hanging.URL, webhook.CodeTimeout, "timeout after 200ms"},
+		{"timeout", hanging.URL, webhook.CodeTimeout, "no complete answer within 200ms"},
 		{"untrusted certificate", untrusted.URL, webhook.CodeTLS, "TLS: certificate signed by an unknown authority"},
 		{"https to a plain server", strings.Replace(plain.URL, "http://", "https://", 1), webhook.CodeConnection, "plain HTTP answer to an https URL"},
 		{"hung up", hangUp.URL, webhook.CodeConnection, "EOF: the connection closed before a complete answer"},

@@ -53,7 +53,7 @@ type Result struct {
 	// secrets or bodies and is fit for the attempt log.
 	Err error
 	// Reason describes a failure in one line fit for the attempt log, which survey staff read:
-	// "connection refused", "timeout after 15s", "TLS: certificate signed by an unknown
+	// "connection refused", "no complete answer within 15s", "TLS: certificate signed by an unknown
 	// authority", "HTTP 503 Service Unavailable". It never names the address dialled or a DNS
 	// server (Err does, for operators' logs). Empty when Delivered, and for blocked_address and
 	// dns_error, whose code says it all (their message is HostRefusal's, as at registration).
@@ -140,13 +140,13 @@ func reason(code ErrorCode, err error, timeout time.Duration) string {
 		var opErr *net.OpError
 		switch {
 		case errors.As(err, &dnsErr):
-			return "timeout looking the host up"
+			return "while looking the host up"
 		case errors.As(err, &opErr) && opErr.Op == "dial":
-			return "timeout connecting"
+			return "while connecting"
 		case strings.Contains(err.Error(), "TLS handshake timeout"):
-			return "timeout in the TLS handshake"
+			return "in the TLS handshake"
 		}
-		return "timeout after " + timeout.String()
+		return "no complete answer within " + timeout.String()
 	case CodeTLS:
 		return tlsReason(err)
 	case CodeInvalidRequest:
