@@ -39,10 +39,14 @@ func newModules(ctx context.Context, env *app.Env, stdout io.Writer) (*modules, 
 	_ = stdout
 	// --- module wiring (auth, survey, submission, webhooks, dispatch) ---
 	// The outbox relay publishes the events the survey app's routes store with their changes.
-	relay, err := outbox.New(outbox.Config{DB: env.DB, JS: env.JS, Metrics: env.Metrics, Logger: env.Logger})
+	// It publishes only through a server the NATS link accepts, and the link wakes it as soon
+	// as NATS is set up again after an outage.
+	relay, err := outbox.New(outbox.Config{DB: env.DB, JS: env.JS, Metrics: env.Metrics, Logger: env.Logger,
+		UsableFunc: env.Link.Usable})
 	if err != nil {
 		return nil, err
 	}
+	env.Link.OnReady(relay.Wake)
 	intake, err := submission.New(submission.Config{DB: env.DB, Outbox: relay, Metrics: env.Metrics, Logger: env.Logger})
 	if err != nil {
 		return nil, err

@@ -88,7 +88,9 @@ func Middleware(cfg MiddlewareConfig, h http.Handler) http.Handler {
 				cfg.Metrics.HTTPDuration.WithLabelValues(route).Observe(elapsed.Seconds())
 			}
 			level := slog.LevelInfo
-			if serverFault(status) {
+			// A 503 from /readyz is the probe's answer, not a server error (RegisterHealth logs
+			// the failing check itself, once per run of failures).
+			if serverFault(status) && route != readyzRoute {
 				level = slog.LevelError
 			}
 			cfg.Logger.LogAttrs(ctx, level, "request",
