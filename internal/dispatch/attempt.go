@@ -90,7 +90,7 @@ func (d *Dispatcher) attempt(ctx context.Context, j *job) outcome {
 		StartedAt:    store.Micros(res.StartedAt),
 		DurationMs:   res.Duration.Milliseconds(),
 		StatusCode:   res.StatusCode,
-		Error:        attemptError(&res),
+		Error:        AttemptError(&res),
 		ResponseBody: sanitizeBody(res.ResponseBody),
 	}
 	o.d.Attempts = n
@@ -119,11 +119,11 @@ func (d *Dispatcher) attempt(ctx context.Context, j *job) outcome {
 	return o
 }
 
-// attemptError is the attempt log's error: the code, then after ": " the failure's detail
+// AttemptError is the attempt log's error: the code, then after ": " the failure's detail
 // without internal addresses (webhook.Result.Reason), such as "connection_error: connection
 // refused". blocked_address and dns_error stay bare codes (CONTRACT: error "blocked_address");
 // the delivery's lastError is always the bare code. Clients match the part before ":".
-func attemptError(res *webhook.Result) string {
+func AttemptError(res *webhook.Result) string {
 	if res.Delivered {
 		return ""
 	}
