@@ -236,6 +236,7 @@ type Dispatcher struct {
 
 	attemptCounters  map[string]prometheus.Counter
 	deliveryCounters map[string]prometheus.Counter
+	failures         *failureLog
 
 	// Test hooks: skipAck leaves messages unacked once their deliveries are recorded, and
 	// onMessageDone sees every message whose deliveries are recorded.
@@ -262,6 +263,7 @@ func New(cfg Config) (*Dispatcher, error) {
 
 		attemptCounters:  make(map[string]prometheus.Counter),
 		deliveryCounters: make(map[string]prometheus.Counter),
+		failures:         newFailureLog(cfg.Logger, cfg.NowFunc),
 	}
 	for _, code := range []string{"delivered", string(webhook.CodeHTTPStatus), string(webhook.CodeRedirect),
 		string(webhook.CodeTimeout), string(webhook.CodeConnection), string(webhook.CodeDNS), string(webhook.CodeTLS),
