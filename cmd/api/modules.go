@@ -63,12 +63,14 @@ func newModules(ctx context.Context, env *app.Env, stdout io.Writer) (*modules, 
 		Issuer:     env.Config.TokenIssuer,
 		AccessTTL:  env.Config.AccessTokenTTL,
 		RefreshTTL: env.Config.RefreshTokenTTL,
+		Metrics:    auth.NewMetrics(env.Metrics.Registry),
 	}, env.Logger)
 	if err != nil {
 		return nil, err
 	}
 	if err := authService.EnsureAdmin(ctx, auth.FirstAdmin{
 		Email: env.Config.AdminEmail, Password: env.Config.AdminPassword, PublicURL: env.Config.PublicURL,
+		Given: env.Config.AdminGiven,
 	}, stdout); err != nil {
 		return nil, err
 	}
