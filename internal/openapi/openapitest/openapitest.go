@@ -48,8 +48,9 @@ type operation struct {
 // checker validates exchanges. One is shared by every test of a process: the validator and its
 // compiled schemas are built once.
 type checker struct {
-	mu  sync.Mutex // guards v (its caches) and seen
+	// v is safe for concurrent use: its caches are sync.Maps.
 	v   validator.Validator
+	mu  sync.Mutex // guards seen
 	ops []operation
 	// seen counts the validated exchanges of each operation.
 	seen map[string]int
@@ -119,6 +120,11 @@ func (c *checker) check(ex *exchange) []string {
 	if r.Method == http.MethodHead || !httpapi.StandardMethod(r.Method) {
 		return nil // HEAD has no body to check; invented methods are the router's 501
 	}
+	if oddPath(r.URL.EscapedPath()) {
+		// Encoded slashes and dots, empty and dot segments: the hostile tests' path tricks,
+		// which the validator rightly refuses to pin to one operation.
+		return nil
+	}
 	op, ok := c.find(r.Method, r.URL.Path)
 	if !ok {
 		if !strings.HasPrefix(r.URL.Path, "/api/") || routerRefusal(ex) {
@@ -137,8 +143,6 @@ func (c *checker) check(ex *exchange) []string {
 	}
 	req := r.Clone(r.Context())
 	req.Body = io.NopCloser(bytes.NewReader(ex.reqBody))
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if ok, errs := c.v.ValidateHttpResponse(req, resp); !ok {
 		out = append(out, describe(op.name, fmt.Sprintf("response %d %.300s", ex.status, ex.respBody), errs)...)
 	}
@@ -150,8 +154,21 @@ func (c *checker) check(ex *exchange) []string {
 			out = append(out, describe(op.name, fmt.Sprintf("accepted request %.300s", ex.reqBody), errs)...)
 		}
 	}
+	c.mu.Lock()
 	c.seen[op.name]++
+	c.mu.Unlock()
 	return out
+}
+
+// oddPath reports whether an escaped request path has empty or dot segments, or encoded
+// slashes or dots.
+func oddPath(p string) bool {
+	for seg := range strings.SplitSeq(strings.TrimPrefix(p, "/"), "/") {
+		if seg == "" || seg == "." || seg == ".." || strings.Contains(strings.ToLower(seg), "%2") {
+			return true
+		}
+	}
+	return false
 }
 
 // routerRefusal reports whether a response is the router's answer to a route it does not
@@ -261,6 +278,9 @@ func (s *session) handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body := &teeBody{rc: r.Body}
 		if r.Body != nil && r.Body != http.NoBody {
+			// A shallow copy: the server inspects the original request's Body after the
+			// handler (to decide whether to drain it), which must stay its own type.
+			r = r.WithContext(r.Context())
 			r.Body = body
 		}
 		cw := &captureWriter{w: w}
@@ -268,6 +288,9 @@ func (s *session) handler(next http.Handler) http.Handler {
 		if cw.status == 0 {
 			cw.WriteHeader(http.StatusOK)
 		}
+		// The client has its answer before the validation runs, so checking adds no latency
+		// a test could mistake for the API's.
+		_ = http.NewResponseController(w).Flush()
 		complete := true
 		if cw.status >= 200 && cw.status < 300 && r.Body == body {
 			// Whatever of an accepted body the handler left unread is part of the request.

@@ -57,6 +57,7 @@ func TestCheckFindsMismatches(t *testing.T) {
 		{"undocumented route served", exchangeOf("GET", "/api/secret", "", 200, "application/json", `{}`), "does not list"},
 		{"router's unknown route", exchangeOf("GET", "/api/secret", "", 404, "application/problem+json",
 			`{"type":"t","title":"Not Found","status":404,"code":"route_not_found"}`), ""},
+		{"path tricks are not pinned to an operation", exchangeOf("GET", "/api/admin/users/..%2F..%2Fetc", "", 200, "application/json", `{}`), ""},
 		{"outside /api", exchangeOf("GET", "/healthz", "", 200, "application/json", `{"status":"ok"}`), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
