@@ -19,17 +19,25 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if seen := openapitest.Exercised(); len(seen) > 0 {
 		all := openapitest.Operations()
-		exchanges := 0
-		var missing []string
+		exchanges, accepted, acceptedOps := 0, 0, 0
+		var missing, neverAccepted []string
 		for _, op := range all {
-			exchanges += seen[op]
-			if seen[op] == 0 {
+			n := seen[op]
+			exchanges += n.Exchanges
+			accepted += n.Accepted
+			switch {
+			case n.Exchanges == 0:
 				missing = append(missing, op)
+			case n.Accepted == 0:
+				neverAccepted = append(neverAccepted, op)
+			default:
+				acceptedOps++
 			}
 		}
-		fmt.Printf("openapi: %d of %d documented operations exercised, %d exchanges validated\n", len(seen), len(all), exchanges)
-		if testing.Verbose() && len(missing) > 0 {
-			fmt.Printf("openapi: not exercised: %s\n", strings.Join(missing, ", "))
+		fmt.Printf("openapi: %d of %d documented operations exercised (%d exchanges validated); %d with accepted (2xx) exchanges (%d, requests validated too)\n",
+			len(seen), len(all), exchanges, acceptedOps, accepted)
+		if testing.Verbose() {
+			fmt.Printf("openapi: not exercised: %s\nopenapi: never answered 2xx: %s\n", strings.Join(missing, ", "), strings.Join(neverAccepted, ", "))
 		}
 	}
 	os.Exit(code)

@@ -53,7 +53,7 @@ type checker struct {
 	mu  sync.Mutex // guards seen
 	ops []operation
 	// seen counts the validated exchanges of each operation.
-	seen map[string]int
+	seen map[string]Count
 }
 
 var shared = sync.OnceValues(newChecker)
@@ -67,7 +67,7 @@ func newChecker() (*checker, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("openapitest: building the validator: %v", errs)
 	}
-	c := &checker{v: v, seen: map[string]int{}}
+	c := &checker{v: v, seen: map[string]Count{}}
 	for path, item := range m.Paths.PathItems.FromOldest() {
 		segs := strings.Split(path, "/")
 		for i, seg := range segs {
@@ -155,7 +155,12 @@ func (c *checker) check(ex *exchange) []string {
 		}
 	}
 	c.mu.Lock()
-	c.seen[op.name]++
+	n := c.seen[op.name]
+	n.Exchanges++
+	if ex.status >= 200 && ex.status < 300 {
+		n.Accepted++
+	}
+	c.seen[op.name] = n
 	c.mu.Unlock()
 	return out
 }
@@ -199,16 +204,23 @@ func describe(op, what string, errs []*verrors.ValidationError) []string {
 	return out
 }
 
+// Count is how many exchanges of one operation were validated.
+type Count struct {
+	// Exchanges counts them all; Accepted those answered 2xx, whose requests were validated
+	// too.
+	Exchanges, Accepted int
+}
+
 // Exercised returns the documented operations this process has validated exchanges of, with
 // how many each.
-func Exercised() map[string]int {
+func Exercised() map[string]Count {
 	c, err := shared()
 	if err != nil {
 		return nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[string]int, len(c.seen))
+	out := make(map[string]Count, len(c.seen))
 	for k, v := range c.seen {
 		out[k] = v
 	}
