@@ -4,13 +4,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dispatch24/dispatch24/internal/openapi"
 	"github.com/dispatch24/dispatch24/internal/openapi/openapitest"
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // TestMain reports how much of the OpenAPI document the package's tests exercised: the
@@ -102,4 +105,72 @@ func TestOpenAPIServed(t *testing.T) {
 	if req.Code != http.StatusNotModified {
 		t.Errorf("If-None-Match: %d", req.Code)
 	}
+}
+
+// TestOpenAPIHappyPaths drives the operations the other tests only refuse through to a 2xx
+// answer, so their accepted requests and success bodies are validated against the document
+// too (buildAPI's handler checks every exchange).
+func TestOpenAPIHappyPaths(t *testing.T) {
+	t.Parallel()
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(receiver.Close)
+	a := buildAPI(t, map[string]string{"DATA_DIR": t.TempDir(), "ADMIN_PASSWORD": "admin password",
+		"WEBHOOK_ALLOW_NETS": "127.0.0.0/8"})
+	must := func(want int, method, path, body, tok string) map[string]any {
+		t.Helper()
+		w := a.do(t, method, path, body, tok)
+		if w.Code != want {
+			t.Fatalf("%s %s: %d, want %d: %s", method, path, w.Code, want, w.Body.String())
+		}
+		var out map[string]any
+		_ = json.Unmarshal(w.Body.Bytes(), &out)
+		return out
+	}
+	admin := a.token(t, "/api/signin", `{"email":"admin@localhost","password":"admin password"}`)
+
+	// Survey with a jwtSecret, a respondent made by a third party's JWT, then read and deleted.
+	secret := strings.Repeat("j", 40)
+	must(201, "POST", "/api/admin/surveys", `{"id":"oa","name":"OA","allowGenUsers":true,"jwtSecret":"`+secret+`"}`, admin)
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"username": "third-party-1", "name": "Third", "customFields": []map[string]string{{"name": "site", "value": "a"}},
+	}).SignedString([]byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(200, "POST", "/api/surveys/oa/create-user", `{"token":"`+tok+`"}`, "")
+	must(200, "GET", "/api/admin/surveys/oa/respondents/third-party-1", "", admin)
+	must(204, "DELETE", "/api/admin/surveys/oa/respondents/third-party-1", "", admin)
+
+	// A global account read and deleted; a personal access token made and revoked.
+	u := must(201, "POST", "/api/admin/users", `{"email":"oa@example.org","password":"staff password","roles":["staff"],"surveys":["oa"]}`, admin)
+	must(200, "GET", "/api/admin/users/"+u["id"].(string), "", admin)
+	must(204, "DELETE", "/api/admin/users/"+u["id"].(string), "", admin)
+	pat := must(201, "POST", "/api/admin/user/personal-access-tokens", `{"name":"ci","expiresAt":"`+time.Now().Add(24*time.Hour).UTC().Format(time.RFC3339)+`"}`, admin)
+	must(204, "DELETE", "/api/admin/user/personal-access-tokens/"+pat["id"].(string), "", admin)
+
+	// A webhook: read, test-sent (which records a delivery), rotated; the delivery read and
+	// replayed, alone and as a range whose progress is read.
+	wh := must(201, "POST", "/api/admin/surveys/oa/webhooks", `{"url":"`+receiver.URL+`/hook","description":"oa"}`, admin)
+	whPath := "/api/admin/surveys/oa/webhooks/" + wh["id"].(string)
+	must(200, "GET", whPath, "", admin)
+	sent := must(200, "POST", whPath+"/test", "", admin)
+	if sent["delivered"] != true {
+		t.Fatalf("test send: %v", sent)
+	}
+	must(200, "POST", whPath+"/rotate-secret", "", admin)
+	dlv := "/api/admin/deliveries/" + sent["deliveryId"].(string)
+	must(200, "GET", dlv, "", admin)
+	must(202, "POST", dlv+"/replay", "", admin)
+	since := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	until := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	rp := must(202, "POST", "/api/admin/deliveries/replay", `{"surveyId":"oa","status":["succeeded"],"since":"`+since+`","until":"`+until+`"}`, admin)
+	must(200, "GET", "/api/admin/replays/"+rp["replayId"].(string), "", admin)
+
+	// Signing out revokes the refresh token.
+	w := a.do(t, "POST", "/api/signin", `{"email":"admin@localhost","password":"admin password"}`, "")
+	var rt struct{ RefreshToken string }
+	_ = json.Unmarshal(w.Body.Bytes(), &rt)
+	must(204, "POST", "/api/signout", "", rt.RefreshToken)
 }
