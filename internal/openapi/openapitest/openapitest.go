@@ -144,14 +144,14 @@ func (c *checker) check(ex *exchange) []string {
 	req := r.Clone(r.Context())
 	req.Body = io.NopCloser(bytes.NewReader(ex.reqBody))
 	if ok, errs := c.v.ValidateHttpResponse(req, resp); !ok {
-		out = append(out, describe(op.name, fmt.Sprintf("response %d %.300s", ex.status, ex.respBody), errs)...)
+		out = append(out, describe(op.name, fmt.Sprintf("response %d %.300s", ex.status, redact(ex.respBody)), errs)...)
 	}
 	if ex.status >= 200 && ex.status < 300 && ex.reqComplete {
 		req := r.Clone(r.Context())
 		req.Body = io.NopCloser(bytes.NewReader(ex.reqBody))
 		req.ContentLength = int64(len(ex.reqBody))
 		if ok, errs := c.v.ValidateHttpRequestSync(req); !ok {
-			out = append(out, describe(op.name, fmt.Sprintf("accepted request %.300s", ex.reqBody), errs)...)
+			out = append(out, describe(op.name, fmt.Sprintf("accepted request %.300s", redact(ex.reqBody)), errs)...)
 		}
 	}
 	c.mu.Lock()
@@ -163,6 +163,14 @@ func (c *checker) check(ex *exchange) []string {
 	c.seen[op.name] = n
 	c.mu.Unlock()
 	return out
+}
+
+// secretField matches the JSON string fields that carry secrets, tokens or passwords.
+var secretField = regexp.MustCompile(`"((?i)[a-z]*(?:secret|token|password))"\s*:\s*"(?:[^"\\]|\\.)*"`)
+
+// redact blanks the secrets of a body quoted in a failure, so test output shows none.
+func redact(body []byte) []byte {
+	return secretField.ReplaceAll(body, []byte(`"$1":"(redacted)"`))
 }
 
 // oddPath reports whether an escaped request path has empty or dot segments, or encoded

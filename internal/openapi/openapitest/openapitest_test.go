@@ -109,3 +109,16 @@ func TestHandlerSeesTheWire(t *testing.T) {
 		})
 	}
 }
+
+func TestRedact(t *testing.T) {
+	t.Parallel()
+	got := string(redact([]byte(`{"secret":"whsec_abc","refreshToken":"ey.x\\"y","name":"n","jwtSecret":"s","password":"p"}`)))
+	for _, leak := range []string{"whsec_abc", "ey.x", `"s"`, `"p"`} {
+		if strings.Contains(got, leak) {
+			t.Errorf("%s left in %s", leak, got)
+		}
+	}
+	if !strings.Contains(got, `"name":"n"`) {
+		t.Errorf("redacted too much: %s", got)
+	}
+}
