@@ -77,7 +77,8 @@ func Reference() ([]byte, error) {
 
 func renderOperation(b *bytes.Buffer, m *v3.Document, method, path string, item *v3.PathItem, op *v3.Operation) {
 	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
-	p("\n### %s\n\n`%s %s` (`%s`)\n\n", anchorTitle(op.OperationId), method, path, op.OperationId)
+	// The heading is the operationId, so links can use anchor(operationId).
+	p("\n### %s\n\n`%s %s` (`%s`)\n\n", op.OperationId, method, path, op.OperationId)
 	p("%s.", op.Summary)
 	if op.Description != "" {
 		p(" %s", strings.TrimSpace(op.Description))
@@ -267,9 +268,6 @@ func cell(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
 	return strings.ReplaceAll(s, "|", `\|`)
 }
-
-// anchorTitle is an operation heading whose GitHub anchor is anchor(operationId).
-func anchorTitle(id string) string { return id }
 
 // anchor is the GitHub heading anchor of a heading: lower case, spaces to dashes, other
 // punctuation dropped.
