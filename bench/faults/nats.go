@@ -95,7 +95,7 @@ func (c *natsCluster) startAll() error {
 
 // streamInfo asks the cluster ($JS.API.STREAM.INFO) about the events stream.
 func (c *natsCluster) streamInfo(ctx context.Context) (*jetstream.StreamInfo, error) {
-	nc, err := nats.Connect(c.url(), nats.Name("fault-harness"), nats.Timeout(2*time.Second))
+	nc, err := nats.Connect(c.url(), nats.Name("fault-harness"), nats.Timeout(time.Second))
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +104,7 @@ func (c *natsCluster) streamInfo(ctx context.Context) (*jetstream.StreamInfo, er
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	s, err := js.Stream(ctx, events.StreamName)
 	if err != nil {
