@@ -67,10 +67,11 @@ func shortOptions() options {
 	}
 }
 
-// fullOptions is the form: NATS down 30 s, the receiver refusing for 60 s.
+// fullOptions is the form: NATS down 30 s, the receiver refusing for 60 s, at the
+// 300 submissions/s under which the retry claim was seen to stall behind a backlog.
 func fullOptions() options {
 	return options{
-		full: true, rate: 100, clients: 8, respondents: 16,
+		full: true, rate: 300, clients: 8, respondents: 16,
 		warm: 10 * time.Second, after: 20 * time.Second,
 		procDown: 5 * time.Second, natsDown: 30 * time.Second, nodeDown: 30 * time.Second, refuseFor: 60 * time.Second,
 		drainBound: 5 * time.Minute, slack: lease + 10*time.Second, settle: 2 * time.Second,
@@ -82,9 +83,9 @@ func fullOptions() options {
 func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("faults", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	full := fs.Bool("full", false, "the full scenarios (NATS down 30 s, the receiver refusing 60 s, 100 submissions/s)")
+	full := fs.Bool("full", false, "the full scenarios (NATS down 30 s, the receiver refusing 60 s, 300 submissions/s)")
 	which := fs.String("scenario", "all", "a scenario, a comma-separated list, or all: "+strings.Join(names(), ", "))
-	rate := fs.Float64("rate", 0, "submissions per second (default 20, or 100 with -full)")
+	rate := fs.Float64("rate", 0, "submissions per second (default 20, or 300 with -full)")
 	clients := fs.Int("clients", 0, "concurrent clients (default 4, or 8 with -full)")
 	keep := fs.Bool("keep", false, "keep the temporary directory with the processes' logs")
 	if err := fs.Parse(args); err != nil {

@@ -49,23 +49,13 @@ func (w *world) startNATS(nodes int) error {
 		c.names = append(c.names, name)
 		c.urls = append(c.urls, "nats://127.0.0.1:"+strconv.Itoa(clientPorts[i]))
 	}
-	for _, p := range c.nodes {
-		if err := p.start(); err != nil {
-			return err
-		}
-	}
-	for _, p := range c.nodes {
-		if err := p.waitReady(30 * time.Second); err != nil {
-			return err
-		}
-	}
 	w.nats = c
-	return nil
+	return c.startAll()
 }
 
 func (c *natsCluster) url() string { return strings.Join(c.urls, ",") }
 
-// stopAll stops every node with sig's method (term or kill9).
+// stopAll stops every node, by SIGTERM or by SIGKILL.
 func (c *natsCluster) stopAll(kill bool) error {
 	for _, p := range c.nodes {
 		stop := p.term
@@ -79,6 +69,7 @@ func (c *natsCluster) stopAll(kill bool) error {
 	return nil
 }
 
+// startAll starts every node and waits until each is ready.
 func (c *natsCluster) startAll() error {
 	for _, p := range c.nodes {
 		if err := p.start(); err != nil {

@@ -87,8 +87,8 @@ func (p *proc) startLocked() error {
 				readySeen = true
 				close(ready)
 			}
-			if strings.Contains(line, "level=ERROR") || strings.Contains(line, "[FTL]") || strings.Contains(line, "[ERR]") {
-				lastLine = line
+			if !strings.Contains(line, "level=INFO") && !strings.Contains(line, "level=DEBUG") {
+				lastLine = line // a fatal error is the last such line
 			}
 		}
 		_, _ = io.Copy(logf, out)
@@ -172,11 +172,11 @@ func (p *proc) restart(timeout time.Duration) error {
 	return p.waitReady(timeout)
 }
 
-// crashCount is how many times the process exited on its own.
-func (p *proc) crashCount() int {
+// crashInfo is how many times the process exited on its own, and how the last time.
+func (p *proc) crashInfo() (int, string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.crashes
+	return p.crashes, p.last
 }
 
 // close kills the process for good (the harness's cleanup).

@@ -248,7 +248,10 @@ func runScenario(ctx context.Context, o options, bins binaries, tmp string, s sc
 	r.overdue, r.oldest = max(worst.overdue, last.overdue), max(worst.oldestOverdue, last.oldestOverdue)
 	sampleMu.Unlock()
 	for _, p := range w.allProcs() {
-		r.crashes += p.crashCount()
+		if n, last := p.crashInfo(); n > 0 {
+			r.crashes += n
+			r.notes = append(r.notes, fmt.Sprintf("%s exited on its own %d times and was restarted (last: %s)", p.name, n, truncate(last, 200)))
+		}
 	}
 	var lostIDs []string
 	acceptedDuring, acceptedInWindow := 0, 0
