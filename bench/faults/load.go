@@ -23,6 +23,7 @@ type accepted struct {
 // A submission counts as accepted only on a 201 with a submission id; anything else (a
 // transport error, another status) is a client error and is not retried.
 type load struct {
+	tr      *http.Transport
 	stopped atomic.Bool
 	wg      sync.WaitGroup
 
@@ -33,9 +34,8 @@ type load struct {
 }
 
 func startLoad(base string, tokens []string, rate float64, clients int) *load {
-	l := &load{errors: map[string]int{}}
-	tr := &http.Transport{MaxIdleConnsPerHost: clients}
-	client := &http.Client{Transport: tr, Timeout: 15 * time.Second}
+	l := &load{errors: map[string]int{}, tr: &http.Transport{MaxIdleConnsPerHost: clients}}
+	client := &http.Client{Transport: l.tr, Timeout: 15 * time.Second}
 	url := base + "/api/surveys/" + surveyID + "/submission"
 	var next atomic.Int64
 	start := time.Now()
@@ -97,6 +97,7 @@ func (l *load) fail(kind, detail string) {
 func (l *load) stop() {
 	l.stopped.Store(true)
 	l.wg.Wait()
+	l.tr.CloseIdleConnections()
 }
 
 // snapshot returns the accepted submissions and the client errors so far.

@@ -206,6 +206,9 @@ func runScenario(ctx context.Context, o options, bins binaries, tmp string, s sc
 	if err := s.fault(ctx, w, f); err != nil {
 		r.fail("fault: %v", err)
 	}
+	if f.end.IsZero() { // the fault failed part way
+		f.end = time.Now()
+	}
 	sleep(ctx, o.after)
 	l.stop()
 	loadEnd := time.Now()
