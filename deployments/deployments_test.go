@@ -33,6 +33,7 @@ const minNATSMajor, minNATSMinor = 2, 10
 func composeEnv() map[string]string {
 	return map[string]string{
 		"TOKEN_SECRET":      "test-token-secret-0123456789abcdef0123456789",
+		"SECRETS_KEY":       "nT2Q7vX9cR4kLm8pW1sY6bZ3hJ0gF5dA2eU7iO4tK9w=",
 		"POSTGRES_PASSWORD": "pw-from-test",
 	}
 }
@@ -164,6 +165,16 @@ func TestComposeRequiresTokenSecret(t *testing.T) {
 	}
 }
 
+func TestComposeRequiresSecretsKey(t *testing.T) {
+	t.Parallel()
+	env := composeEnv()
+	delete(env, "SECRETS_KEY")
+	_, err := loadCompose(t, env)
+	if err == nil || !strings.Contains(err.Error(), "SECRETS_KEY") {
+		t.Fatalf("loading without SECRETS_KEY: err = %v, want a required-variable error naming SECRETS_KEY", err)
+	}
+}
+
 func TestComposeEnvironment(t *testing.T) {
 	t.Parallel()
 	p := setupCompose(t)
@@ -201,6 +212,9 @@ func TestComposeEnvironment(t *testing.T) {
 		}
 		if cfg.TokenSecret != composeEnv()["TOKEN_SECRET"] {
 			t.Errorf("%s: TOKEN_SECRET is not taken from the operator's environment", name)
+		}
+		if env["SECRETS_KEY"] != composeEnv()["SECRETS_KEY"] || len(cfg.SecretsKey) != 32 {
+			t.Errorf("%s: SECRETS_KEY is not taken from the operator's environment", name)
 		}
 	}
 	api := serviceEnv(t, "api", p.Services["api"])
@@ -361,7 +375,7 @@ func TestComposeDispatchers(t *testing.T) {
 		total += s.GetScale()
 
 		env := serviceEnv(t, name, s)
-		for _, k := range []string{"DATABASE_URL", "NATS_URL", "TOKEN_SECRET"} {
+		for _, k := range []string{"DATABASE_URL", "NATS_URL", "TOKEN_SECRET", "SECRETS_KEY", "SECRETS_KEY_PREVIOUS"} {
 			if env[k] != apiEnv[k] {
 				t.Errorf("%s: %s differs from the api's", name, k)
 			}
@@ -691,7 +705,7 @@ func TestKubernetesManifests(t *testing.T) {
 			t.Errorf("ConfigMap %s: key %s is not in config.Vars", cm.Metadata.Name, k)
 		}
 	}
-	for _, k := range []string{"DATABASE_URL", "TOKEN_SECRET"} {
+	for _, k := range []string{"DATABASE_URL", "TOKEN_SECRET", "SECRETS_KEY"} {
 		if _, ok := secret.StringData[k]; !ok {
 			t.Errorf("Secret %s: no %s", secret.Metadata.Name, k)
 		}
@@ -798,7 +812,7 @@ func checkK8sEnv(t *testing.T, name string, c k8sContainer, cm, secret k8sObject
 			t.Errorf("Deployment %s: %s has neither a value nor a secret reference", name, e.Name)
 		}
 	}
-	for _, k := range []string{"DATABASE_URL", "TOKEN_SECRET"} {
+	for _, k := range []string{"DATABASE_URL", "TOKEN_SECRET", "SECRETS_KEY"} {
 		if !fromSecret[k] {
 			t.Errorf("Deployment %s: %s is not read from the Secret", name, k)
 		}

@@ -35,6 +35,7 @@ type runningDispatcher struct {
 func (w *world) startInProcess(ctx context.Context) (*runningDispatcher, error) {
 	d, err := dispatch.New(dispatch.Config{
 		DB:             w.db,
+		Secrets:        w.secrets,
 		Consumer:       w.consumer,
 		Client:         w.whClient,
 		AttemptTimeout: webhookTTL,
@@ -83,6 +84,7 @@ func (w *world) startProcess(ctx context.Context) (*runningDispatcher, error) {
 		"DATABASE_URL=" + w.dbURL,
 		"NATS_URL=" + w.ns.ClientURL(),
 		"TOKEN_SECRET=" + w.tokenKey,
+		"SECRETS_KEY=" + w.secretsKey,
 		"TOKEN_ISSUER=" + tokenIssuer,
 		"WEBHOOK_ALLOW_NETS=127.0.0.0/8",
 		"HTTP_ADDR=127.0.0.1:0",

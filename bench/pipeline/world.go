@@ -31,6 +31,7 @@ import (
 	"github.com/dispatch24/dispatch24/internal/endpoint"
 	"github.com/dispatch24/dispatch24/internal/httpapi"
 	"github.com/dispatch24/dispatch24/internal/outbox"
+	"github.com/dispatch24/dispatch24/internal/secret"
 	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/internal/store/storetest"
 	"github.com/dispatch24/dispatch24/internal/submission"
@@ -56,19 +57,21 @@ type world struct {
 	stderr io.Writer
 	tmp    string
 
-	dbURL     string // with the schema's search_path, for the dispatcher process
-	appName   string
-	db        *store.DB
-	ns        *embeddednats.Server
-	nc        *nats.Conn
-	js        jetstream.JetStream
-	consumer  jetstream.Consumer
-	tokenKey  string
-	metrics   *telemetry.Metrics
-	tracing   *telemetry.Tracing
-	logger    *slog.Logger
-	whClient  *webhook.Client
-	allowNets []*net.IPNet
+	dbURL      string // with the schema's search_path, for the dispatcher process
+	appName    string
+	db         *store.DB
+	ns         *embeddednats.Server
+	nc         *nats.Conn
+	js         jetstream.JetStream
+	consumer   jetstream.Consumer
+	tokenKey   string
+	secrets    *secret.Keyring // seals the stored secrets; secretsKey is its key, for subprocesses
+	secretsKey string
+	metrics    *telemetry.Metrics
+	tracing    *telemetry.Tracing
+	logger     *slog.Logger
+	whClient   *webhook.Client
+	allowNets  []*net.IPNet
 
 	apiURL  string
 	stopAPI func()
@@ -227,6 +230,11 @@ func (w *world) startAPI(ctx context.Context) error {
 	var tok [24]byte
 	_, _ = rand.Read(tok[:])
 	w.tokenKey = hex.EncodeToString(tok[:])
+	key := secret.GenerateKey()
+	w.secretsKey = secret.EncodeKey(key)
+	if w.secrets, err = secret.NewKeyring(key); err != nil {
+		return err
+	}
 	if w.allowNets, err = config.ParseNets("127.0.0.0/8"); err != nil {
 		return err
 	}
@@ -250,11 +258,11 @@ func (w *world) startAPI(ctx context.Context) error {
 		return err
 	}
 	w.onClose(w.whClient.Close)
-	endpoints, err := endpoint.NewService(endpoint.Config{DB: w.db, Client: w.whClient, AllowNets: w.allowNets, Issuer: tokenIssuer, Logger: w.logger})
+	endpoints, err := endpoint.NewService(endpoint.Config{DB: w.db, Secrets: w.secrets, Client: w.whClient, AllowNets: w.allowNets, Issuer: tokenIssuer, Logger: w.logger})
 	if err != nil {
 		return err
 	}
-	surveys, err := survey.New(survey.Config{DB: w.db, SurveyAppURL: "http://127.0.0.1/survey", Logger: w.logger})
+	surveys, err := survey.New(survey.Config{DB: w.db, Secrets: w.secrets, SurveyAppURL: "http://127.0.0.1/survey", Logger: w.logger})
 	if err != nil {
 		return err
 	}

@@ -31,8 +31,8 @@ type api struct {
 	stdout  *bytes.Buffer
 }
 
-// buildAPI opens an environment over vars and wires every module and route the way run()
-// does (keep the two in step), so the test sees exactly the routes the binary serves.
+// buildAPI opens an environment over vars and wires every module and route with run()'s own
+// newRouter, so the test sees exactly the routes the binary serves.
 func buildAPI(t *testing.T, vars map[string]string) *api {
 	t.Helper()
 	ctx := context.Background()
@@ -52,10 +52,10 @@ func buildAPI(t *testing.T, vars map[string]string) *api {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt := httpapi.NewRouter(mods.authenticator, logger)
-	httpapi.RegisterHealth(rt, env.ReadyChecks()...)
-	rt.HandleHTTP("GET /metrics", httpapi.Public, metrics.Handler())
-	mods.register(rt)
+	rt, err := newRouter(cfg, env, mods, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
 	a.routes = rt.Routes()
 	a.handler = httpapi.Middleware(httpapi.MiddlewareConfig{Logger: logger, Metrics: metrics}, rt)
 	return a
@@ -132,7 +132,8 @@ func TestEveryRouteAuthorization(t *testing.T) {
 		}},
 		{"postgres", func(t *testing.T) map[string]string {
 			return map[string]string{"DATA_DIR": t.TempDir(), "ADMIN_PASSWORD": "admin password",
-				"DATABASE_URL": storetest.PostgresURL(t), "TOKEN_SECRET": strings.Repeat("s", 40)}
+				"DATABASE_URL": storetest.PostgresURL(t), "TOKEN_SECRET": strings.Repeat("s", 40),
+				"SECRETS_KEY": testSecretsKey}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -72,15 +72,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 
-	rt := httpapi.NewRouter(mods.authenticator, logger)
-	httpapi.RegisterHealth(rt, env.ReadyChecks()...)
-	rt.HandleHTTP("GET /metrics", httpapi.Public, metrics.Handler())
-	mods.register(rt)
-	ops, err := console.New(console.Config{API: rt, Logger: logger, SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://")})
+	rt, err := newRouter(cfg, env, mods, logger)
 	if err != nil {
 		return err
 	}
-	ops.Register(rt)
 	handler := httpapi.Middleware(httpapi.MiddlewareConfig{
 		Logger:     logger,
 		Metrics:    metrics,
@@ -100,4 +95,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	}
 	return err
+}
+
+// newRouter registers every route the API serves, each with its access policy: health,
+// metrics, the modules' routes and the console. Tests build the same table to walk it.
+func newRouter(cfg *config.Config, env *app.Env, mods *modules, logger *slog.Logger) (*httpapi.Router, error) {
+	rt := httpapi.NewRouter(mods.authenticator, logger)
+	httpapi.RegisterHealth(rt, env.ReadyChecks()...)
+	rt.HandleHTTP("GET /metrics", httpapi.Public, env.Metrics.Handler())
+	mods.register(rt)
+	ops, err := console.New(console.Config{API: rt, Logger: logger, SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://")})
+	if err != nil {
+		return nil, err
+	}
+	ops.Register(rt)
+	return rt, nil
 }

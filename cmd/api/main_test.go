@@ -51,12 +51,16 @@ func TestEmbeddedDefaults(t *testing.T) {
 			t.Errorf("metrics lack %s", series)
 		}
 	}
-	for _, f := range []string{"dispatch24.db", "token_secret", "nats"} {
+	for _, f := range []string{"dispatch24.db", "token_secret", "secrets_key", "nats"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Errorf("embedded file: %v", err)
 		}
 	}
 	secret, _ := os.ReadFile(filepath.Join(dir, "token_secret"))
+	secretsKey, _ := os.ReadFile(filepath.Join(dir, "secrets_key"))
+	if fi, err := os.Stat(filepath.Join(dir, "secrets_key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("secrets_key file: %v, %v; want mode 0600", fi, err)
+	}
 
 	stopped := time.Now()
 	if err := p.Stop(); err != nil {
@@ -68,6 +72,9 @@ func TestEmbeddedDefaults(t *testing.T) {
 	if strings.Contains(p.Stderr.String(), strings.TrimSpace(string(secret))) {
 		t.Error("token secret logged")
 	}
+	if len(secretsKey) < 40 || strings.Contains(p.Stderr.String(), strings.TrimSpace(string(secretsKey))[:16]) {
+		t.Errorf("secrets key %q missing or logged", secretsKey)
+	}
 
 	// A restart on the same DATA_DIR keeps everything.
 	p2 := runtest.Start(t, run, env)
@@ -78,6 +85,9 @@ func TestEmbeddedDefaults(t *testing.T) {
 	if string(secret) != string(secret2) {
 		t.Error("token secret changed across restarts")
 	}
+	if key2, _ := os.ReadFile(filepath.Join(dir, "secrets_key")); string(key2) != string(secretsKey) {
+		t.Error("secrets key changed across restarts")
+	}
 }
 
 func TestPostgres(t *testing.T) {
@@ -86,6 +96,7 @@ func TestPostgres(t *testing.T) {
 		"DATA_DIR":     t.TempDir(),
 		"DATABASE_URL": storetest.PostgresURL(t),
 		"TOKEN_SECRET": strings.Repeat("k", 40),
+		"SECRETS_KEY":  testSecretsKey,
 	})
 	code, body := getJSON(t, p.URL+"/readyz")
 	if code != 200 {
@@ -97,7 +108,13 @@ func TestPostgres(t *testing.T) {
 	if strings.Contains(p.Stderr.String(), strings.Repeat("k", 40)) {
 		t.Error("TOKEN_SECRET logged")
 	}
+	if strings.Contains(p.Stderr.String(), testSecretsKey[:12]) {
+		t.Error("SECRETS_KEY logged")
+	}
 }
+
+// testSecretsKey is a valid SECRETS_KEY for the tests that run with PostgreSQL.
+const testSecretsKey = "nT2Q7vX9cR4kLm8pW1sY6bZ3hJ0gF5dA2eU7iO4tK9w="
 
 func TestInvalidConfiguration(t *testing.T) {
 	t.Parallel()

@@ -76,7 +76,7 @@ func newModules(ctx context.Context, env *app.Env, stdout io.Writer) (*modules, 
 		return nil, err
 	}
 	endpoints, err := endpoint.NewService(endpoint.Config{
-		DB: env.DB, Client: webhookClient, AllowNets: env.Config.AllowNets,
+		DB: env.DB, Secrets: env.Secrets, Client: webhookClient, AllowNets: env.Config.AllowNets,
 		Issuer: env.Config.TokenIssuer, Logger: env.Logger,
 	})
 	if err != nil {
@@ -92,11 +92,14 @@ func newModules(ctx context.Context, env *app.Env, stdout io.Writer) (*modules, 
 	}
 	m.registrars = append(m.registrars, endpoints.Register, deliveries.Register)
 	m.components = append(m.components, app.Component{Name: "replayer", Run: replayer.Run})
-	surveys, err := survey.New(survey.Config{DB: env.DB, SurveyAppURL: env.Config.SurveyAppURL, Logger: env.Logger})
+	surveys, err := survey.New(survey.Config{DB: env.DB, Secrets: env.Secrets, SurveyAppURL: env.Config.SurveyAppURL, Logger: env.Logger})
 	if err != nil {
 		return nil, err
 	}
 	m.registrars = append(m.registrars, surveys.Register)
+	if err := env.SealSecrets(ctx, endpoints.Store(), surveys.Store()); err != nil {
+		return nil, err
+	}
 	// In-process delivery workers (embedded mode, or DISPATCH_IN_PROCESS=true), sharing the
 	// process's webhook client.
 	if env.Config.DispatchInProcess {

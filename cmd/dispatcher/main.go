@@ -36,8 +36,10 @@ import (
 	"github.com/dispatch24/dispatch24/internal/app"
 	"github.com/dispatch24/dispatch24/internal/config"
 	"github.com/dispatch24/dispatch24/internal/dispatch"
+	"github.com/dispatch24/dispatch24/internal/endpoint"
 	"github.com/dispatch24/dispatch24/internal/httpapi"
 	"github.com/dispatch24/dispatch24/internal/opscli"
+	"github.com/dispatch24/dispatch24/internal/survey"
 	"github.com/dispatch24/dispatch24/internal/telemetry"
 	"github.com/dispatch24/dispatch24/pkg/webhook"
 )
@@ -93,8 +95,8 @@ var apiOnly = map[string]bool{
 func workersUsage(w io.Writer) {
 	fmt.Fprint(w, "\nWith no command, dispatcher runs the delivery workers:\n  dispatcher [flags]\n\n"+
 		"Each setting is an environment variable or a flag of the same name in kebab case\n"+
-		"(NATS_URL or -nats-url); NATS_URL and DATABASE_URL are required. HTTP_ADDR serves\n"+
-		"/healthz, /readyz and /metrics. The ops commands need none of them.\n\n")
+		"(NATS_URL or -nats-url); NATS_URL, DATABASE_URL and SECRETS_KEY are required. HTTP_ADDR\n"+
+		"serves /healthz, /readyz and /metrics. The ops commands need none of them.\n\n")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, v := range config.Vars {
 		if apiOnly[v.Name] {
@@ -139,6 +141,10 @@ func runWorkers(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer env.Close()
+	// Checks SECRETS_KEY against the store before any delivery, sealing what needs it.
+	if err := env.SealSecrets(ctx, endpoint.NewStore(env.DB, env.Secrets), survey.NewStore(env.DB, env.Secrets)); err != nil {
+		return err
+	}
 
 	client, err := webhook.NewClient(webhook.ClientConfig{
 		Timeout:   cfg.WebhookTimeout,

@@ -124,6 +124,7 @@ func (w *world) env(extra ...string) map[string]string {
 	m := map[string]string{
 		"DATABASE_URL":           w.dbURL,
 		"NATS_URL":               w.natsURL,
+		"SECRETS_KEY":            testSecretsKey,
 		"HTTP_ADDR":              "127.0.0.1:0",
 		"WEBHOOK_ALLOW_NETS":     "127.0.0.0/8",
 		"WEBHOOK_TIMEOUT":        "5s",
@@ -311,6 +312,9 @@ func TestRunNeedsExternalServices(t *testing.T) {
 		}
 	}
 }
+
+// testSecretsKey is the SECRETS_KEY of the dispatchers and apis the tests start.
+const testSecretsKey = "nT2Q7vX9cR4kLm8pW1sY6bZ3hJ0gF5dA2eU7iO4tK9w="
 
 // buildBinary compiles cmd/dispatcher into dir.
 func buildBinary(t testing.TB) string {

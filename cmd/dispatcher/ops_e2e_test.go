@@ -323,6 +323,7 @@ func TestOpsCommandsEndToEnd(t *testing.T) {
 		"DATA_DIR":               t.TempDir(),
 		"DATABASE_URL":           storetest.PostgresURL(t),
 		"TOKEN_SECRET":           strings.Repeat("e", 40),
+		"SECRETS_KEY":            testSecretsKey,
 		"DISPATCH_IN_PROCESS":    "true",
 		"ADMIN_EMAIL":            adminEmail,
 		"ADMIN_PASSWORD":         adminPass,

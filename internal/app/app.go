@@ -1,5 +1,5 @@
 // Package app opens what both binaries share: the store, the NATS connection (embedded or
-// external) with the JetStream topology, metrics and the token secret. The binaries' main
+// external) with the JetStream topology, metrics, the token secret and the secrets keyring. The binaries' main
 // packages wire the services on top.
 package app
 
@@ -21,6 +21,7 @@ import (
 	"github.com/dispatch24/dispatch24/internal/config"
 	"github.com/dispatch24/dispatch24/internal/embeddednats"
 	"github.com/dispatch24/dispatch24/internal/httpapi"
+	"github.com/dispatch24/dispatch24/internal/secret"
 	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/internal/telemetry"
 	"github.com/dispatch24/dispatch24/pkg/events"
@@ -43,6 +44,8 @@ type Env struct {
 
 	// TokenSecret is the HMAC key of our own tokens; nil in a dispatcher started without one.
 	TokenSecret []byte
+	// Secrets seals and opens the secrets kept in the store (SECRETS_KEY; see internal/secret).
+	Secrets *secret.Keyring
 }
 
 // Open opens the store and NATS and ensures the JetStream topology. On error everything
@@ -69,6 +72,10 @@ func Open(ctx context.Context, cfg *config.Config, logger *slog.Logger, metrics 
 	if env.TokenSecret, err = tokenSecret(cfg); err != nil {
 		return env, err
 	}
+	if env.Secrets, err = secretsKeyring(cfg); err != nil {
+		return env, err
+	}
+	logger.Info("secrets key ready", "key_id", env.Secrets.KeyID(), "previous_key_ids", env.Secrets.PreviousKeyIDs())
 
 	start = time.Now()
 	replicas := 1
@@ -216,4 +223,89 @@ func tokenSecret(cfg *config.Config) ([]byte, error) {
 		return nil, fmt.Errorf("writing token secret: %w", err)
 	}
 	return []byte(s), nil
+}
+
+// secretsKeyring returns the keyring of SECRETS_KEY and SECRETS_KEY_PREVIOUS. In embedded mode
+// without SECRETS_KEY the key is kept in DATA_DIR/secrets_key, generated on the first start
+// (configuration requires SECRETS_KEY with PostgreSQL). Losing that file loses the stored
+// webhook secrets and survey jwtSecrets: back it up with the database.
+func secretsKeyring(cfg *config.Config) (*secret.Keyring, error) {
+	key := cfg.SecretsKey
+	if key == nil {
+		path := filepath.Join(cfg.DataDir, "secrets_key")
+		b, err := os.ReadFile(path)
+		switch {
+		case err == nil:
+			if key, err = secret.ParseKey(string(b)); err != nil {
+				return nil, fmt.Errorf("secrets key file %s is damaged (%v): restore it from a backup; without it stored webhook secrets and survey jwtSecrets cannot be read", path, err)
+			}
+		case errors.Is(err, os.ErrNotExist):
+			key = secret.GenerateKey()
+			if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+				return nil, fmt.Errorf("creating DATA_DIR: %w", err)
+			}
+			// O_EXCL: two processes starting on one DATA_DIR never write different keys.
+			f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if err != nil {
+				return nil, fmt.Errorf("writing secrets key: %w", err)
+			}
+			// Synced before anything is sealed with it: a key lost in a crash loses the secrets.
+			_, err = f.WriteString(secret.EncodeKey(key) + "\n")
+			if err == nil {
+				err = f.Sync()
+			}
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err == nil {
+				err = syncDir(cfg.DataDir)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("writing secrets key: %w", err)
+			}
+		default:
+			return nil, fmt.Errorf("reading secrets key: %w", err)
+		}
+	}
+	return secret.NewKeyring(key, cfg.SecretsKeyPrevious...)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// SecretSealer seals the secrets one table keeps (endpoint.Store, survey.Store); with apply
+// false it only checks that they open.
+type SecretSealer interface {
+	SealSecrets(ctx context.Context, apply bool) (int, error)
+}
+
+// SealSecrets runs each owner's start-up pass over the secrets it keeps: plain values (from
+// before this release, or from an older binary during a rolling upgrade) and values sealed with
+// a key in SECRETS_KEY_PREVIOUS are sealed with SECRETS_KEY. A value sealed with a key the
+// process lacks fails the start with an error naming the key ids (a wrong SECRETS_KEY), before
+// anything is written: a wrong key never seals plain values.
+func (e *Env) SealSecrets(ctx context.Context, owners ...SecretSealer) error {
+	start := time.Now()
+	for _, o := range owners {
+		if _, err := o.SealSecrets(ctx, false); err != nil {
+			return fmt.Errorf("checking the stored secrets against SECRETS_KEY: %w", err)
+		}
+	}
+	total := 0
+	for _, o := range owners {
+		n, err := o.SealSecrets(ctx, true)
+		total += n
+		if err != nil {
+			return fmt.Errorf("sealing the stored secrets with SECRETS_KEY: %w", err)
+		}
+	}
+	e.Logger.Info("stored secrets sealed with the current key", "key_id", e.Secrets.KeyID(), "resealed", total,
+		"took", time.Since(start).Round(time.Millisecond))
+	return nil
 }

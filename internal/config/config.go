@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dispatch24/dispatch24/internal/secret"
 )
 
 // Config is the effective configuration of one process. Every field documents its variable
@@ -41,6 +43,12 @@ type Config struct {
 	// and keeps it in DATA_DIR; the api requires it with PostgreSQL. The dispatcher never signs
 	// or verifies our tokens and does not require it (a given one is still checked).
 	TokenSecret string
+	// SecretsKey (SECRETS_KEY) seals the secrets kept in the store (see internal/secret): 32
+	// bytes, base64 or hex. Embedded mode generates one and keeps it in DATA_DIR; with
+	// PostgreSQL both binaries require it. SecretsKeyPrevious (SECRETS_KEY_PREVIOUS, comma
+	// separated, default none) only open what older keys sealed, during a rotation.
+	SecretsKey         []byte
+	SecretsKeyPrevious [][]byte
 	// TokenIssuer (TOKEN_ISSUER, default intake24) is the iss of every JWT we sign.
 	TokenIssuer string
 	// AccessTokenTTL (ACCESS_TOKEN_TTL, default 10m).
@@ -114,6 +122,8 @@ var Vars = []Var{
 	{"PUBLIC_URL", "", false, "base URL used in links (default http://<HTTP_ADDR>)"},
 	{"SURVEY_APP_URL", "", false, "survey app base URL (default <PUBLIC_URL>/survey)"},
 	{"TOKEN_SECRET", "", true, "HMAC key of access and refresh tokens (the api requires it with DATABASE_URL)"},
+	{"SECRETS_KEY", "", true, "seals webhook secrets and survey jwtSecrets in the store: 32 random bytes, base64 or hex (openssl rand -base64 32); required with DATABASE_URL"},
+	{"SECRETS_KEY_PREVIOUS", "", true, "keys that only open secrets sealed before a rotation, comma separated"},
 	{"TOKEN_ISSUER", "intake24", false, "iss of every JWT this service signs"},
 	{"ACCESS_TOKEN_TTL", "10m", false, "access token lifetime"},
 	{"REFRESH_TOKEN_TTL", "720h", false, "refresh token lifetime"},
@@ -251,6 +261,16 @@ func build(name string, raw map[string]string, numCPU int) (*Config, error) {
 	}
 	if c.TokenSecret != "" && len(c.TokenSecret) < 32 {
 		return nil, fail("TOKEN_SECRET", "must be at least 32 characters")
+	}
+	if v := raw["SECRETS_KEY"]; v != "" {
+		if c.SecretsKey, err = secret.ParseKey(v); err != nil {
+			return nil, fail("SECRETS_KEY", err.Error())
+		}
+	} else if !c.embeddedStore() {
+		return nil, fail("SECRETS_KEY", "required when DATABASE_URL is set (32 random bytes, base64: openssl rand -base64 32)")
+	}
+	if c.SecretsKeyPrevious, err = secret.ParseKeys(raw["SECRETS_KEY_PREVIOUS"]); err != nil {
+		return nil, fail("SECRETS_KEY_PREVIOUS", err.Error())
 	}
 	if c.TokenIssuer == "" {
 		return nil, fail("TOKEN_ISSUER", "must not be empty")
@@ -397,6 +417,8 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("public_url", c.PublicURL),
 		slog.String("survey_app_url", c.SurveyAppURL),
 		slog.String("token_secret", redact(c.TokenSecret)),
+		slog.String("secrets_key", redact(string(c.SecretsKey))),
+		slog.Int("secrets_key_previous", len(c.SecretsKeyPrevious)),
 		slog.String("token_issuer", c.TokenIssuer),
 		slog.Duration("access_token_ttl", c.AccessTokenTTL),
 		slog.Duration("refresh_token_ttl", c.RefreshTokenTTL),

@@ -52,6 +52,7 @@ func TestProduction(t *testing.T) {
 		"DATABASE_URL": "postgres://u:pw@db:5432/d24",
 		"NATS_URL":     "nats://n1:4222,nats://n2:4222",
 		"TOKEN_SECRET": strings.Repeat("s", 32),
+		"SECRETS_KEY":  testSecretsKey,
 	}
 	c, err := Load("api", nil, env(base), 2, io.Discard)
 	if err != nil {
@@ -61,7 +62,7 @@ func TestProduction(t *testing.T) {
 		t.Errorf("production: %+v", c)
 	}
 	logged := c.LogValue().String()
-	if strings.Contains(logged, "pw") || strings.Contains(logged, strings.Repeat("s", 32)) {
+	if strings.Contains(logged, "pw") || strings.Contains(logged, strings.Repeat("s", 32)) || strings.Contains(logged, testSecretsKey[:8]) {
 		t.Errorf("secret in log value: %s", logged)
 	}
 }
@@ -83,6 +84,8 @@ func TestInvalid(t *testing.T) {
 		"DISPATCH_IN_PROCESS":    {"DISPATCH_IN_PROCESS": "maybe"},
 		"PUBLIC_URL":             {"PUBLIC_URL": "ftp://x"},
 		"ADMIN_PASSWORD":         {"ADMIN_PASSWORD": "short"},
+		"SECRETS_KEY":            {"SECRETS_KEY": "short"},
+		"SECRETS_KEY_PREVIOUS":   {"SECRETS_KEY_PREVIOUS": testSecretsKey + ",short"},
 	}
 	for name, vars := range cases {
 		_, err := Load("api", nil, env(vars), 2, io.Discard)
@@ -116,7 +119,7 @@ func TestRedactURL(t *testing.T) {
 // is given must still be long enough.
 func TestTokenSecretByProgram(t *testing.T) {
 	t.Parallel()
-	prod := map[string]string{"DATABASE_URL": "postgres://db/x", "NATS_URL": "nats://n1:4222"}
+	prod := map[string]string{"DATABASE_URL": "postgres://db/x", "NATS_URL": "nats://n1:4222", "SECRETS_KEY": testSecretsKey}
 	with := func(secret string) map[string]string {
 		m := map[string]string{"TOKEN_SECRET": secret}
 		for k, v := range prod {
@@ -153,5 +156,57 @@ func TestTokenSecretByProgram(t *testing.T) {
 		if !errors.As(err, &cerr) || cerr.Var != "TOKEN_SECRET" {
 			t.Errorf("%s %v: got %v, want an error naming TOKEN_SECRET", tc.program, tc.vars, err)
 		}
+	}
+}
+
+// testSecretsKey is a valid SECRETS_KEY (32 bytes, base64).
+const testSecretsKey = "q3Jc0xq8y1sV0mZ4pQ9Lr2bT6uW8eH5nK7dF1gA3sXo="
+
+// TestSecretsKey: with PostgreSQL both binaries read stored secrets and require SECRETS_KEY;
+// embedded mode generates one. A key that is not 32 random bytes is refused with an error
+// naming the variable and not quoting the value.
+func TestSecretsKey(t *testing.T) {
+	t.Parallel()
+	prod := func(key, previous string) map[string]string {
+		return map[string]string{"DATABASE_URL": "postgres://db/x", "NATS_URL": "nats://n1:4222",
+			"TOKEN_SECRET": strings.Repeat("s", 32), "SECRETS_KEY": key, "SECRETS_KEY_PREVIOUS": previous}
+	}
+	hexKey := "8f0e2a6b4c1d9e7f3a5b0c2d4e6f8091a2b3c4d5e6f708192a3b4c5d6e7f8091"
+	for _, program := range []string{"api", "dispatcher"} {
+		c, err := Load(program, nil, env(prod(testSecretsKey, hexKey)), 2, io.Discard)
+		if err != nil {
+			t.Fatalf("%s: %v", program, err)
+		}
+		if len(c.SecretsKey) != 32 || len(c.SecretsKeyPrevious) != 1 || len(c.SecretsKeyPrevious[0]) != 32 {
+			t.Errorf("%s: key %d bytes, previous %v", program, len(c.SecretsKey), c.SecretsKeyPrevious)
+		}
+		if logged := c.LogValue().String(); strings.Contains(logged, testSecretsKey[:10]) || strings.Contains(logged, hexKey[:10]) {
+			t.Errorf("%s: a key is logged: %s", program, logged)
+		}
+		for name, tc := range map[string]struct{ key, previous, wantVar string }{
+			"missing":       {"", "", "SECRETS_KEY"},
+			"short":         {"c2hvcnQta2V5", "", "SECRETS_KEY"},
+			"passphrase":    {"correct horse battery staple, thrice over", "", "SECRETS_KEY"},
+			"zeros":         {strings.Repeat("0", 64), "", "SECRETS_KEY"},
+			"bad previous":  {testSecretsKey, hexKey + ",AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "SECRETS_KEY_PREVIOUS"},
+			"previous only": {"", testSecretsKey, "SECRETS_KEY"},
+		} {
+			_, err := Load(program, nil, env(prod(tc.key, tc.previous)), 2, io.Discard)
+			var cerr *Error
+			if !errors.As(err, &cerr) || cerr.Var != tc.wantVar {
+				t.Errorf("%s %s: got %v, want an error naming %s", program, name, err, tc.wantVar)
+				continue
+			}
+			if tc.key != "" && strings.Contains(err.Error(), tc.key) {
+				t.Errorf("%s %s: the error quotes the key: %v", program, name, err)
+			}
+		}
+	}
+	// Embedded mode: none needed (generated into DATA_DIR), a given one is checked.
+	if c, err := Load("api", nil, env(nil), 2, io.Discard); err != nil || c.SecretsKey != nil {
+		t.Errorf("embedded without SECRETS_KEY: %v, key %x", err, c.SecretsKey)
+	}
+	if _, err := Load("api", nil, env(map[string]string{"SECRETS_KEY": "short"}), 2, io.Discard); err == nil {
+		t.Error("embedded: a short SECRETS_KEY was accepted")
 	}
 }

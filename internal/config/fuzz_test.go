@@ -2,6 +2,8 @@ package config
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
@@ -14,15 +16,17 @@ import (
 // *Error naming a variable or return a usable configuration, and the logged configuration must
 // never show the secrets it was given.
 func FuzzLoad(f *testing.F) {
-	f.Add("127.0.0.1:8080", "postgres://u:pw-secret@db/x", "nats://tok-secret@n1:4222,nats://n2", "0s,5s", "10.0.0.0/8,::1", "s3cret-s3cret-s3cret-s3cret-s3cret", "64", "10m")
-	f.Add(":0", "", "", "", "", "", "", "")
-	f.Add("[::1]:0", "postgres://db/x?password=pw-secret", "tls://user:pw-secret@n1", "1h,-1s", "1.2.3.4", "short", "-1", "0s")
-	f.Add("host", "postgresql://%zz", "nats://%41", ",,,", "300.0.0.0/8", strings.Repeat("x", 40), "9999999999999999999999", "1e9h")
-	f.Fuzz(func(t *testing.T, addr, dbURL, natsURL, schedule, nets, secret, conc, ttl string) {
+	key, hexKey := "q3Jc0xq8y1sV0mZ4pQ9Lr2bT6uW8eH5nK7dF1gA3sXo=", "8f0e2a6b4c1d9e7f3a5b0c2d4e6f8091a2b3c4d5e6f708192a3b4c5d6e7f8091"
+	f.Add("127.0.0.1:8080", "postgres://u:pw-secret@db/x", "nats://tok-secret@n1:4222,nats://n2", "0s,5s", "10.0.0.0/8,::1", "s3cret-s3cret-s3cret-s3cret-s3cret", "64", "10m", key, hexKey)
+	f.Add(":0", "", "", "", "", "", "", "", "", "")
+	f.Add("[::1]:0", "postgres://db/x?password=pw-secret", "tls://user:pw-secret@n1", "1h,-1s", "1.2.3.4", "short", "-1", "0s", "short", key+",x")
+	f.Add("host", "postgresql://%zz", "nats://%41", ",,,", "300.0.0.0/8", strings.Repeat("x", 40), "9999999999999999999999", "1e9h", hexKey, ","+key+",")
+	f.Fuzz(func(t *testing.T, addr, dbURL, natsURL, schedule, nets, secret, conc, ttl, secretsKey, previousKeys string) {
 		env := map[string]string{
 			"HTTP_ADDR": addr, "DATABASE_URL": dbURL, "NATS_URL": natsURL,
 			"WEBHOOK_RETRY_SCHEDULE": schedule, "WEBHOOK_ALLOW_NETS": nets, "TOKEN_SECRET": secret,
 			"DISPATCH_CONCURRENCY": conc, "ACCESS_TOKEN_TTL": ttl, "ADMIN_PASSWORD": secret,
+			"SECRETS_KEY": secretsKey, "SECRETS_KEY_PREVIOUS": previousKeys,
 		}
 		for _, program := range []string{"api", "dispatcher"} {
 			c, err := Load(program, nil, func(k string) string { return env[k] }, 2, io.Discard)
@@ -39,7 +43,11 @@ func FuzzLoad(f *testing.F) {
 			var buf bytes.Buffer
 			slog.New(slog.NewTextHandler(&buf, nil)).Info("config", "config", c)
 			logged := buf.String()
-			for _, s := range secretsOf(c) {
+			given := strings.Split(secretsKey+","+previousKeys, ",")
+			for i := range given {
+				given[i] = strings.TrimSpace(given[i])
+			}
+			for _, s := range append(secretsOf(c), given...) {
 				if len(s) >= 4 && strings.Contains(logged, s) {
 					t.Fatalf("%s: logged configuration shows the secret %q: %s", program, s, logged)
 				}
@@ -49,9 +57,14 @@ func FuzzLoad(f *testing.F) {
 }
 
 // secretsOf lists the secret values of a configuration: the token secret, the admin password,
-// and the credentials inside the connection URLs.
+// the secrets keys (as base64 and hex), and the credentials inside the connection URLs.
 func secretsOf(c *Config) []string {
 	out := []string{c.TokenSecret, c.AdminPassword}
+	for _, k := range append([][]byte{c.SecretsKey}, c.SecretsKeyPrevious...) {
+		if k != nil {
+			out = append(out, base64.StdEncoding.EncodeToString(k)[:12], base64.RawURLEncoding.EncodeToString(k)[:12], hex.EncodeToString(k)[:12])
+		}
+	}
 	for _, raw := range strings.Split(c.DatabaseURL+","+c.NATSURL, ",") {
 		u, err := url.Parse(strings.TrimSpace(raw))
 		if err != nil {

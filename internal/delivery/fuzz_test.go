@@ -76,6 +76,7 @@ func FuzzParseListQuery(f *testing.F) {
 		"since=2026-01-01T00:00:00%2B14:00&until=2025-12-31T23:59:59-12:00",
 		"limit=-5&limit=7",
 		"type=%ff&status=%00",
+		"cursor=" + delivery.Cursor{CreatedAt: 1, ID: "a\x00b"}.Encode(),
 	} {
 		f.Add(seed)
 	}
@@ -110,6 +111,9 @@ func FuzzParseListQuery(f *testing.F) {
 			}
 			if strings.TrimSpace(c.ID) == "" && c.ID == "" {
 				t.Fatal("empty cursor id accepted")
+			}
+			if !httpapi.ValidText(c.ID) {
+				t.Fatalf("cursor id %q is not text the store takes", c.ID)
 			}
 		}
 	})

@@ -56,7 +56,8 @@ func DecodeCursor(s string) (Cursor, bool) {
 		return Cursor{}, false
 	}
 	us, id, ok := strings.Cut(rest, "|")
-	if !ok || id == "" || len(id) > maxIDLength {
+	// The id goes to the store: NUL or invalid UTF-8 would be a 500 there, not a bad cursor.
+	if !ok || id == "" || len(id) > maxIDLength || !httpapi.ValidText(id) {
 		return Cursor{}, false
 	}
 	n, err := strconv.ParseInt(us, 10, 64)

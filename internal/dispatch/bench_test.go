@@ -94,6 +94,11 @@ func benchEvents(b *testing.B, db *store.DB, surveyID string, n int) []events.Me
 	b.Helper()
 	msgs := make([]events.Message, n)
 	now := time.Now()
+	// Each event carries the webhooks version it was accepted at, as the API's do.
+	var version int64
+	if err := db.QueryRow(context.Background(), "SELECT version FROM webhooks_version").Scan(&version); err != nil {
+		b.Fatal(err)
+	}
 	for i := range msgs {
 		ev := events.Event{
 			ID: events.NewID(), Type: events.TypeSessionSubmitted, Timestamp: now, SurveyID: surveyID,
@@ -109,7 +114,8 @@ func benchEvents(b *testing.B, db *store.DB, surveyID string, n int) []events.Me
 		if err != nil {
 			b.Fatal(err)
 		}
-		msgs[i] = events.Message{ID: ev.ID, Type: ev.Type, Subject: events.Subject(surveyID, ev.Type), Payload: body}
+		msgs[i] = events.Message{ID: ev.ID, Type: ev.Type, Subject: events.Subject(surveyID, ev.Type), Payload: body,
+			WebhooksVersion: version}
 	}
 	const chunk = 500
 	for i := 0; i < n; i += chunk {

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel"
@@ -18,8 +21,10 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/dispatch24/dispatch24/internal/config"
+	"github.com/dispatch24/dispatch24/internal/secret"
 	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/internal/telemetry"
+	"github.com/dispatch24/dispatch24/pkg/events"
 	"github.com/dispatch24/dispatch24/pkg/webhook"
 )
 
@@ -27,6 +32,9 @@ import (
 type Config struct {
 	// DB is the store deliveries and attempts are recorded in. Required.
 	DB *store.DB
+	// Secrets opens the webhook secrets and survey jwtSecrets sealed in the store
+	// (SECRETS_KEY). Required.
+	Secrets *secret.Keyring
 	// Consumer is the durable JetStream consumer the dispatchers share ("dispatcher"). Required.
 	Consumer jetstream.Consumer
 	// Client sends the attempts. Required; the caller closes it.
@@ -53,8 +61,9 @@ type Config struct {
 	// negative DisableAfterFailures never disables, a negative DisableAfter needs no span.
 	DisableAfterFailures int
 	DisableAfter         time.Duration
-	// CacheTTL is how long a survey's endpoints are used before they are read again, and so
-	// roughly how long a PATCH, a rotation or a disabling takes to apply. Default 1s.
+	// CacheTTL is how long a survey's endpoints are used before they are read again for the
+	// failure counters other dispatchers move. Webhook changes do not wait for it: events carry
+	// the webhooks version they were accepted at (see the package doc). Default 1s.
 	CacheTTL time.Duration
 	// PollInterval is how often the retry scheduler looks for due deliveries it was not told
 	// about (replays, other processes' retries). Default 1s.
@@ -157,6 +166,8 @@ func (c Config) WithDefaults() Config {
 
 func (c Config) validate() error {
 	switch {
+	case c.Secrets == nil:
+		return errors.New("Secrets is required")
 	case c.DB == nil:
 		return errors.New("DB is required")
 	case c.Consumer == nil:
@@ -222,7 +233,7 @@ func New(cfg Config) (*Dispatcher, error) {
 	d := &Dispatcher{
 		cfg:      cfg,
 		policy:   retryPolicy{schedule: cfg.RetrySchedule, jitter: max(cfg.Jitter, 0)},
-		cache:    newEndpointCache(cfg.DB, cfg.CacheTTL, cfg.NowFunc),
+		cache:    newEndpointCache(cfg.DB, cfg.Secrets, cfg.CacheTTL, cfg.NowFunc),
 		slots:    newEndpointSlots(cfg.EndpointConcurrency),
 		tracer:   cfg.TracerProvider.Tracer("github.com/dispatch24/dispatch24/internal/dispatch"),
 		logger:   cfg.Logger,
@@ -359,7 +370,7 @@ func (d *Dispatcher) handleMessage(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	span.SetAttributes(attrEventID.String(ev.ID), attrEventType.String(ev.Type), attrSurveyID.String(ev.SurveyID))
-	se, err := d.cache.get(ctx, ev.SurveyID)
+	se, err := d.cache.get(ctx, ev.SurveyID, webhooksVersion(hdr))
 	if err != nil {
 		d.settle(spanCtx, msg, span, transient(err))
 		return
@@ -400,6 +411,21 @@ func (d *Dispatcher) handleMessage(ctx context.Context, msg jetstream.Msg) {
 			d.dispatch(j)
 		}
 	}
+}
+
+// webhooksVersion is the webhooks version the event was accepted at, from its message's
+// header: 0 when there is none (an event from before versions existed). A header that does not
+// parse asks for a load that reads every change made so far.
+func webhooksVersion(h nats.Header) int64 {
+	s := h.Get(events.HeaderWebhooksVersion)
+	if s == "" {
+		return 0
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return math.MaxInt64
+	}
+	return v
 }
 
 // dispatch starts j as soon as its endpoint has a free slot. When the endpoint is congested

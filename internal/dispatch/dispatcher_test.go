@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
+	"github.com/dispatch24/dispatch24/internal/secret"
 	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/internal/store/storetest"
 	"github.com/dispatch24/dispatch24/pkg/events"
@@ -42,7 +43,8 @@ func TestDeliversSignedEvent(t *testing.T) {
 		previous := webhook.NewSecret()
 		until := store.Micros(time.Now().Add(24 * time.Hour))
 		if _, err := db.Exec(context.Background(),
-			"UPDATE webhooks SET previous_secret = $1, previous_secret_until = $2 WHERE id = $3", previous, until, ep.ID); err != nil {
+			"UPDATE webhooks SET previous_secret = $1, previous_secret_until = $2 WHERE id = $3",
+			h.keys.Seal(secret.WebhookSecret(ep.ID), previous), until, ep.ID); err != nil {
 			t.Fatal(err)
 		}
 		other := h.addEndpoint(survey, rc.url(), events.TypeSessionStarted) // not subscribed to submitted
@@ -303,7 +305,8 @@ func TestGoneDisablesEndpoint(t *testing.T) {
 		if !st.Disabled || !strings.Contains(st.DisabledReason, "410") || st.DisabledAt == nil {
 			t.Errorf("endpoint = %+v, want disabled for 410", st)
 		}
-		// The engine stops sending to it at once; other dispatchers within CacheTTL.
+		// The engine stops sending to it at once; other dispatchers for every event accepted after
+		// the disabling committed (it moved the webhooks version).
 		waitFor(t, "the disabling to apply", func() bool { return plainCounter(t, h.metrics.EndpointsDisabled) == 1 })
 
 		ev2 := h.publish(context.Background(), survey, events.TypeSessionSubmitted)

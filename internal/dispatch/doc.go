@@ -5,12 +5,41 @@
 // # Flow
 //
 // A message is decoded (envelope fields only, never the recall in data) and matched against
-// the survey's enabled endpoints subscribed to its type, read through a cache that lives about
-// a second so that PATCH, secret rotation and disabling take effect quickly without a query per
-// message. Each endpoint becomes a delivery with a deterministic id (DeliveryID), so a
+// the survey's endpoints subscribed to its type (see "Which endpoints"). The secrets, sealed in
+// the store with SECRETS_KEY (internal/secret), are opened when the cache loads a survey, not
+// per delivery. Each endpoint becomes a delivery with a deterministic id (DeliveryID), so a
 // redelivered message upserts instead of duplicating. The first attempt is made straight from
 // the message; its outcome goes to the result writer, which records deliveries and attempts in
 // batches (one transaction every few milliseconds) and acks the messages only after the commit.
+//
+// # Which endpoints
+//
+// CONTRACT §8: an event goes to the endpoints as they were when it was accepted; a webhook
+// change answered before a submission applies to its event, on every replica, whatever the
+// clocks say. Time cannot decide that, so a version does. Precisely: a change whose answer
+// came before the submission's request was sent always applies; one made while the request
+// was being handled may or may not (the two were concurrent). The store keeps one webhooks version
+// (migration 060), moved by triggers in the transaction of every change that decides who gets
+// an event or how it is signed: a webhook created or deleted, its url, events, disabled flag or
+// secrets changed (by the API, by this engine's disabling, by a survey's deletion), a survey's
+// jwtSecret changed. The transaction that accepts an event reads the version and the event
+// carries it (events.Message.WebhooksVersion, the Dispatch24-Webhooks-Version header).
+//
+// The engine keeps each survey's endpoints together with the version read in the same
+// statement, hence the same snapshot, and fans an event out with that copy only when its
+// version is at least the event's; otherwise it reads the survey again first, one query shared
+// by every event waiting for it. A copy is therefore never older than any change that committed
+// before the event's transaction read the version. The version is one counter for all surveys,
+// so that a survey deleted and created again under the same id cannot meet a copy of its
+// predecessor's endpoints with a higher number; a change to one survey makes the others read
+// again once, which webhook changes, rare next to events, make cheap.
+//
+// Messages without the header (published before the version existed) use whatever copy is at
+// hand, as before. The copy is still refreshed about every CacheTTL, for what versions do not
+// cover: the failure counters that other dispatchers move. Stored deliveries (retries, replays)
+// name their endpoint: when the copy lacks it or has it disabled, the survey is read again
+// before the delivery is failed, since a replay may name an endpoint created or re-enabled a
+// moment ago.
 //
 // # Retries live in the store, not in JetStream
 //

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dispatch24/dispatch24/internal/secret"
 	"github.com/dispatch24/dispatch24/internal/store"
 )
 
@@ -51,7 +52,10 @@ type surveyEndpoints struct {
 	found     bool   // the survey exists
 	jwtKey    []byte // the survey's jwtSecret; nil when it has none
 	endpoints []*endpoint
-	loadedAt  time.Time
+	// version is the store's webhooks version read in the same snapshot as the endpoints:
+	// the endpoints are right for every event accepted at that version or earlier.
+	version  int64
+	loadedAt time.Time
 }
 
 // byID returns the endpoint with id, or nil.
@@ -64,13 +68,18 @@ func (s *surveyEndpoints) byID(id string) *endpoint {
 	return nil
 }
 
-// endpointCache reads surveys' endpoints through a short-lived cache: one query per survey
-// and TTL at most, however many events arrive, while PATCH, rotation and disabling still take
-// effect within about TTL. Concurrent misses for one survey share one query.
+// endpointCache reads surveys' endpoints through a cache. Whether a cached copy may fan an
+// event out is decided by versions, never by time: a copy read at webhooks version v serves
+// events accepted at v or earlier (see events.Message.WebhooksVersion); a later event waits
+// for a load. The TTL only keeps what versions do not cover fresh — the failure counters
+// other dispatchers move — at one query per survey and TTL, and while one caller refreshes
+// an expired copy the others keep using it. Concurrent loads of a survey are one query.
 type endpointCache struct {
 	db  *store.DB
 	ttl time.Duration
 	now func() time.Time
+
+	keys *secret.Keyring // opens the sealed secrets once per load, not per delivery
 
 	mu sync.Mutex
 	m  map[string]*cacheEntry
@@ -78,21 +87,40 @@ type endpointCache struct {
 
 type cacheEntry struct {
 	val      *surveyEndpoints
-	loading  chan struct{} // closed when the load in flight ends; nil when none is
-	err      error         // the last load's error
+	loading  *endpointLoad // the load in flight; nil when none is
+	loads    uint64        // loads started so far, numbering them
 	lastUsed time.Time
+}
+
+// endpointLoad is one query for a survey's endpoints, shared by every caller that waits for it.
+type endpointLoad struct {
+	n    uint64        // its number among the entry's loads
+	done chan struct{} // closed when val and err are set
+	val  *surveyEndpoints
+	err  error
 }
 
 // idleEviction is how long an unused survey stays in the cache.
 const idleEviction = 10 * time.Minute
 
-func newEndpointCache(db *store.DB, ttl time.Duration, now func() time.Time) *endpointCache {
-	return &endpointCache{db: db, ttl: ttl, now: now, m: make(map[string]*cacheEntry)}
+func newEndpointCache(db *store.DB, keys *secret.Keyring, ttl time.Duration, now func() time.Time) *endpointCache {
+	return &endpointCache{db: db, keys: keys, ttl: ttl, now: now, m: make(map[string]*cacheEntry)}
 }
 
-// get returns the survey's endpoints, loading them when the cached copy is older than the
-// TTL. While one caller refreshes a stale copy, the others keep using it.
-func (c *endpointCache) get(ctx context.Context, surveyID string) (*surveyEndpoints, error) {
+// get returns the survey's endpoints as read at webhooks version need or later, loading them
+// when the cached copy is older than that (or than the TTL).
+func (c *endpointCache) get(ctx context.Context, surveyID string, need int64) (*surveyEndpoints, error) {
+	return c.lookup(ctx, surveyID, need, false)
+}
+
+// reload returns the survey's endpoints as read by a query that started after the call, for a
+// stored delivery whose endpoint the cached copy lacks or has disabled: a replay may name an
+// endpoint created or re-enabled a moment ago.
+func (c *endpointCache) reload(ctx context.Context, surveyID string) (*surveyEndpoints, error) {
+	return c.lookup(ctx, surveyID, 0, true)
+}
+
+func (c *endpointCache) lookup(ctx context.Context, surveyID string, need int64, fresh bool) (*surveyEndpoints, error) {
 	now := c.now()
 	c.mu.Lock()
 	e := c.m[surveyID]
@@ -101,47 +129,58 @@ func (c *endpointCache) get(ctx context.Context, surveyID string) (*surveyEndpoi
 		c.m[surveyID] = e
 	}
 	e.lastUsed = now
-	if v := e.val; v != nil && now.Sub(v.loadedAt) < c.ttl {
-		c.mu.Unlock()
-		return v, nil
-	}
-	if e.loading != nil {
-		ch, v := e.loading, e.val
-		c.mu.Unlock()
-		if v != nil {
+	// Loads numbered above after start after this call, so they read every webhook change
+	// committed before it: the event's own version, and whatever the caller has seen.
+	after := e.loads
+	for {
+		v := e.val
+		usable := v != nil && !fresh && v.version >= need
+		if usable && (now.Sub(v.loadedAt) < c.ttl || e.loading != nil) {
+			c.mu.Unlock()
 			return v, nil
 		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		l := e.loading
+		if l == nil {
+			e.loads++
+			l = &endpointLoad{n: e.loads, done: make(chan struct{})}
+			e.loading = l
+			c.mu.Unlock()
+			c.run(ctx, surveyID, e, l, now)
+		} else {
+			c.mu.Unlock()
+			select {
+			case <-l.done:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
 		}
+		if l.n > after {
+			switch {
+			case l.err == nil:
+				return l.val, nil
+			case usable:
+				// The store did not answer: the copy at hand is still right for this event.
+				return v, nil
+			default:
+				return nil, l.err
+			}
+		}
+		// The load began before this call and may predate a change the caller must see.
 		c.mu.Lock()
-		v, err := e.val, e.err
-		c.mu.Unlock()
-		if v == nil {
-			return nil, err
-		}
-		return v, nil
 	}
-	e.loading = make(chan struct{})
-	c.mu.Unlock()
+}
 
-	v, err := c.load(ctx, surveyID, now)
-
+// run performs l and publishes its result.
+func (c *endpointCache) run(ctx context.Context, surveyID string, e *cacheEntry, l *endpointLoad, now time.Time) {
+	l.val, l.err = c.load(ctx, surveyID, now)
 	c.mu.Lock()
-	if err == nil {
-		e.val = v
-	} else if e.val != nil {
-		// The store did not answer: keep delivering with what was known a moment ago.
-		v, err = e.val, nil
+	if l.err == nil {
+		e.val = l.val
 	}
-	e.err = err
-	close(e.loading)
 	e.loading = nil
+	close(l.done)
 	c.evictIdleLocked(now)
 	c.mu.Unlock()
-	return v, err
 }
 
 // invalidate makes the next get of the survey load afresh.
@@ -163,10 +202,15 @@ func (c *endpointCache) evictIdleLocked(now time.Time) {
 	}
 }
 
-const loadEndpointsSQL = `SELECT s.jwt_secret, w.id, w.url, w.events, w.secret, w.previous_secret,
+// loadEndpointsSQL reads the webhooks version and a survey's endpoints in one statement, so
+// in one snapshot: one row of NULL survey columns when the survey does not exist, one row
+// of NULL webhook columns when it has no endpoints.
+const loadEndpointsSQL = `SELECT v.version, s.id, s.jwt_secret, w.id, w.url, w.events, w.secret, w.previous_secret,
 	w.previous_secret_until, w.disabled, w.consecutive_failures, w.first_failure_at
-FROM surveys s LEFT JOIN webhooks w ON w.survey_id = s.id
-WHERE s.id = $1
+FROM webhooks_version v
+LEFT JOIN surveys s ON s.id = $1
+LEFT JOIN webhooks w ON w.survey_id = s.id
+WHERE v.id = 1
 ORDER BY w.created_at, w.id`
 
 func (c *endpointCache) load(ctx context.Context, surveyID string, now time.Time) (*surveyEndpoints, error) {
@@ -178,17 +222,23 @@ func (c *endpointCache) load(ctx context.Context, surveyID string, now time.Time
 	out := &surveyEndpoints{loadedAt: now}
 	for rows.Next() {
 		var (
-			jwtSecret, id, url, types, secret, prev *string
-			prevUntil, firstFailure                 *int64
-			disabled                                *bool
-			failures                                *int64
+			survey, jwtSecret, id, url, types, secret, prev *string
+			prevUntil, firstFailure                         *int64
+			disabled                                        *bool
+			failures                                        *int64
 		)
-		if err := rows.Scan(&jwtSecret, &id, &url, &types, &secret, &prev, &prevUntil, &disabled, &failures, &firstFailure); err != nil {
+		if err := rows.Scan(&out.version, &survey, &jwtSecret, &id, &url, &types, &secret, &prev, &prevUntil, &disabled,
+			&failures, &firstFailure); err != nil {
 			return nil, fmt.Errorf("loading endpoints of survey %s: %w", surveyID, err)
+		}
+		if survey == nil {
+			continue // the survey does not exist: its events go nowhere
 		}
 		out.found = true
 		if jwtSecret != nil && *jwtSecret != "" && out.jwtKey == nil {
-			out.jwtKey = []byte(*jwtSecret)
+			if out.jwtKey, err = c.openJWTKey(surveyID, *jwtSecret); err != nil {
+				return nil, err
+			}
 		}
 		if id == nil {
 			continue // the survey has no endpoints: one row of NULLs
@@ -206,6 +256,9 @@ func (c *endpointCache) load(ctx context.Context, surveyID string, now time.Time
 		if prev != nil && *prev != "" && prevUntil != nil {
 			ep.both = []string{deref(secret), *prev}
 			ep.previousUntil = store.FromMicros(*prevUntil)
+		}
+		if err := c.openSecrets(ep); err != nil {
+			return nil, err
 		}
 		out.endpoints = append(out.endpoints, ep)
 	}

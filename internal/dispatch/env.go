@@ -27,6 +27,7 @@ func NewFromEnv(env *app.Env, client *webhook.Client) (*Dispatcher, error) {
 	}
 	return New(Config{
 		DB:                   env.DB,
+		Secrets:              env.Secrets,
 		Consumer:             env.Consumer,
 		Client:               client,
 		AttemptTimeout:       cfg.WebhookTimeout,

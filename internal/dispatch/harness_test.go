@@ -26,6 +26,7 @@ import (
 
 	"github.com/dispatch24/dispatch24/internal/config"
 	"github.com/dispatch24/dispatch24/internal/embeddednats"
+	"github.com/dispatch24/dispatch24/internal/secret"
 	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/internal/telemetry"
 	"github.com/dispatch24/dispatch24/pkg/events"
@@ -46,6 +47,7 @@ type harness struct {
 	tp       *sdktrace.TracerProvider
 	prop     propagation.TextMapPropagator
 	logger   *slog.Logger
+	keys     *secret.Keyring // seals the secrets the harness stores, as the api does
 }
 
 type harnessOptions struct {
@@ -95,8 +97,12 @@ func newHarnessOn(t testing.TB, db *store.DB, nc *nats.Conn, o harnessOptions) *
 	if os.Getenv("DISPATCH_TEST_LOG") != "" {
 		level = slog.LevelDebug
 	}
+	keys, err := secret.NewKeyring(secret.GenerateKey())
+	if err != nil {
+		t.Fatal(err)
+	}
 	return &harness{
-		t: t, db: db, nc: nc, js: js, consumer: consumer,
+		t: t, db: db, nc: nc, js: js, consumer: consumer, keys: keys,
 		metrics: telemetry.NewMetrics(),
 		spans:   rec,
 		tp:      tp,
@@ -138,6 +144,7 @@ func (h *harness) config(schedule string) Config {
 	}
 	return Config{
 		DB:                  h.db,
+		Secrets:             h.keys,
 		Consumer:            h.consumer,
 		Client:              h.client(true, 2*time.Second),
 		AttemptTimeout:      2 * time.Second,
@@ -198,14 +205,14 @@ func randomID(prefix string) string {
 func (h *harness) addSurvey(jwtSecret string) string {
 	h.t.Helper()
 	id := randomID("survey-")
-	var secret any
+	var sealed any
 	if jwtSecret != "" {
-		secret = jwtSecret
+		sealed = h.keys.Seal(secret.SurveyJWTSecret(id), jwtSecret)
 	}
 	now := store.Micros(time.Now())
 	if _, err := h.db.Exec(context.Background(),
 		"INSERT INTO surveys (id, name, jwt_secret, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
-		id, "Test survey", secret, now); err != nil {
+		id, "Test survey", sealed, now); err != nil {
 		h.t.Fatal(err)
 	}
 	return id
@@ -233,7 +240,7 @@ func (h *harness) addEndpoint(surveyID, url string, types ...string) testEndpoin
 	}
 	if _, err := h.db.Exec(context.Background(),
 		`INSERT INTO webhooks (id, survey_id, url, events, secret, created_at, updated_at)
-		 VALUES ($1, $2, $3, $4, $5, $6, $6)`, ep.ID, surveyID, url, typeList, ep.Secret, now); err != nil {
+		 VALUES ($1, $2, $3, $4, $5, $6, $6)`, ep.ID, surveyID, url, typeList, h.keys.Seal(secret.WebhookSecret(ep.ID), ep.Secret), now); err != nil {
 		h.t.Fatal(err)
 	}
 	return ep
@@ -269,8 +276,14 @@ func (h *harness) publish(ctx context.Context, surveyID, eventType string) event
 		 VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`, ev.ID, eventType, surveyID, subject, body, headers, now); err != nil {
 		h.t.Fatal(err)
 	}
+	// As the API does, the event carries the webhooks version read when it was accepted.
+	var version int64
+	if err := h.db.QueryRow(context.Background(), "SELECT version FROM webhooks_version").Scan(&version); err != nil {
+		h.t.Fatal(err)
+	}
 	p := &events.Publisher{JS: h.js, Propagator: h.prop}
-	if err := p.Publish(ctx, events.Message{ID: ev.ID, Type: eventType, Subject: subject, Payload: body}); err != nil {
+	if err := p.Publish(ctx, events.Message{ID: ev.ID, Type: eventType, Subject: subject, Payload: body,
+		WebhooksVersion: version}); err != nil {
 		h.t.Fatal(err)
 	}
 	return ev

@@ -20,6 +20,10 @@ type retryScheduler struct {
 	mu     sync.Mutex
 	wakeAt time.Time // earliest due time reported since the last poll
 	wake   chan struct{}
+
+	// reloaded lists the surveys read afresh for the batch being started (used by the
+	// scheduler's goroutine only): one reload covers every delivery the batch claimed.
+	reloaded map[string]bool
 }
 
 // maxRooms bounds the endpoints whose room the scheduler spells out in its claim; others
@@ -31,7 +35,7 @@ const maxRooms = 200
 const repollDelay = 50 * time.Millisecond
 
 func newRetryScheduler(d *Dispatcher) *retryScheduler {
-	return &retryScheduler{d: d, wake: make(chan struct{}, 1)}
+	return &retryScheduler{d: d, wake: make(chan struct{}, 1), reloaded: map[string]bool{}}
 }
 
 // hint reports that a delivery is due at t.
@@ -130,6 +134,7 @@ func (s *retryScheduler) poll(ctx context.Context, now time.Time) bool {
 	}
 	perEndpoint := make(map[string]int, 4)
 	capped := false
+	clear(s.reloaded)
 	for i := range claimed {
 		id := claimed[i].WebhookID
 		perEndpoint[id]++
@@ -158,7 +163,16 @@ func (s *retryScheduler) start(ctx context.Context, c *claimedDelivery, evs map[
 		d.park(j, now.Add(d.cfg.ParkDelay))
 		return
 	}
-	se, err := d.cache.get(ctx, c.SurveyID)
+	se, err := d.cache.get(ctx, c.SurveyID, 0)
+	if err == nil {
+		if ep := se.byID(c.WebhookID); (ep == nil || ep.Disabled) && !s.reloaded[c.SurveyID] {
+			// Before ending the delivery for its endpoint, read the endpoint afresh: a
+			// replay may name one created or re-enabled after the cached copy was read.
+			// A read after the claim is fresh enough for the whole batch.
+			s.reloaded[c.SurveyID] = true
+			se, err = d.cache.reload(ctx, c.SurveyID)
+		}
+	}
 	if err != nil {
 		d.logger.WarnContext(ctx, "retry scheduler", "err", err)
 		d.park(j, now.Add(d.cfg.ParkDelay))

@@ -4,7 +4,8 @@
 //
 // The dispatch engine reads the same webhooks table to deliver events; this package owns the
 // administrative writes and leaves the failure counters to the engine, except that re-enabling
-// an endpoint resets them.
+// an endpoint resets them. Signing secrets are stored sealed with SECRETS_KEY (internal/secret)
+// and shown only in the answers to create and rotate.
 package endpoint
 
 import (

@@ -6,21 +6,24 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dispatch24/dispatch24/internal/secret"
 	"github.com/dispatch24/dispatch24/internal/store"
 )
 
-// Store holds the queries of the webhooks table (and the rows a test send records).
+// Store holds the queries of the webhooks table (and the rows a test send records). Webhook
+// secrets are sealed with keys as they are written and opened as they are read.
 type Store struct {
-	db *store.DB
+	db   *store.DB
+	keys *secret.Keyring
 }
 
-// NewStore returns the endpoint queries over db.
-func NewStore(db *store.DB) *Store { return &Store{db: db} }
+// NewStore returns the endpoint queries over db, sealing secrets with keys.
+func NewStore(db *store.DB, keys *secret.Keyring) *Store { return &Store{db: db, keys: keys} }
 
 const endpointColumns = `id, survey_id, url, description, events, secret, previous_secret, previous_secret_until,
 	disabled, disabled_reason, disabled_at, consecutive_failures, first_failure_at, created_at, updated_at`
 
-func scanEndpoint(row store.Row) (*Endpoint, error) {
+func (s *Store) scanEndpoint(row store.Row) (*Endpoint, error) {
 	var (
 		e                                   Endpoint
 		evs                                 string
@@ -34,8 +37,13 @@ func scanEndpoint(row store.Row) (*Endpoint, error) {
 		return nil, err
 	}
 	e.Events = splitEvents(evs)
+	if e.Secret, err = s.keys.Open(secret.WebhookSecret(e.ID), e.Secret); err != nil {
+		return nil, err
+	}
 	if prevSecret != nil {
-		e.PreviousSecret = *prevSecret
+		if e.PreviousSecret, err = s.keys.Open(secret.WebhookSecret(e.ID), *prevSecret); err != nil {
+			return nil, err
+		}
 	}
 	e.PreviousSecretUntil = store.NullMicros(prevUntil)
 	e.DisabledAt = store.NullMicros(disabledAt)
@@ -54,7 +62,8 @@ func (s *Store) Create(ctx context.Context, e *Endpoint) error {
 		_, err := tx.Exec(ctx, `INSERT INTO webhooks (id, survey_id, url, description, events, secret,
 			disabled, disabled_reason, consecutive_failures, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, '', 0, $8, $8)`,
-			e.ID, e.SurveyID, e.URL, e.Description, joinEvents(e.Events), e.Secret, false, store.Micros(e.CreatedAt))
+			e.ID, e.SurveyID, e.URL, e.Description, joinEvents(e.Events), s.keys.Seal(secret.WebhookSecret(e.ID), e.Secret),
+			false, store.Micros(e.CreatedAt))
 		if err != nil {
 			return fmt.Errorf("inserting webhook: %w", err)
 		}
@@ -77,7 +86,7 @@ func surveyExists(ctx context.Context, q store.Querier, surveyID string) error {
 // Get returns the endpoint id of surveyID; store.ErrNotFound when there is none (including
 // when it belongs to another survey).
 func (s *Store) Get(ctx context.Context, surveyID, id string) (*Endpoint, error) {
-	e, err := scanEndpoint(s.db.QueryRow(ctx,
+	e, err := s.scanEndpoint(s.db.QueryRow(ctx,
 		"SELECT "+endpointColumns+" FROM webhooks WHERE id = $1 AND survey_id = $2", id, surveyID))
 	if err != nil {
 		return nil, fmt.Errorf("getting webhook: %w", err)
@@ -95,7 +104,7 @@ func (s *Store) List(ctx context.Context, surveyID string) ([]*Endpoint, error) 
 	defer rows.Close()
 	out := []*Endpoint{}
 	for rows.Next() {
-		e, err := scanEndpoint(rows)
+		e, err := s.scanEndpoint(rows)
 		if err != nil {
 			return nil, fmt.Errorf("listing webhooks: %w", err)
 		}
@@ -123,7 +132,7 @@ func (s *Store) Update(ctx context.Context, surveyID, id string, p Patch, now ti
 	err := s.db.InTx(ctx, func(tx store.Querier) error {
 		// The row lock keeps the engine's failure-counter updates from interleaving with the
 		// read below (SQLite's single writer serialises them anyway).
-		e, err := scanEndpoint(tx.QueryRow(ctx,
+		e, err := s.scanEndpoint(tx.QueryRow(ctx,
 			"SELECT "+endpointColumns+" FROM webhooks WHERE id = $1 AND survey_id = $2"+forUpdate(s.db.Dialect), id, surveyID))
 		if err != nil {
 			return fmt.Errorf("updating webhook: %w", err)
@@ -174,21 +183,21 @@ func (s *Store) Delete(ctx context.Context, surveyID, id string) error {
 	return nil
 }
 
-// RotateSecret makes secret the endpoint's signing secret and keeps the current one signing
+// RotateSecret makes newSecret the endpoint's signing secret and keeps the current one signing
 // until until. A rotation during the grace period of another drops the oldest secret.
-func (s *Store) RotateSecret(ctx context.Context, surveyID, id, secret string, until, now time.Time) (*Endpoint, error) {
+func (s *Store) RotateSecret(ctx context.Context, surveyID, id, newSecret string, until, now time.Time) (*Endpoint, error) {
 	var out *Endpoint
 	err := s.db.InTx(ctx, func(tx store.Querier) error {
 		n, err := tx.Exec(ctx, `UPDATE webhooks SET previous_secret = secret, previous_secret_until = $3,
 			secret = $4, updated_at = $5 WHERE id = $1 AND survey_id = $2`,
-			id, surveyID, store.Micros(until), secret, store.Micros(now))
+			id, surveyID, store.Micros(until), s.keys.Seal(secret.WebhookSecret(id), newSecret), store.Micros(now))
 		if err != nil {
 			return fmt.Errorf("rotating webhook secret: %w", err)
 		}
 		if n == 0 {
 			return fmt.Errorf("rotating webhook secret: %w", store.ErrNotFound)
 		}
-		out, err = scanEndpoint(tx.QueryRow(ctx,
+		out, err = s.scanEndpoint(tx.QueryRow(ctx,
 			"SELECT "+endpointColumns+" FROM webhooks WHERE id = $1 AND survey_id = $2", id, surveyID))
 		if err != nil {
 			return fmt.Errorf("rotating webhook secret: %w", err)
@@ -200,15 +209,15 @@ func (s *Store) RotateSecret(ctx context.Context, surveyID, id, secret string, u
 
 // SurveyJWTSecret returns the survey's jwtSecret, empty when none is set.
 func (s *Store) SurveyJWTSecret(ctx context.Context, surveyID string) (string, error) {
-	var secret *string
-	err := s.db.QueryRow(ctx, "SELECT jwt_secret FROM surveys WHERE id = $1", surveyID).Scan(&secret)
+	var stored *string
+	err := s.db.QueryRow(ctx, "SELECT jwt_secret FROM surveys WHERE id = $1", surveyID).Scan(&stored)
 	if err != nil {
 		return "", fmt.Errorf("reading survey jwt secret: %w", err)
 	}
-	if secret == nil {
+	if stored == nil {
 		return "", nil
 	}
-	return *secret, nil
+	return s.keys.Open(secret.SurveyJWTSecret(surveyID), *stored)
 }
 
 // TestRecord is what a test send leaves behind: an archived event (already marked published,

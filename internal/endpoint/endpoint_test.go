@@ -19,6 +19,7 @@ import (
 	"github.com/dispatch24/dispatch24/internal/dispatch"
 	"github.com/dispatch24/dispatch24/internal/endpoint"
 	"github.com/dispatch24/dispatch24/internal/httpapi"
+	"github.com/dispatch24/dispatch24/internal/secret"
 	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/internal/store/storetest"
 	"github.com/dispatch24/dispatch24/pkg/events"
@@ -52,9 +53,10 @@ func (testAuth) Authenticate(_ context.Context, r *http.Request) (*httpapi.Princ
 }
 
 type bundle struct {
-	db  *store.DB
-	svc *endpoint.Service
-	rt  *httpapi.Router
+	db   *store.DB
+	keys *secret.Keyring
+	svc  *endpoint.Service
+	rt   *httpapi.Router
 }
 
 type options struct {
@@ -72,10 +74,14 @@ func setup(t *testing.T, db *store.DB, o options) *bundle {
 	t.Helper()
 	ctx := context.Background()
 	now := store.Micros(time.Now())
+	keys, err := secret.NewKeyring(secret.GenerateKey())
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, s := range []struct {
 		id  string
 		jwt any
-	}{{"s1", jwtSecretS1}, {"s2", nil}} {
+	}{{"s1", keys.Seal(secret.SurveyJWTSecret("s1"), jwtSecretS1)}, {"s2", nil}} {
 		if _, err := db.Exec(ctx, `INSERT INTO surveys (id, name, jwt_secret, created_at, updated_at) VALUES ($1, $1, $2, $3, $3)`,
 			s.id, s.jwt, now); err != nil {
 			t.Fatalf("seeding survey: %v", err)
@@ -92,14 +98,14 @@ func setup(t *testing.T, db *store.DB, o options) *bundle {
 	t.Cleanup(client.Close)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc, err := endpoint.NewService(endpoint.Config{
-		DB: db, Client: client, AllowNets: o.allowNets, Resolver: o.resolver, Logger: logger,
+		DB: db, Secrets: keys, Client: client, AllowNets: o.allowNets, Resolver: o.resolver, Logger: logger,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	rt := httpapi.NewRouter(testAuth{}, logger)
 	svc.Register(rt)
-	return &bundle{db: db, svc: svc, rt: rt}
+	return &bundle{db: db, keys: keys, svc: svc, rt: rt}
 }
 
 // do sends a request as who and returns the status and decoded JSON body (nil when empty).

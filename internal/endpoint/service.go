@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/dispatch24/dispatch24/internal/dispatch"
+	"github.com/dispatch24/dispatch24/internal/secret"
 	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/pkg/events"
 	"github.com/dispatch24/dispatch24/pkg/webhook"
@@ -24,6 +25,9 @@ import (
 type Config struct {
 	// DB is the store. Required.
 	DB *store.DB
+	// Secrets seals webhook secrets in the store and opens them and survey jwtSecrets
+	// (SECRETS_KEY). Required.
+	Secrets *secret.Keyring
 	// Client sends test deliveries; share the process's one Client. Required.
 	Client *webhook.Client
 	// AllowNets are the networks exempt from the non-public address rule at registration
@@ -65,6 +69,8 @@ func (c Config) validate() error {
 	switch {
 	case c.DB == nil:
 		return errors.New("a store is required")
+	case c.Secrets == nil:
+		return errors.New("a secrets keyring is required")
 	case c.Client == nil:
 		return errors.New("a webhook client is required")
 	case c.RotationGrace < 0:
@@ -85,7 +91,7 @@ func NewService(cfg Config) (*Service, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("endpoint service: %w", err)
 	}
-	return &Service{cfg: cfg, store: NewStore(cfg.DB)}, nil
+	return &Service{cfg: cfg, store: NewStore(cfg.DB, cfg.Secrets)}, nil
 }
 
 // Store returns the service's queries, for other views of the same endpoints (the console).

@@ -14,14 +14,22 @@ const DefaultBodyLimit = 64 << 10
 
 var errBodyTooLarge = errors.New("request body too large")
 
-// ReadBody reads the whole body up to limit bytes, answering 413 past it.
+// ReadBody reads the whole body up to limit bytes, answering 413 past it, and at once, before
+// reading anything, when the declared Content-Length is past it. The buffer grows with the
+// bytes that arrive, never with what the client declares.
 func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	tooLarge := func() error {
+		return NewProblem(http.StatusRequestEntityTooLarge, "body_too_large",
+			fmt.Sprintf("the body is larger than %d bytes", limit))
+	}
+	if r.ContentLength > limit {
+		return nil, tooLarge()
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, NewProblem(http.StatusRequestEntityTooLarge, "body_too_large",
-				fmt.Sprintf("the body is larger than %d bytes", limit))
+			return nil, tooLarge()
 		}
 		return nil, BadRequest("bad_body", "could not read the request body")
 	}
@@ -60,7 +68,9 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any) er
 }
 
 // UnmarshalJSON decodes one JSON value into dst, answering 400 with the offending field for
-// type errors and malformed input.
+// type errors and malformed input, and for strings that are not valid UTF-8 or hold NUL and
+// numbers no float64 can hold anywhere in the document (CheckJSONText), whether or not dst
+// keeps them: a json.RawMessage field would pass them on as they are.
 func UnmarshalJSON(body []byte, dst any) error {
 	if len(body) == 0 {
 		return BadRequest("malformed_json", "the body must be a JSON object")
@@ -76,7 +86,7 @@ func UnmarshalJSON(body []byte, dst any) error {
 		}
 		return BadRequest("malformed_json", "the body is not valid JSON")
 	}
-	return nil
+	return CheckJSONText(body)
 }
 
 func jsonKind(k string) string {

@@ -63,7 +63,7 @@ func Middleware(cfg MiddlewareConfig, h http.Handler) http.Handler {
 			if cfg.Propagator != nil {
 				ctx = cfg.Propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
 			}
-			ctx, span = cfg.Tracer.Start(ctx, "HTTP "+r.Method, trace.WithSpanKind(trace.SpanKindServer))
+			ctx, span = cfg.Tracer.Start(ctx, "HTTP "+MethodLabel(r.Method), trace.WithSpanKind(trace.SpanKindServer))
 		}
 		r = r.WithContext(ctx)
 		rec := &statusRecorder{ResponseWriter: w}
@@ -95,7 +95,7 @@ func Middleware(cfg MiddlewareConfig, h http.Handler) http.Handler {
 				span.End()
 			}
 			if cfg.Metrics != nil {
-				cfg.Metrics.HTTPRequests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
+				cfg.Metrics.HTTPRequests.WithLabelValues(route, MethodLabel(r.Method), strconv.Itoa(status)).Inc()
 				cfg.Metrics.HTTPDuration.WithLabelValues(route).Observe(elapsed.Seconds())
 			}
 			level := slog.LevelInfo
@@ -112,6 +112,15 @@ func Middleware(cfg MiddlewareConfig, h http.Handler) http.Handler {
 		}()
 		h.ServeHTTP(rec, r)
 	})
+}
+
+// MethodLabel is the method as a metric label: a standard method as it is, any other one
+// "other", so no request can mint a series of its own.
+func MethodLabel(method string) string {
+	if StandardMethod(method) {
+		return method
+	}
+	return "other"
 }
 
 func validRequestID(id string) bool {

@@ -79,7 +79,14 @@ func (rt *Router) Handle(pattern string, policy Policy, h HandlerFunc) {
 		panic("httpapi: survey policy on a route without {surveyId}: " + pattern)
 	}
 	rt.routes = append(rt.routes, Route{Pattern: pattern, Policy: policy})
+	wildcards := wildcardNames(pattern)
 	rt.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Text inputs are checked before credentials are: the answer to a NUL is the same 400
+		// for everyone, and no store sees one.
+		if err := checkRequestText(r, wildcards); err != nil {
+			WriteError(w, r, rt.logger, err)
+			return
+		}
 		r, err := rt.authorize(r, policy)
 		if err != nil {
 			WriteError(w, r, rt.logger, err)
@@ -147,9 +154,26 @@ func allowed(p *Principal, policy Policy, surveyID string) error {
 	return nil
 }
 
+// StandardMethod reports whether method is one of RFC 9110's methods or PATCH (RFC 5789):
+// the only methods the router looks at, and the only ones that become metric labels.
+func StandardMethod(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
 // ServeHTTP dispatches to the registered routes; unknown paths get a problem+json 404 and
-// known paths with another method a 405.
+// known paths with another method a 405. A method that is not a standard one is answered 501,
+// as RFC 9110 (section 15.6.2) has servers answer methods they do not recognise.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !StandardMethod(r.Method) {
+		WriteError(w, r, rt.logger, NewProblem(http.StatusNotImplemented, "method_not_implemented",
+			"the method is not one this server implements"))
+		return
+	}
 	h, pattern := rt.mux.Handler(r)
 	if pattern == "" {
 		// ServeMux answers 404/405 in plain text; answer as problem+json instead, keeping

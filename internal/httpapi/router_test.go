@@ -55,10 +55,11 @@ func newTestServer(t *testing.T) *httptest.Server {
 	rt.Handle("POST /surveys/{surveyId}/app", httpapi.SurveyRespondent, ok)
 	rt.Handle("POST /decode", httpapi.Public, func(w http.ResponseWriter, r *http.Request) error {
 		var body struct {
-			Name  string `json:"name"`
-			Count int    `json:"count"`
+			Name  string          `json:"name"`
+			Count int             `json:"count"`
+			Extra json.RawMessage `json:"extra,omitempty"`
 		}
-		if err := httpapi.DecodeJSON(w, r, 64, &body); err != nil {
+		if err := httpapi.DecodeJSON(w, r, 128, &body); err != nil {
 			return err
 		}
 		httpapi.WriteJSON(w, http.StatusOK, body)
@@ -87,7 +88,12 @@ func do(t *testing.T, srv *httptest.Server, method, path, user, ct, body string)
 	if ct != "" {
 		req.Header.Set("Content-Type", ct)
 	}
-	resp, err := srv.Client().Do(req)
+	return send(t, srv.Client(), req)
+}
+
+func send(t *testing.T, c *http.Client, req *http.Request) (*http.Response, map[string]any) {
+	t.Helper()
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +188,7 @@ func TestDecode(t *testing.T) {
 		{"application/json", ``, 400, "malformed_json"},
 		{"application/json", `{"name":"a"} {"x":1}`, 400, "malformed_json"},
 		{"application/json", `{"count":"two"}`, 400, "validation_failed"},
-		{"application/json", `{"name":"` + strings.Repeat("x", 100) + `"}`, 413, "body_too_large"},
+		{"application/json", `{"name":"` + strings.Repeat("x", 200) + `"}`, 413, "body_too_large"},
 	}
 	for _, c := range cases {
 		resp, body := do(t, srv, "POST", "/decode", "", c.ct, c.body)
@@ -225,6 +231,7 @@ func FuzzUnmarshalJSON(f *testing.F) {
 	f.Add([]byte(`{"name":"a","count":1}`))
 	f.Add([]byte(`{"count":"x"}`))
 	f.Add([]byte(`[1,2]`))
+	f.Add([]byte(`{"name":"\u0000","count":1e309}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var dst struct {
 			Name  string `json:"name"`
@@ -232,6 +239,10 @@ func FuzzUnmarshalJSON(f *testing.F) {
 		}
 		err := httpapi.UnmarshalJSON(b, &dst)
 		if err == nil {
+			// Accepted bodies are clean throughout, whatever dst kept.
+			if !httpapi.ValidText(dst.Name) || httpapi.CheckJSONText(b) != nil {
+				t.Fatalf("accepted %q", b)
+			}
 			return
 		}
 		p, ok := err.(*httpapi.Problem)

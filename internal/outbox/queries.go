@@ -26,7 +26,7 @@ type Entry struct {
 // insertChunk bounds the rows of one INSERT, keeping under both databases' parameter limits.
 const insertChunk = 500
 
-const insertColumns = 8
+const insertColumns = 9
 
 // Insert stores entries in the events table through q, normally the caller's transaction, so
 // an event exists exactly when the change it reports does. Rows get claimed_until =
@@ -48,15 +48,23 @@ func Insert(ctx context.Context, q store.Querier, claimedUntil time.Time, entrie
 				return err
 			}
 			args = append(args, e.Message.ID, e.Message.Type, e.SurveyID, e.Message.Subject, e.Message.Payload,
-				headers, store.Micros(e.CreatedAt), claim)
+				headers, store.Micros(e.CreatedAt), claim, nullVersion(e.Message.WebhooksVersion))
 		}
-		_, err := q.Exec(ctx, `INSERT INTO events (id, type, survey_id, subject, payload, headers, created_at, claimed_until)
-			VALUES `+store.Placeholders(n, insertColumns, 1), args...)
+		_, err := q.Exec(ctx, `INSERT INTO events (id, type, survey_id, subject, payload, headers, created_at, claimed_until,
+			webhooks_version) VALUES `+store.Placeholders(n, insertColumns, 1), args...)
 		if err != nil {
 			return fmt.Errorf("storing %d events: %w", n, err)
 		}
 	}
 	return nil
+}
+
+// nullVersion stores an unknown webhooks version (0) as NULL.
+func nullVersion(v int64) *int64 {
+	if v == 0 {
+		return nil
+	}
+	return &v
 }
 
 func encodeHeaders(h map[string]string) ([]byte, error) {
@@ -78,7 +86,7 @@ func claim(ctx context.Context, db *store.DB, now, until time.Time, limit int) (
 		WHERE id IN (SELECT id FROM events
 			WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until < $2)
 			ORDER BY created_at LIMIT $3`+db.Dialect.SkipLocked()+`)
-		RETURNING id, type, survey_id, subject, payload, headers, created_at`,
+		RETURNING id, type, survey_id, subject, payload, headers, created_at, webhooks_version`,
 		store.Micros(until), store.Micros(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("claiming events: %w", err)
@@ -90,9 +98,10 @@ func claim(ctx context.Context, db *store.DB, now, until time.Time, limit int) (
 			e       Entry
 			headers []byte
 			created int64
+			version *int64
 		)
 		if err := rows.Scan(&e.Message.ID, &e.Message.Type, &e.SurveyID, &e.Message.Subject, &e.Message.Payload,
-			&headers, &created); err != nil {
+			&headers, &created, &version); err != nil {
 			return nil, fmt.Errorf("claiming events: %w", err)
 		}
 		if len(headers) > 2 {
@@ -102,6 +111,9 @@ func claim(ctx context.Context, db *store.DB, now, until time.Time, limit int) (
 			}
 		}
 		e.CreatedAt = store.FromMicros(created)
+		if version != nil {
+			e.Message.WebhooksVersion = *version
+		}
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {

@@ -251,7 +251,9 @@ func sortOut(items []*pending, inserted map[string]bool) (entries []outbox.Entry
 			continue
 		}
 		it.resultID = it.id
-		entries = append(entries, it.entry)
+		e := it.entry
+		e.Message.WebhooksVersion = it.respondent.webhooksVersion
+		entries = append(entries, e)
 		created = append(created, it)
 	}
 	return entries, created, repeats

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/dispatch24/dispatch24/internal/httpapi"
+	"github.com/dispatch24/dispatch24/internal/store"
 )
 
 // Register adds the survey app's routes, all for respondents of {surveyId} only.
@@ -32,6 +33,10 @@ const maxIdempotencyKeyLen = 255
 
 func (s *Service) handleStartSession(w http.ResponseWriter, r *http.Request) error {
 	id, err := s.StartSession(r.Context(), httpapi.PrincipalFrom(r.Context()))
+	if errors.Is(err, store.ErrConflict) {
+		// Starts of the same respondent kept racing past StartSession's retries.
+		return httpapi.Conflict("session_conflict", "another start of a session for this respondent ran at the same time; try again")
+	}
 	if err != nil {
 		return err
 	}
@@ -76,11 +81,16 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// readRecall reads the body in one allocation when its length is declared and within the
-// limit (recalls are large, and growing a buffer for each costs more than parsing it);
-// otherwise as httpapi.ReadBody does, with its 413.
+// recallPrealloc bounds what a declared Content-Length may have allocated before its bytes
+// arrive: a typical recall (about 10 KB) is read in one allocation, larger ones grow as their
+// bytes come, so a client declaring a megabyte and sending nothing holds no megabyte.
+const recallPrealloc = 64 << 10
+
+// readRecall reads the body in one allocation when its declared length is small (recalls are
+// large, and growing a buffer for each costs more than parsing it); otherwise as
+// httpapi.ReadBody does, with its 413.
 func readRecall(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if r.ContentLength <= 0 || r.ContentLength > MaxRecallBytes {
+	if r.ContentLength <= 0 || r.ContentLength > recallPrealloc {
 		return httpapi.ReadBody(w, r, MaxRecallBytes)
 	}
 	body := make([]byte, r.ContentLength)

@@ -299,3 +299,88 @@ func TestSubmissionDuringNATSOutage(t *testing.T) {
 		}
 	})
 }
+
+// Every event carries the webhooks version its request read (CONTRACT §8: a webhook changed
+// before a submission is seen by its event), in the outbox row and in the stream message.
+func TestEventsCarryWebhooksVersion(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		b := setup(t, db)
+		ctx := context.Background()
+		// change registers a webhook, which moves the version, and returns the new version.
+		change := func() int64 {
+			t.Helper()
+			if _, err := db.Exec(ctx, `INSERT INTO webhooks (id, survey_id, url, events, secret, created_at, updated_at)
+				VALUES ($1, 'survey-a', 'https://example.org/h', 'survey.session.submitted', 'whsec_x', 1, 1)`,
+				fmt.Sprintf("wh-%d", b.count(t, "SELECT count(*) FROM webhooks"))); err != nil {
+				t.Fatal(err)
+			}
+			var v int64
+			if err := db.QueryRow(ctx, "SELECT version FROM webhooks_version").Scan(&v); err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		want := map[string]int64{} // event type → version
+		want[events.TypeSessionStarted] = change()
+		if res := b.do(t, "POST", "/api/surveys/survey-a/session", "alice", "", nil); res.status != http.StatusCreated {
+			t.Fatalf("start: %d %s", res.status, res.body)
+		}
+		want[events.TypeSessionCancelled] = change()
+		if res := b.do(t, "DELETE", "/api/surveys/survey-a/session", "alice", "", nil); res.status != http.StatusNoContent {
+			t.Fatalf("cancel: %d %s", res.status, res.body)
+		}
+		want[events.TypeSessionSubmitted] = change()
+		if res := b.do(t, "POST", "/api/surveys/survey-a/submission", "alice", recall(""), nil); res.status != http.StatusCreated {
+			t.Fatalf("submit: %d %s", res.status, res.body)
+		}
+		b.waitPublished(t)
+		msgs := b.nats.WaitMessages(t, 3)
+		if len(msgs) != 3 {
+			t.Fatalf("%d messages, want 3", len(msgs))
+		}
+		for _, m := range msgs {
+			typ := m.Header.Get(events.HeaderEventType)
+			var stored int64
+			if err := db.QueryRow(ctx, "SELECT webhooks_version FROM events WHERE id = $1",
+				m.Header.Get(jetstream.MsgIDHeader)).Scan(&stored); err != nil {
+				t.Fatal(err)
+			}
+			if got := m.Header.Get(events.HeaderWebhooksVersion); stored != want[typ] || got != fmt.Sprint(want[typ]) {
+				t.Errorf("%s: stored version %d, header %q, want %d", typ, stored, got, want[typ])
+			}
+		}
+	})
+}
+
+// TestConcurrentSessionStarts: many starts of the same respondent at once each answer 201 or
+// a 409 to retry, never a 500, and leave one session open.
+func TestConcurrentSessionStarts(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		b := setup(t, db)
+		var (
+			wg       sync.WaitGroup
+			mu       sync.Mutex
+			statuses = map[int]int{}
+		)
+		for range 24 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res := b.do(t, "POST", "/api/surveys/survey-a/session", "bob", "", nil)
+				mu.Lock()
+				statuses[res.status]++
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if statuses[http.StatusCreated]+statuses[http.StatusConflict] != 24 || statuses[http.StatusCreated] == 0 {
+			t.Fatalf("statuses %v, want only 201 and 409", statuses)
+		}
+		if n := b.count(t, "SELECT count(*) FROM survey_sessions WHERE user_id = 'u-bob' AND status = 'open'"); n != 1 {
+			t.Fatalf("%d open sessions", n)
+		}
+		t.Logf("statuses %v", statuses)
+	})
+}

@@ -26,6 +26,10 @@ type respondentInfo struct {
 	authToken          string
 	customFields       []byte
 	disabled           bool
+	// webhooksVersion is the store's webhooks version when the respondent was read, in the
+	// submitting request: its events carry it (events.Message.WebhooksVersion), so that every
+	// webhook change that answered before the request began applies to them.
+	webhooksVersion int64
 }
 
 // respondentKey names a respondent of a survey.
@@ -45,15 +49,15 @@ func respondentKeys(items []*pending) []respondentKey {
 	return keys
 }
 
-// respondentsQuery reads respondents with their surveys' redirect settings, one query for a
-// whole batch; scanRespondents reads its rows.
+// respondentsQuery reads respondents with their surveys' redirect settings and the webhooks
+// version, one query for a whole batch; scanRespondents reads its rows.
 func respondentsQuery(keys []respondentKey) (string, []any) {
 	args := make([]any, len(keys))
 	for i, k := range keys {
 		args[i] = k.userID
 	}
 	return `SELECT r.survey_id, r.id, s.redirect_url, s.redirect_identifier, r.username, r.auth_token,
-		r.custom_fields, r.disabled
+		r.custom_fields, r.disabled, (SELECT version FROM webhooks_version)
 		FROM respondents r JOIN surveys s ON s.id = r.survey_id
 		WHERE r.id IN (` + store.Placeholders(len(keys), 1, 1) + `)`, args
 }
@@ -69,7 +73,7 @@ func scanRespondents(rows store.Rows, n int) (map[respondentKey]*respondentInfo,
 			ri respondentInfo
 		)
 		if err := rows.Scan(&k.surveyID, &k.userID, &ri.redirectURL, &ri.redirectIdentifier, &ri.username, &ri.authToken,
-			&ri.customFields, &ri.disabled); err != nil {
+			&ri.customFields, &ri.disabled, &ri.webhooksVersion); err != nil {
 			return nil, fmt.Errorf("reading respondents: %w", err)
 		}
 		out[k] = &ri
@@ -128,6 +132,16 @@ func cancelOpenSessions(ctx context.Context, q store.Querier, surveyID, userID s
 		return nil, fmt.Errorf("cancelling sessions: %w", err)
 	}
 	return ids, nil
+}
+
+// webhooksVersion reads the store's webhooks version, for events whose transaction reads no
+// respondent (see respondentInfo.webhooksVersion).
+func webhooksVersion(ctx context.Context, q store.Querier) (int64, error) {
+	var v int64
+	if err := q.QueryRow(ctx, "SELECT version FROM webhooks_version").Scan(&v); err != nil {
+		return 0, fmt.Errorf("reading the webhooks version: %w", err)
+	}
+	return v, nil
 }
 
 func insertSession(ctx context.Context, q store.Querier, id, surveyID, userID string, now time.Time) error {

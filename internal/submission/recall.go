@@ -38,12 +38,19 @@ type Recall struct {
 // ParseRecall checks a submission body against CONTRACT section 5 in one pass: a JSON object
 // with startTime and endTime (RFC 3339, start ≤ end), an optional sessionId, meals of
 // {"name", "time"?, "foods": [object…], "customData"?}, and an optional customData object. It
-// returns a 400 *httpapi.Problem: malformed_json for input that is not JSON (or not valid
-// UTF-8), validation_failed listing every bad field otherwise. Keys match exactly, as a
-// receiver's decoder would see them; a known key given twice is refused rather than guessed.
+// returns a 400 *httpapi.Problem: malformed_json for input that is not JSON, validation_failed
+// listing every bad field otherwise. Keys match exactly, as a receiver's decoder would see
+// them; a known key given twice is refused rather than guessed. Anywhere in the recall, a
+// string that is not valid UTF-8 or holds NUL (\u0000) and a number no float64 can hold
+// (1e309) are bad fields too, as httpapi.CheckJSONText names them: receivers and the stores
+// cannot take them.
 func ParseRecall(body []byte) (*Recall, error) {
 	if !utf8.Valid(body) {
-		return nil, httpapi.BadRequest("malformed_json", "the body is not valid UTF-8")
+		// Rare: name the bad strings if the body is JSON otherwise.
+		if err := httpapi.CheckJSONText(body); err != nil {
+			return nil, err
+		}
+		return nil, malformed()
 	}
 	p := parser{data: body}
 	rec := &Recall{Raw: body}
@@ -59,6 +66,17 @@ func ParseRecall(body []byte) (*Recall, error) {
 	}
 	if !p.atEnd() {
 		return nil, malformed()
+	}
+	if p.suspect {
+		// Only a body with \u0000 or a huge exponent comes here, to have the bad fields named.
+		var tp *httpapi.Problem
+		if err := httpapi.CheckJSONText(body); errors.As(err, &tp) && len(tp.Errors) > 0 {
+			for _, fe := range tp.Errors {
+				if len(p.errs) < maxFieldErrors {
+					p.errs = append(p.errs, fe)
+				}
+			}
+		}
 	}
 	if len(p.errs) > 0 {
 		return nil, httpapi.Validation(p.errs...)
@@ -79,6 +97,9 @@ type parser struct {
 	data []byte
 	pos  int
 	errs []httpapi.FieldError
+	// suspect is set by a \u0000 escape or a number that may overflow a float64: the body is
+	// then checked by httpapi.CheckJSONText, which names the fields.
+	suspect bool
 }
 
 // field locates a bad field without building its name unless it is reported: meal and food
@@ -255,6 +276,9 @@ func (p *parser) str() (escaped bool, err error) {
 						return false, errSyntax
 					}
 				}
+				if string(p.data[p.pos+1:p.pos+5]) == "0000" {
+					p.suspect = true
+				}
 				p.pos += 5
 			default:
 				return false, errSyntax
@@ -274,8 +298,13 @@ func isHex(c byte) bool {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
+// maxExactDigits: a number without an exponent and with no more characters than this fits a
+// float64 (whose largest finite value has 309 digits).
+const maxExactDigits = 300
+
 // number consumes a number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
 func (p *parser) number() error {
+	start := p.pos
 	if p.peek() == '-' {
 		p.pos++
 	}
@@ -309,8 +338,17 @@ func (p *parser) number() error {
 		for p.pos < len(p.data) && isDigit(p.data[p.pos]) {
 			p.pos++
 		}
+		p.suspect = p.suspect || overflows(p.data[start:p.pos])
+	} else if p.pos-start > maxExactDigits {
+		p.suspect = p.suspect || overflows(p.data[start:p.pos])
 	}
 	return nil
+}
+
+// overflows reports whether a JSON number is beyond float64 (underflow to 0 reads fine).
+func overflows(num []byte) bool {
+	f, err := strconv.ParseFloat(string(num), 64)
+	return err != nil && !(errors.Is(err, strconv.ErrRange) && f == 0)
 }
 
 func (p *parser) literal(word string) error {

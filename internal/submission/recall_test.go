@@ -62,7 +62,19 @@ func TestParseRecallInvalid(t *testing.T) {
 		{"bad escape", `{` + times + `,"meals":[],"x":"\q"}`, "malformed_json", nil},
 		{"control char", "{" + times + `,"meals":[],"x":"a` + "\x01" + `"}`, "malformed_json", nil},
 		{"bad number", `{` + times + `,"meals":[],"x":01}`, "malformed_json", nil},
-		{"invalid utf8", "{" + times + `,"meals":[],"x":"` + "\xff" + `"}`, "malformed_json", nil},
+		{"invalid utf8", "{" + times + `,"meals":[],"x":"` + "\xff" + `"}`, "validation_failed", []string{"x"}},
+		{"invalid utf8 in a key", "{" + times + `,"meals":[{"name":"a","foods":[{"` + "\xc3\x28" + `":1}]}]}`,
+			"validation_failed", []string{"meals[0].foods[0]"}},
+		{"invalid utf8, not JSON", "{" + times + `,"meals":[],"x":"` + "\xff" + `}`, "malformed_json", nil},
+		{"nul", `{` + times + `,"meals":[{"name":"a\u0000","foods":[{"note":{"deep":["ok","\u0000"]}}]}]}`,
+			"validation_failed", []string{"meals[0].name", "meals[0].foods[0].note.deep[1]"}},
+		{"nul in a key", `{` + times + `,"meals":[],"customData":{"\u0000":1}}`, "validation_failed", []string{"customData"}},
+		{"escaped backslash is no nul", `{` + times + `,"meals":[],"x":"\\u0000"}`, "", nil},
+		{"huge number", `{` + times + `,"meals":[],"customData":{"n":1e309}}`, "validation_failed", []string{"customData.n"}},
+		{"huge exponent forms", `{` + times + `,"meals":[{"name":"a","foods":[{"a":-1E+309,"b":12.5e400,"c":0.1e-400}]}]}`,
+			"validation_failed", []string{"meals[0].foods[0].a", "meals[0].foods[0].b"}},
+		{"huge integer", `{` + times + `,"meals":[],"n":` + strings.Repeat("9", 310) + `}`, "validation_failed", []string{"n"}},
+		{"largest float", `{` + times + `,"meals":[],"n":1.7976931348623157e308,"m":` + strings.Repeat("9", 300) + `}`, "", nil},
 		{"array", `[1,2]`, "validation_failed", []string{"(body)"}},
 		{"nothing", `{}`, "validation_failed", []string{"startTime", "endTime", "meals"}},
 		{"bad times", `{"startTime":"yesterday","endTime":5,"meals":[]}`, "validation_failed", []string{"startTime", "endTime"}},
@@ -83,6 +95,12 @@ func TestParseRecallInvalid(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			_, err := ParseRecall([]byte(tc.body))
+			if tc.code == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
 			var p *httpapi.Problem
 			if !errors.As(err, &p) || p.Status != 400 || p.Code != tc.code {
 				t.Fatalf("got %v, want 400 %s", err, tc.code)
@@ -112,6 +130,7 @@ func FuzzParseRecall(f *testing.F) {
 	f.Add([]byte(`[{"a":{}}, "x", 0.1e1]`))
 	f.Add([]byte(`{"start\u0054ime":"x"}`))
 	f.Add([]byte("\"\xff\""))
+	f.Add([]byte(`{"startTime":"2026-11-23T08:00:00Z","endTime":"2026-11-23T08:00:00Z","meals":[],"x":[1e309,"\u0000"]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rec, err := ParseRecall(b)
 		valid := json.Valid(b) && utf8.Valid(b)
@@ -131,6 +150,10 @@ func FuzzParseRecall(f *testing.F) {
 		}
 		if !valid {
 			t.Fatalf("accepted invalid JSON")
+		}
+		// Nothing a receiver or a store cannot take: NUL, invalid UTF-8, infinite numbers.
+		if err := httpapi.CheckJSONText(b); err != nil {
+			t.Fatalf("accepted a recall CheckJSONText refuses: %v", err)
 		}
 		// Keys match exactly, as in a map (encoding/json's struct fields would fold case).
 		var doc map[string]json.RawMessage

@@ -185,7 +185,8 @@ func (s *Service) Submit(ctx context.Context, p *httpapi.Principal, rec *Recall,
 // respondent left open is cancelled first (with its own event): a respondent has at most one
 // open session.
 func (s *Service) StartSession(ctx context.Context, p *httpapi.Principal) (string, error) {
-	if _, err := s.respondent(ctx, p); err != nil {
+	ri, err := s.respondent(ctx, p)
+	if err != nil {
 		return "", err
 	}
 	id := newID("ses_")
@@ -202,13 +203,13 @@ func (s *Service) StartSession(ctx context.Context, p *httpapi.Principal) (strin
 			}
 			entries = entries[:0]
 			for _, sid := range cancelled {
-				e, err := s.sessionEntry(ctx, p, events.TypeSessionCancelled, sid, now)
+				e, err := s.sessionEntry(ctx, p, events.TypeSessionCancelled, sid, now, ri.webhooksVersion)
 				if err != nil {
 					return err
 				}
 				entries = append(entries, e)
 			}
-			e, err := s.sessionEntry(ctx, p, events.TypeSessionStarted, id, now)
+			e, err := s.sessionEntry(ctx, p, events.TypeSessionStarted, id, now, ri.webhooksVersion)
 			if err != nil {
 				return err
 			}
@@ -246,9 +247,13 @@ func (s *Service) CancelSession(ctx context.Context, p *httpapi.Principal) (stri
 		if len(cancelled) == 0 {
 			return ErrNoOpenSession
 		}
+		version, err := webhooksVersion(ctx, tx)
+		if err != nil {
+			return err
+		}
 		entries = entries[:0]
 		for _, sid := range cancelled {
-			e, err := s.sessionEntry(ctx, p, events.TypeSessionCancelled, sid, now)
+			e, err := s.sessionEntry(ctx, p, events.TypeSessionCancelled, sid, now, version)
 			if err != nil {
 				return err
 			}
@@ -286,7 +291,10 @@ func checkRespondent(ri *respondentInfo) (*respondentInfo, error) {
 	return ri, nil
 }
 
-func (s *Service) sessionEntry(ctx context.Context, p *httpapi.Principal, typ, sessionID string, now time.Time) (outbox.Entry, error) {
+// sessionEntry is the event of a session's change; webhooksVersion is as read in the request
+// (respondentInfo.webhooksVersion).
+func (s *Service) sessionEntry(ctx context.Context, p *httpapi.Principal, typ, sessionID string, now time.Time,
+	webhooksVersion int64) (outbox.Entry, error) {
 	ev := events.Event{
 		ID:        events.NewID(),
 		Type:      typ,
@@ -296,7 +304,9 @@ func (s *Service) sessionEntry(ctx context.Context, p *httpapi.Principal, typ, s
 		UserID:    p.UserID,
 		Username:  p.Username,
 	}
-	return s.entry(ctx, &ev)
+	e, err := s.entry(ctx, &ev)
+	e.Message.WebhooksVersion = webhooksVersion
+	return e, err
 }
 
 // entry encodes ev for the outbox with the trace context of ctx, so the publish continues the

@@ -10,7 +10,8 @@
 //     survey outside their reach. Deleting a survey also revokes its respondents' refresh
 //     tokens.
 //   - The survey's jwtSecret is write-only: responses carry jwtSecretSet. PATCH sets it with a
-//     string and clears it with null (clearing turns create-user off).
+//     string and clears it with null (clearing turns create-user off). It is stored sealed with
+//     SECRETS_KEY (internal/secret); create-user opens it per request (a few µs).
 //   - Respondent lists page with a keyset on (created_at, id) and an opaque cursor. Ids are
 //     UUIDv7, so rows created in the same microsecond (an import) still page in insertion
 //     order, and rows added meanwhile appear on later pages instead of shifting earlier ones.

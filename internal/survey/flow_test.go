@@ -17,6 +17,7 @@ import (
 	"github.com/dispatch24/dispatch24/internal/auth"
 	"github.com/dispatch24/dispatch24/internal/httpapi"
 	"github.com/dispatch24/dispatch24/internal/password"
+	"github.com/dispatch24/dispatch24/internal/secret"
 	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/internal/store/storetest"
 	"github.com/dispatch24/dispatch24/internal/survey"
@@ -91,7 +92,11 @@ func TestThirdPartyFlow(t *testing.T) {
 			t.Fatal(err)
 		}
 		const appURL = "https://survey.example.org"
-		surveys, err := survey.New(survey.Config{DB: db, SurveyAppURL: appURL, Logger: logger, PasswordParams: cheap})
+		keys, err := secret.NewKeyring(secret.GenerateKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		surveys, err := survey.New(survey.Config{DB: db, Secrets: keys, SurveyAppURL: appURL, Logger: logger, PasswordParams: cheap})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -161,7 +166,7 @@ func TestThirdPartyFlow(t *testing.T) {
 		signInWithToken(a, loc.Query().Get("auth"))
 
 		// A respondent imported with a password signs in by alias with the import's hashing costs.
-		imported, err := survey.New(survey.Config{DB: db, SurveyAppURL: appURL, ImportPasswordParams: survey.DefaultImportPasswordParams})
+		imported, err := survey.New(survey.Config{DB: db, Secrets: keys, SurveyAppURL: appURL, ImportPasswordParams: survey.DefaultImportPasswordParams})
 		if err != nil {
 			t.Fatal(err)
 		}

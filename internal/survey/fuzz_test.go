@@ -15,6 +15,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/dispatch24/dispatch24/internal/httpapi"
+	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/internal/store/storetest"
 )
 
@@ -158,7 +159,7 @@ func FuzzCreateUserBody(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	db := storetest.SQLite(f)
-	svc, err := New(Config{DB: db, SurveyAppURL: testAppURL, PasswordParams: cheapParams, ImportPasswordParams: cheapParams})
+	svc, err := New(Config{DB: db, Secrets: testKeyring(f), SurveyAppURL: testAppURL, PasswordParams: cheapParams, ImportPasswordParams: cheapParams})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -175,6 +176,37 @@ func FuzzCreateUserBody(f *testing.F) {
 		rt.ServeHTTP(rec, req)
 		if rec.Code >= 500 || (rec.Code != http.StatusOK && !strings.Contains(rec.Header().Get("Content-Type"), "problem+json")) {
 			t.Fatalf("%q: %d %s", body, rec.Code, rec.Body)
+		}
+	})
+}
+
+// FuzzDecodeCursor: a respondent-list cursor either is refused or names an id the store can
+// take (valid UTF-8 without NUL), and encoding what it names gives a cursor that decodes to
+// the same position.
+func FuzzDecodeCursor(f *testing.F) {
+	for _, s := range []string{
+		encodeCursor(&Respondent{ID: "rsp_1", CreatedAt: time.UnixMicro(1767225600000000)}),
+		base64.RawURLEncoding.EncodeToString([]byte("1:\x00")),
+		base64.RawURLEncoding.EncodeToString([]byte("1:\xff")),
+		base64.RawURLEncoding.EncodeToString([]byte("-9223372036854775808:a:b")),
+		"", "!!", "MTo",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := decodeCursor(s)
+		if err != nil {
+			if c != nil {
+				t.Fatal("a refused cursor came with a position")
+			}
+			return
+		}
+		if c.ID == "" || !httpapi.ValidText(c.ID) {
+			t.Fatalf("cursor %q names id %q", s, c.ID)
+		}
+		again, err := decodeCursor(encodeCursor(&Respondent{ID: c.ID, CreatedAt: store.FromMicros(c.CreatedAt)}))
+		if err != nil || *again != *c {
+			t.Fatalf("cursor %+v does not round-trip: %+v %v", *c, again, err)
 		}
 	})
 }

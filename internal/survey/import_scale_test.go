@@ -92,7 +92,7 @@ func BenchmarkImport100k(b *testing.B) {
 					} else {
 						db = storetest.SQLite(b)
 					}
-					svc, err := New(Config{DB: db, SurveyAppURL: testAppURL})
+					svc, err := New(Config{DB: db, Secrets: testKeyring(b), SurveyAppURL: testAppURL})
 					if err != nil {
 						b.Fatal(err)
 					}

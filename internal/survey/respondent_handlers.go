@@ -246,7 +246,8 @@ func decodeCursor(s string) (*Cursor, error) {
 		return nil, errors.New("not a cursor")
 	}
 	ts, id, ok := strings.Cut(string(b), ":")
-	if !ok || id == "" {
+	// The id goes to the store: NUL or invalid UTF-8 would be a 500 there, not a bad cursor.
+	if !ok || id == "" || !httpapi.ValidText(id) {
 		return nil, errors.New("not a cursor")
 	}
 	us, err := strconv.ParseInt(ts, 10, 64)

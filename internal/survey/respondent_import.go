@@ -390,6 +390,10 @@ func (s *Service) handleImportRespondents(w http.ResponseWriter, r *http.Request
 	if err := httpapi.RequireContentType(r, "text/csv"); err != nil {
 		return err
 	}
+	if r.ContentLength > s.cfg.ImportBodyLimit {
+		return httpapi.NewProblem(http.StatusRequestEntityTooLarge, "body_too_large",
+			fmt.Sprintf("the file is larger than %d bytes", s.cfg.ImportBodyLimit))
+	}
 	sv, err := s.loadSurvey(r)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dispatch24/dispatch24/internal/httpapi"
 	"github.com/dispatch24/dispatch24/internal/password"
+	"github.com/dispatch24/dispatch24/internal/secret"
 	"github.com/dispatch24/dispatch24/internal/store"
 )
 
@@ -37,6 +38,8 @@ var DefaultImportPasswordParams = password.Params{Memory: 512, Time: 1, Threads:
 type Config struct {
 	// DB is the store (required).
 	DB *store.DB
+	// Secrets seals survey jwtSecrets in the store (SECRETS_KEY, required).
+	Secrets *secret.Keyring
 	// SurveyAppURL is the survey app's base URL (SURVEY_APP_URL, required): authentication
 	// URLs and option B's redirects point there.
 	SurveyAppURL string
@@ -84,6 +87,9 @@ func (c Config) validate() error {
 	if c.DB == nil {
 		return errors.New("survey: Config.DB is required")
 	}
+	if c.Secrets == nil {
+		return errors.New("survey: Config.Secrets is required")
+	}
 	u, err := url.Parse(c.SurveyAppURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return errors.New("survey: Config.SurveyAppURL must be an absolute http(s) URL")
@@ -104,7 +110,7 @@ func New(cfg Config) (*Service, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, store: NewStore(cfg.DB), logger: cfg.Logger}, nil
+	return &Service{cfg: cfg, store: NewStore(cfg.DB, cfg.Secrets), logger: cfg.Logger}, nil
 }
 
 // Store returns the service's queries, for packages that read survey settings.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dispatch24/dispatch24/internal/httpapi"
 	"github.com/dispatch24/dispatch24/internal/password"
+	"github.com/dispatch24/dispatch24/internal/secret"
 	"github.com/dispatch24/dispatch24/internal/store"
 )
 
@@ -59,10 +60,21 @@ type fixture struct {
 	srv *httptest.Server
 }
 
+// testKeyring returns a keyring with a fresh random key.
+func testKeyring(t testing.TB) *secret.Keyring {
+	t.Helper()
+	k, err := secret.NewKeyring(secret.GenerateKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
 func setup(t *testing.T, db *store.DB, opts ...func(*Config)) *fixture {
 	t.Helper()
 	cfg := Config{
 		DB:                   db,
+		Secrets:              testKeyring(t),
 		SurveyAppURL:         testAppURL + "/",
 		Logger:               slog.New(slog.NewTextHandler(io.Discard, nil)),
 		PasswordParams:       cheapParams,

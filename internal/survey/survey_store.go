@@ -5,36 +5,47 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dispatch24/dispatch24/internal/secret"
 	"github.com/dispatch24/dispatch24/internal/store"
 )
 
 // Store holds the queries of the surveys and respondents tables (and the one statement that
-// revokes a respondent's refresh tokens).
+// revokes a respondent's refresh tokens). Survey jwtSecrets are sealed with keys as they are
+// written and opened as they are read.
 type Store struct {
-	db *store.DB
+	db   *store.DB
+	keys *secret.Keyring
 }
 
-// NewStore returns the survey queries over db.
-func NewStore(db *store.DB) *Store { return &Store{db: db} }
+// NewStore returns the survey queries over db, sealing jwtSecrets with keys.
+func NewStore(db *store.DB, keys *secret.Keyring) *Store { return &Store{db: db, keys: keys} }
 
 const surveyColumns = `id, name, allow_gen_users, jwt_secret, redirect_url, redirect_identifier,
 	auth_url_token_length, created_at, updated_at`
 
-func scanSurvey(row store.Row) (Survey, error) {
+func (st *Store) scanSurvey(row store.Row) (Survey, error) {
 	var (
 		s                Survey
-		secret           *string
+		stored           *string
 		created, updated int64
 	)
-	if err := row.Scan(&s.ID, &s.Name, &s.AllowGenUsers, &secret, &s.RedirectURL, &s.RedirectIdentifier,
+	if err := row.Scan(&s.ID, &s.Name, &s.AllowGenUsers, &stored, &s.RedirectURL, &s.RedirectIdentifier,
 		&s.AuthURLTokenLength, &created, &updated); err != nil {
 		return Survey{}, err
 	}
-	if secret != nil {
-		s.JWTSecret = *secret
+	if stored != nil {
+		var err error
+		if s.JWTSecret, err = st.keys.Open(secret.SurveyJWTSecret(s.ID), *stored); err != nil {
+			return Survey{}, err
+		}
 	}
 	s.CreatedAt, s.UpdatedAt = store.FromMicros(created), store.FromMicros(updated)
 	return s, nil
+}
+
+// sealedJWTSecret is what surveys.jwt_secret stores for s: its jwtSecret sealed, or NULL.
+func (st *Store) sealedJWTSecret(s *Survey) any {
+	return nullString(st.keys.Seal(secret.SurveyJWTSecret(s.ID), s.JWTSecret))
 }
 
 func nullString(s string) any {
@@ -55,7 +66,7 @@ func forUpdate(d store.Dialect) string {
 
 // Survey returns one survey; store.ErrNotFound when it does not exist.
 func (st *Store) Survey(ctx context.Context, id string) (Survey, error) {
-	s, err := scanSurvey(st.db.QueryRow(ctx, `SELECT `+surveyColumns+` FROM surveys WHERE id = $1`, id))
+	s, err := st.scanSurvey(st.db.QueryRow(ctx, `SELECT `+surveyColumns+` FROM surveys WHERE id = $1`, id))
 	if err != nil {
 		return Survey{}, fmt.Errorf("reading survey %s: %w", id, err)
 	}
@@ -82,7 +93,7 @@ func (st *Store) Surveys(ctx context.Context, all bool, ids []string) ([]Survey,
 	defer rows.Close()
 	out := []Survey{}
 	for rows.Next() {
-		s, err := scanSurvey(rows)
+		s, err := st.scanSurvey(rows)
 		if err != nil {
 			return nil, fmt.Errorf("listing surveys: %w", err)
 		}
@@ -98,7 +109,7 @@ func (st *Store) Surveys(ctx context.Context, all bool, ids []string) ([]Survey,
 func (st *Store) CreateSurvey(ctx context.Context, s Survey) error {
 	_, err := st.db.Exec(ctx, `INSERT INTO surveys (`+surveyColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		s.ID, s.Name, s.AllowGenUsers, nullString(s.JWTSecret), s.RedirectURL, s.RedirectIdentifier,
+		s.ID, s.Name, s.AllowGenUsers, st.sealedJWTSecret(&s), s.RedirectURL, s.RedirectIdentifier,
 		s.AuthURLTokenLength, store.Micros(s.CreatedAt), store.Micros(s.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("creating survey %s: %w", s.ID, err)
@@ -112,7 +123,7 @@ func (st *Store) CreateSurvey(ctx context.Context, s Survey) error {
 func (st *Store) UpdateSurvey(ctx context.Context, id string, now time.Time, fn func(s *Survey) error) (Survey, error) {
 	var out Survey
 	err := st.db.InTx(ctx, func(tx store.Querier) error {
-		s, err := scanSurvey(tx.QueryRow(ctx, `SELECT `+surveyColumns+` FROM surveys WHERE id = $1`+forUpdate(st.db.Dialect), id))
+		s, err := st.scanSurvey(tx.QueryRow(ctx, `SELECT `+surveyColumns+` FROM surveys WHERE id = $1`+forUpdate(st.db.Dialect), id))
 		if err != nil {
 			return fmt.Errorf("reading survey %s: %w", id, err)
 		}
@@ -123,7 +134,7 @@ func (st *Store) UpdateSurvey(ctx context.Context, id string, now time.Time, fn 
 		if _, err := tx.Exec(ctx, `UPDATE surveys SET name = $2, allow_gen_users = $3, jwt_secret = $4,
 			redirect_url = $5, redirect_identifier = $6, auth_url_token_length = $7, updated_at = $8
 			WHERE id = $1`,
-			s.ID, s.Name, s.AllowGenUsers, nullString(s.JWTSecret), s.RedirectURL, s.RedirectIdentifier,
+			s.ID, s.Name, s.AllowGenUsers, st.sealedJWTSecret(&s), s.RedirectURL, s.RedirectIdentifier,
 			s.AuthURLTokenLength, store.Micros(s.UpdatedAt)); err != nil {
 			return fmt.Errorf("updating survey %s: %w", id, err)
 		}

@@ -19,7 +19,8 @@ import (
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	// HTTPRequests counts API requests by route pattern, method and status code.
+	// HTTPRequests counts API requests by route pattern ("unmatched" for none), method (a
+	// standard one, or "other") and status code: no label is taken from a request as it is.
 	HTTPRequests *prometheus.CounterVec
 	// HTTPDuration is the API's request latency by route pattern.
 	HTTPDuration *prometheus.HistogramVec

@@ -26,6 +26,13 @@
 // Both are created idempotently at start by EnsureStream and EnsureConsumer; a server older
 // than MinServerVersion is refused with a clear error.
 //
+// # Headers
+//
+// Every message carries its type (HeaderEventType) and, when known, the webhooks version the
+// event was accepted at (HeaderWebhooksVersion), which tells the dispatcher how recent its
+// copy of the survey's endpoints must be. Headers stay between the API and the dispatcher:
+// receivers get the envelope only.
+//
 // # Trace context
 //
 // Publish injects the W3C trace context of its context into the message headers (traceparent,

@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -14,6 +15,10 @@ import (
 // decoding the body.
 const HeaderEventType = "Dispatch24-Event-Type"
 
+// HeaderWebhooksVersion carries Message.WebhooksVersion (decimal) when it is set. It is for
+// the dispatcher only: receivers get the envelope, never the message headers.
+const HeaderWebhooksVersion = "Dispatch24-Webhooks-Version"
+
 // Message is an event ready to publish: the subject, the id used for deduplication, the
 // exact envelope bytes, and trace headers captured when the event was created.
 type Message struct {
@@ -24,6 +29,11 @@ type Message struct {
 	// Trace holds W3C trace context headers (traceparent, tracestate) of the request that
 	// created the event; the publish continues that trace.
 	Trace map[string]string
+	// WebhooksVersion is the store's webhooks version read by the transaction that accepted
+	// the event: the dispatcher fans the event out with endpoints read at that version or
+	// later, so no webhook change made before the event was accepted is missed. 0: unknown
+	// (an event from before versions existed), dispatched with whatever endpoints are at hand.
+	WebhooksVersion int64
 }
 
 // Publisher publishes events to JetStream and waits for the stream's ack.
@@ -64,6 +74,9 @@ func NewMsg(ctx context.Context, prop propagation.TextMapPropagator, m Message) 
 	}
 	prop.Inject(ctx, HeaderCarrier(msg.Header))
 	msg.Header.Set(HeaderEventType, m.Type)
+	if m.WebhooksVersion > 0 {
+		msg.Header.Set(HeaderWebhooksVersion, strconv.FormatInt(m.WebhooksVersion, 10))
+	}
 	return msg
 }
 
