@@ -65,9 +65,10 @@ type world struct {
 	bins binaries
 	tmp  string
 
-	dbURL string // with the schema's search_path
-	db    *pgx.Conn
-	dbMu  sync.Mutex
+	dbURL      string // with the schema's search_path
+	secretsKey string // SECRETS_KEY of both binaries
+	db         *pgx.Conn
+	dbMu       sync.Mutex
 
 	nats        *natsCluster
 	api         *proc
@@ -95,6 +96,9 @@ func newWorld(ctx context.Context, o options, bins binaries, natsNodes int, pare
 	if w.tmp, err = os.MkdirTemp(parent, "world-"); err != nil {
 		return w, err
 	}
+	var key [32]byte
+	_, _ = rand.Read(key[:])
+	w.secretsKey = hex.EncodeToString(key[:])
 	if err := w.openStore(ctx); err != nil {
 		return w, err
 	}
@@ -198,6 +202,7 @@ func (w *world) openStore(ctx context.Context) error {
 func (w *world) commonEnv() []string {
 	return append(baseEnv(),
 		"DATABASE_URL="+w.dbURL,
+		"SECRETS_KEY="+w.secretsKey,
 		"NATS_URL="+w.nats.url(),
 		"TOKEN_ISSUER="+tokenIssuer,
 		"WEBHOOK_ALLOW_NETS=127.0.0.0/8",
