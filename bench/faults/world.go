@@ -112,11 +112,8 @@ func newWorld(ctx context.Context, o options, bins binaries, natsNodes int, pare
 	if err := w.startAPI(); err != nil {
 		return w, err
 	}
-	if err := w.setup(ctx); err != nil {
-		return w, fmt.Errorf("setting up through the API: %w", err)
-	}
-	// The dispatchers start after the webhook exists: the fresh-webhook window is the
-	// subject of its own tests, not of this suite.
+	// The dispatchers run before the webhook is registered and the load starts at once
+	// after it, so that no scenario depends on a window after registration (CONTRACT §8).
 	for i := range 2 {
 		p := newProc("dispatcher-"+strconv.Itoa(i), bins.dispatcher, filepath.Join(w.tmp, "dispatcher-"+strconv.Itoa(i)+".log"), "msg=listening",
 			append(w.commonEnv(), "HTTP_ADDR=127.0.0.1:0", "DATA_DIR="+filepath.Join(w.tmp, "dispatcher-data-"+strconv.Itoa(i))))
@@ -130,6 +127,9 @@ func newWorld(ctx context.Context, o options, bins binaries, natsNodes int, pare
 		if _, err := w.nats.leader(ctx, 3); err != nil {
 			return w, err
 		}
+	}
+	if err := w.setup(ctx); err != nil {
+		return w, fmt.Errorf("setting up through the API: %w", err)
 	}
 	return w, nil
 }
