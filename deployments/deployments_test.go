@@ -313,8 +313,7 @@ func TestComposeAPI(t *testing.T) {
 	}
 	checkReadyzHealthcheck(t, "api", api)
 
-	want := append([]string{"postgres"}, natsNodes()...)
-	checkHealthyDependencies(t, p, "api", api, want)
+	checkBackingDependencies(t, p, "api", api)
 
 	if !slices.ContainsFunc(api.Ports, func(pc types.ServicePortConfig) bool { return pc.Target == 8080 }) {
 		t.Errorf("api: container port 8080 not published")
@@ -331,6 +330,25 @@ func checkReadyzHealthcheck(t *testing.T, name string, s types.ServiceConfig) {
 	}
 	if want := "http://127.0.0.1:" + port + "/readyz"; !strings.Contains(hc, want) {
 		t.Errorf("%s: healthcheck %q does not probe %s", name, hc, want)
+	}
+}
+
+// checkBackingDependencies asserts s waits for PostgreSQL to be healthy (migrations run at
+// start) but only for the NATS nodes to be started: both binaries start and stay up without
+// NATS (the api accepts into the outbox, the dispatcher waits for its consumer), so waiting
+// for NATS's health would only keep them down while a node is unhealthy at `up`.
+func checkBackingDependencies(t *testing.T, p *types.Project, name string, s types.ServiceConfig) {
+	t.Helper()
+	checkHealthyDependencies(t, p, name, s, []string{"postgres"})
+	for _, dep := range natsNodes() {
+		d, ok := s.DependsOn[dep]
+		if !ok {
+			t.Errorf("%s: does not depend on %s", name, dep)
+			continue
+		}
+		if d.Condition != types.ServiceConditionStarted {
+			t.Errorf("%s: depends on %s with condition %q, want %s", name, dep, d.Condition, types.ServiceConditionStarted)
+		}
 	}
 }
 
@@ -381,7 +399,7 @@ func TestComposeDispatchers(t *testing.T) {
 			}
 		}
 		checkReadyzHealthcheck(t, name, s)
-		checkHealthyDependencies(t, p, name, s, append([]string{"postgres"}, natsNodes()...))
+		checkBackingDependencies(t, p, name, s)
 	}
 	if total != 2 {
 		t.Errorf("dispatcher processes = %d, want 2", total)
@@ -611,6 +629,7 @@ type k8sContainer struct {
 	} `yaml:"env"`
 	ReadinessProbe *k8sProbe `yaml:"readinessProbe"`
 	LivenessProbe  *k8sProbe `yaml:"livenessProbe"`
+	StartupProbe   *k8sProbe `yaml:"startupProbe"`
 }
 
 type k8sProbe struct {
@@ -746,6 +765,9 @@ func TestKubernetesManifests(t *testing.T) {
 		_, port, _ := net.SplitHostPort(env["HTTP_ADDR"])
 		checkProbe(t, name, "readiness", c.ReadinessProbe, "/readyz", c, port)
 		checkProbe(t, name, "liveness", c.LivenessProbe, "/healthz", c, port)
+		// Startup counts towards restarts like liveness: on /readyz a dispatcher started
+		// during a NATS outage would be killed for it.
+		checkProbe(t, name, "startup", c.StartupProbe, "/healthz", c, port)
 	}
 
 	svc := byKind["Service"][0]

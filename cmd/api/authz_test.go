@@ -29,6 +29,8 @@ type api struct {
 	handler http.Handler
 	routes  []httpapi.Route
 	stdout  *bytes.Buffer
+	// logs holds the API's warnings and errors (text format).
+	logs *runtest.Buffer
 }
 
 // buildAPI opens an environment over vars and wires every module and route with run()'s own
@@ -40,14 +42,15 @@ func buildAPI(t *testing.T, vars map[string]string) *api {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logs := &runtest.Buffer{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	metrics := telemetry.NewMetrics()
 	env, err := app.Open(ctx, cfg, logger, metrics)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(env.Close)
-	a := &api{env: env, stdout: &bytes.Buffer{}}
+	a := &api{env: env, stdout: &bytes.Buffer{}, logs: logs}
 	mods, err := newModules(ctx, env, a.stdout)
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +60,7 @@ func buildAPI(t *testing.T, vars map[string]string) *api {
 		t.Fatal(err)
 	}
 	a.routes = rt.Routes()
-	a.handler = httpapi.Middleware(httpapi.MiddlewareConfig{Logger: logger, Metrics: metrics}, rt)
+	a.handler = httpapi.ClientAddress(cfg.TrustedProxies, httpapi.Middleware(httpapi.MiddlewareConfig{Logger: logger, Metrics: metrics}, rt))
 	return a
 }
 

@@ -203,7 +203,7 @@ func TestRegisterThenSubmitSQLite(t *testing.T) {
 func TestRegisterThenSubmitPostgres(t *testing.T) {
 	t.Parallel()
 	p := runtest.Start(t, run, fanoutEnv(t, map[string]string{
-		"DATABASE_URL": storetest.PostgresURL(t), "TOKEN_SECRET": strings.Repeat("k", 40),
+		"DATABASE_URL": storetest.PostgresURL(t), "TOKEN_SECRET": strings.Repeat("k", 40), "SECRETS_KEY": testSecretsKey,
 	}))
 	registerThenSubmit(t, []string{p.URL})
 }
@@ -219,7 +219,7 @@ func TestRegisterThenSubmitTwoReplicas(t *testing.T) {
 	}
 	t.Cleanup(ns.Shutdown)
 	shared := map[string]string{
-		"DATABASE_URL": storetest.PostgresURL(t), "TOKEN_SECRET": strings.Repeat("k", 40),
+		"DATABASE_URL": storetest.PostgresURL(t), "TOKEN_SECRET": strings.Repeat("k", 40), "SECRETS_KEY": testSecretsKey,
 		"NATS_URL": ns.ClientURL(), "DISPATCH_IN_PROCESS": "true",
 	}
 	a := runtest.Start(t, run, fanoutEnv(t, shared))

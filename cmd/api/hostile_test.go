@@ -30,10 +30,9 @@ import (
 // table (so a new route is covered without touching this test), anonymously, as an admin and
 // as a respondent, over a real HTTP server with the binary's timeouts and limits, on both
 // stores. Nothing may answer 5xx (but a deliberate 501 for an invented method, or 503 with
-// Retry-After or from /readyz), no metric
-// series may appear whose labels are not drawn from the route table and the fixed sets of
-// methods, status codes and event types, and the heap after the run may not have grown past a
-// generous bound.
+// Retry-After or from /readyz) or log at ERROR, no metric series may appear whose labels are
+// not drawn from the route table and the fixed sets of methods, status codes and event types,
+// and the heap after the run may not have grown past a generous bound.
 //
 // It is not parallel: the heap is measured for this test alone.
 func TestHostileInput(t *testing.T) {
@@ -46,7 +45,7 @@ func TestHostileInput(t *testing.T) {
 		}},
 		{"postgres", func(t *testing.T) map[string]string {
 			return map[string]string{"DATA_DIR": t.TempDir(), "ADMIN_PASSWORD": "admin password",
-				"DATABASE_URL": storetest.PostgresURL(t), "TOKEN_SECRET": strings.Repeat("h", 40)}
+				"DATABASE_URL": storetest.PostgresURL(t), "TOKEN_SECRET": strings.Repeat("h", 40), "SECRETS_KEY": testSecretsKey}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { hostileRun(t, tc.vars(t)) })
@@ -140,6 +139,13 @@ func hostileRun(t *testing.T, vars map[string]string) {
 	const heapBound = 32 << 20
 	if growth > heapBound {
 		t.Errorf("heap grew by %d MiB over the run, bound %d MiB", growth>>20, heapBound>>20)
+	}
+
+	// Nothing the corpus sent is a server error worth a log line at ERROR.
+	for _, line := range strings.Split(a.logs.String(), "\n") {
+		if strings.Contains(line, "level=ERROR") {
+			t.Errorf("logged: %.300s", line)
+		}
 	}
 
 	// The walk did no harm the admin cannot see: the admin still works.
@@ -596,7 +602,7 @@ func TestTextRefusedNamingTheField(t *testing.T) {
 		}},
 		{"postgres", func(t *testing.T) map[string]string {
 			return map[string]string{"DATA_DIR": t.TempDir(), "ADMIN_PASSWORD": "admin password",
-				"DATABASE_URL": storetest.PostgresURL(t), "TOKEN_SECRET": strings.Repeat("n", 40)}
+				"DATABASE_URL": storetest.PostgresURL(t), "TOKEN_SECRET": strings.Repeat("n", 40), "SECRETS_KEY": testSecretsKey}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

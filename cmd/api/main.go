@@ -76,18 +76,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	handler := httpapi.Middleware(httpapi.MiddlewareConfig{
+	handler := httpapi.ClientAddress(cfg.TrustedProxies, httpapi.Middleware(httpapi.MiddlewareConfig{
 		Logger:     logger,
 		Metrics:    metrics,
 		Tracer:     tracing.Provider.Tracer("dispatch24/api"),
 		Propagator: tracing.Propagator,
-	}, rt)
+	}, rt))
 
 	logger.Info("listening", "addr", ln.Addr().String(), "startup", time.Since(started).Round(time.Millisecond))
 
 	comps := []app.Component{{Name: "http", Run: func(ctx context.Context) error {
 		return httpapi.Serve(ctx, ln, handler, logger, cfg.ShutdownTimeout)
-	}}}
+	}}, {Name: "nats", Run: env.Link.Run}}
 	comps = append(comps, mods.components...)
 	err = app.RunAll(ctx, comps...)
 	logger.Info("stopped", "err", err)
@@ -101,7 +101,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // metrics, the modules' routes and the console. Tests build the same table to walk it.
 func newRouter(cfg *config.Config, env *app.Env, mods *modules, logger *slog.Logger) (*httpapi.Router, error) {
 	rt := httpapi.NewRouter(mods.authenticator, logger)
-	httpapi.RegisterHealth(rt, env.ReadyChecks()...)
+	// Ready when the store answers: submissions go into the outbox whatever NATS does, and
+	// /readyz reports NATS in its body.
+	httpapi.RegisterHealth(rt, env.ReadyChecks(false)...)
 	rt.HandleHTTP("GET /metrics", httpapi.Public, env.Metrics.Handler())
 	mods.register(rt)
 	ops, err := console.New(console.Config{API: rt, Logger: logger, SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://")})

@@ -11,6 +11,7 @@ import (
 	"github.com/dispatch24/dispatch24/internal/endpoint"
 	"github.com/dispatch24/dispatch24/internal/httpapi"
 	"github.com/dispatch24/dispatch24/internal/outbox"
+	"github.com/dispatch24/dispatch24/internal/password"
 	"github.com/dispatch24/dispatch24/internal/submission"
 	"github.com/dispatch24/dispatch24/internal/survey"
 	"github.com/dispatch24/dispatch24/pkg/webhook"
@@ -38,17 +39,26 @@ func newModules(ctx context.Context, env *app.Env, stdout io.Writer) (*modules, 
 	_ = stdout
 	// --- module wiring (auth, survey, submission, webhooks, dispatch) ---
 	// The outbox relay publishes the events the survey app's routes store with their changes.
-	relay, err := outbox.New(outbox.Config{DB: env.DB, JS: env.JS, Metrics: env.Metrics, Logger: env.Logger})
+	// It publishes only through a server the NATS link accepts, and the link wakes it as soon
+	// as NATS is set up again after an outage.
+	relay, err := outbox.New(outbox.Config{DB: env.DB, JS: env.JS, Metrics: env.Metrics, Logger: env.Logger,
+		UsableFunc: env.Link.Usable})
 	if err != nil {
 		return nil, err
 	}
+	env.Link.OnReady(relay.Wake)
 	intake, err := submission.New(submission.Config{DB: env.DB, Outbox: relay, Metrics: env.Metrics, Logger: env.Logger})
 	if err != nil {
 		return nil, err
 	}
 	m.registrars = append(m.registrars, intake.Register)
 	m.components = append(m.components, app.Component{Name: "outbox-relay", Run: relay.Run})
+	// One bound on the password hashes running at once, shared by every service that hashes
+	// (sign-in, account and respondent administration, imports, background upgrades).
+	hasher := password.NewHasher(password.HasherConfig{})
+	env.Logger.Info("password hashing bound", "bound", hasher.String())
 	authService, err := auth.New(env.DB, auth.Config{
+		Hasher:     hasher,
 		Secret:     env.TokenSecret,
 		Issuer:     env.Config.TokenIssuer,
 		AccessTTL:  env.Config.AccessTokenTTL,
@@ -92,7 +102,7 @@ func newModules(ctx context.Context, env *app.Env, stdout io.Writer) (*modules, 
 	}
 	m.registrars = append(m.registrars, endpoints.Register, deliveries.Register)
 	m.components = append(m.components, app.Component{Name: "replayer", Run: replayer.Run})
-	surveys, err := survey.New(survey.Config{DB: env.DB, Secrets: env.Secrets, SurveyAppURL: env.Config.SurveyAppURL, Logger: env.Logger})
+	surveys, err := survey.New(survey.Config{DB: env.DB, Secrets: env.Secrets, SurveyAppURL: env.Config.SurveyAppURL, Logger: env.Logger, Hasher: hasher})
 	if err != nil {
 		return nil, err
 	}
@@ -100,6 +110,7 @@ func newModules(ctx context.Context, env *app.Env, stdout io.Writer) (*modules, 
 	if err := env.SealSecrets(ctx, endpoints.Store(), surveys.Store()); err != nil {
 		return nil, err
 	}
+	m.components = append(m.components, app.Component{Name: "password-hash-upgrade", Run: surveys.RunHashUpgrades})
 	// In-process delivery workers (embedded mode, or DISPATCH_IN_PROCESS=true), sharing the
 	// process's webhook client.
 	if env.Config.DispatchInProcess {

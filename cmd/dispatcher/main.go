@@ -161,7 +161,8 @@ func runWorkers(ctx context.Context, args []string, getenv func(string) string, 
 	}
 
 	rt := httpapi.NewRouter(nil, logger)
-	httpapi.RegisterHealth(rt, env.ReadyChecks()...)
+	// Not ready without NATS: consuming is the dispatcher's job.
+	httpapi.RegisterHealth(rt, env.ReadyChecks(true)...)
 	rt.HandleHTTP("GET /metrics", httpapi.Public, metrics.Handler())
 	handler := httpapi.Middleware(httpapi.MiddlewareConfig{
 		Logger:     logger,
@@ -180,6 +181,7 @@ func runWorkers(ctx context.Context, args []string, getenv func(string) string, 
 		app.Component{Name: "http", Run: func(ctx context.Context) error {
 			return httpapi.Serve(ctx, ln, handler, logger, cfg.ShutdownTimeout)
 		}},
+		app.Component{Name: "nats", Run: env.Link.Run},
 		app.Component{Name: "dispatcher", Run: d.Run},
 	)
 	logger.Info("stopped", "err", err)

@@ -74,10 +74,16 @@ func newWorld(t testing.TB) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	if _, err := events.EnsureStream(ctx, js, events.StreamConfig{}); err != nil {
+	if _, err := events.EnsureStream(context.Background(), js, events.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
+	return newWorldOn(t, srv.ClientURL(), js)
+}
+
+// newWorldOn is a world on the NATS server at natsURL, whose events stream exists.
+func newWorldOn(t testing.TB, natsURL string, js jetstream.JetStream) *world {
+	t.Helper()
+	ctx := context.Background()
 	dbURL := storetest.PostgresURL(t)
 	db, err := store.OpenPostgres(ctx, dbURL)
 	if err != nil {
@@ -85,7 +91,7 @@ func newWorld(t testing.TB) *world {
 	}
 	t.Cleanup(db.Close)
 
-	w := &world{natsURL: srv.ClientURL(), dbURL: dbURL, db: db, js: js, survey: "kill-survey", secret: webhook.NewSecret()}
+	w := &world{natsURL: natsURL, dbURL: dbURL, db: db, js: js, survey: "kill-survey", secret: webhook.NewSecret()}
 	v, err := webhook.NewVerifier(webhook.VerifierConfig{Secrets: []string{w.secret}})
 	if err != nil {
 		t.Fatal(err)

@@ -36,11 +36,15 @@ type Env struct {
 	Logger  *slog.Logger
 	Metrics *telemetry.Metrics
 
-	DB       *store.DB
-	NATS     *embeddednats.Server // nil with external NATS
-	NC       *nats.Conn
-	JS       jetstream.JetStream
-	Consumer jetstream.Consumer
+	DB   *store.DB
+	NATS *embeddednats.Server // nil with external NATS
+	// NC is the NATS connection. With external NATS it may not be connected yet: it retries
+	// in the background forever.
+	NC *nats.Conn
+	JS jetstream.JetStream
+	// Link keeps the NATS side usable (server version, stream and consumer after every
+	// reconnect); run Link.Run as a component. Link.Consumer waits for the consumer.
+	Link *NATSLink
 
 	// TokenSecret is the HMAC key of our own tokens; nil in a dispatcher started without one.
 	TokenSecret []byte
@@ -48,8 +52,9 @@ type Env struct {
 	Secrets *secret.Keyring
 }
 
-// Open opens the store and NATS and ensures the JetStream topology. On error everything
-// opened so far is closed.
+// Open opens the store and NATS. NATS being down is not an error: the connection and the
+// JetStream topology come up in the background (see NATSLink). On error everything opened so
+// far is closed.
 func Open(ctx context.Context, cfg *config.Config, logger *slog.Logger, metrics *telemetry.Metrics) (env *Env, err error) {
 	env = &Env{Config: cfg, Logger: logger, Metrics: metrics}
 	defer func() {
@@ -77,50 +82,80 @@ func Open(ctx context.Context, cfg *config.Config, logger *slog.Logger, metrics 
 	}
 	logger.Info("secrets key ready", "key_id", env.Secrets.KeyID(), "previous_key_ids", env.Secrets.PreviousKeyIDs())
 
-	start = time.Now()
+	if err := env.openNATS(ctx); err != nil {
+		return env, err
+	}
+	env.registerProbes()
+	return env, nil
+}
+
+// openNATS connects to NATS and sets up the link. Embedded NATS is part of the process: it
+// must come up and its topology is ensured before Open returns. External NATS may be down: the
+// connection then retries in the background forever and the link sets up once it connects.
+// When the servers answer at start, the setup is tried before Open returns (bounded by the
+// link's SetupTimeout), so a normal start is ready by the time it listens.
+func (env *Env) openNATS(ctx context.Context) error {
+	cfg, logger := env.Config, env.Logger
+	start := time.Now()
 	replicas := 1
+	var err error
 	if cfg.Embedded {
 		env.NATS, err = embeddednats.Start(embeddednats.Config{StoreDir: cfg.NATSStoreDir(), Logger: logger})
 		if err != nil {
-			return env, err
+			return err
 		}
-		env.NC, err = env.NATS.Connect()
+		if env.NC, err = env.NATS.Connect(); err != nil {
+			return err
+		}
 	} else {
 		env.NC, err = nats.Connect(cfg.NATSURL,
 			nats.Name("dispatch24"),
+			nats.RetryOnFailedConnect(true),
 			nats.MaxReconnects(-1),
-			nats.ReconnectWait(time.Second),
+			nats.ReconnectWait(500*time.Millisecond),
+			nats.ReconnectJitter(250*time.Millisecond, time.Second),
+			// A dead peer without a closed socket (a partition) is noticed within 30s, not
+			// nats.go's default of four minutes.
+			nats.PingInterval(10*time.Second),
+			nats.MaxPingsOutstanding(3),
+			nats.ConnectHandler(func(nc *nats.Conn) { logger.Info("NATS connected", "server", nc.ConnectedUrlRedacted()) }),
 			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 				if err != nil {
-					logger.Warn("NATS disconnected", "err", err)
+					logger.Warn("NATS disconnected; reconnecting in the background", "err", err)
 				}
 			}),
-			nats.ReconnectHandler(func(nc *nats.Conn) { logger.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted()) }),
+			nats.ReconnectHandler(func(nc *nats.Conn) { logger.Info("NATS reconnected", "server", nc.ConnectedUrlRedacted()) }),
 		)
+		if err != nil {
+			return fmt.Errorf("connecting to NATS: %w", err)
+		}
 		if n := len(strings.Split(cfg.NATSURL, ",")); n >= 3 {
 			replicas = 3
 		}
 	}
+	env.JS, err = jetstream.New(env.NC)
 	if err != nil {
-		return env, fmt.Errorf("connecting to NATS: %w", err)
+		return fmt.Errorf("JetStream: %w", err)
 	}
-	if err := events.CheckServerVersion(env.NC); err != nil {
-		return env, err
+	env.Link, err = NewNATSLink(NATSLinkConfig{
+		Conn:     env.NC,
+		Logger:   logger,
+		Stream:   events.StreamConfig{Replicas: replicas},
+		Consumer: events.ConsumerConfig{AckWait: 2*cfg.WebhookTimeout + 30*time.Second},
+	})
+	if err != nil {
+		return err
 	}
-	if env.JS, err = jetstream.New(env.NC); err != nil {
-		return env, fmt.Errorf("JetStream: %w", err)
+	if !env.NC.IsConnected() {
+		logger.Warn("NATS not reachable; connecting in the background", "nats_url", config.RedactURL(cfg.NATSURL))
+		return nil
 	}
-	if _, err := events.EnsureStream(ctx, env.JS, events.StreamConfig{Replicas: replicas}); err != nil {
-		return env, err
+	env.Link.step(ctx) // logs "NATS ready", or why not
+	if state := env.Link.State(); cfg.Embedded && state != NATSReady {
+		return fmt.Errorf("embedded NATS not set up (%s): %v", state, env.Link.lastErr())
 	}
-	ackWait := 2*cfg.WebhookTimeout + 30*time.Second
-	if env.Consumer, err = events.EnsureConsumer(ctx, env.JS, events.ConsumerConfig{AckWait: ackWait}); err != nil {
-		return env, err
-	}
-	logger.Info("NATS ready", "embedded", cfg.Embedded, "server", env.NC.ConnectedServerVersion(), "took", time.Since(start).Round(time.Millisecond))
-
-	env.registerProbes()
-	return env, nil
+	logger.Debug("NATS opened", "embedded", cfg.Embedded, "state", env.Link.State(), "took", time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 // Close closes the NATS connection (draining it), the embedded server and the store.
@@ -141,17 +176,14 @@ func (e *Env) Close() {
 	}
 }
 
-// ReadyChecks are the readiness checks of /readyz: the store and NATS answer.
-func (e *Env) ReadyChecks() []httpapi.Check {
+// ReadyChecks are the readiness checks of /readyz: the store answers, and NATS is ready
+// (connected to an accepted server, stream and consumer in place). With needNATS false (the
+// api, which accepts into the outbox whatever NATS does) the NATS check is reported in the body
+// but does not make the process unready.
+func (e *Env) ReadyChecks(needNATS bool) []httpapi.Check {
 	return []httpapi.Check{
 		{Name: "store", Func: e.DB.Ping},
-		{Name: "nats", Func: func(ctx context.Context) error {
-			if !e.NC.IsConnected() {
-				return errors.New("not connected")
-			}
-			_, err := e.JS.AccountInfo(ctx)
-			return err
-		}},
+		{Name: "nats", Func: e.Link.ReadyCheck, Optional: !needNATS},
 	}
 }
 
@@ -171,9 +203,18 @@ func (e *Env) registerProbes() {
 			err := e.DB.QueryRow(ctx, "SELECT count(*) FROM deliveries WHERE status = 'pending' AND next_attempt_at IS NOT NULL").Scan(&n)
 			return float64(n), err
 		})
+	// Without NATS the consumer series are left out of the scrape, silently: the NATS gauges
+	// say why.
+	consumerInfo := func(ctx context.Context) (*jetstream.ConsumerInfo, error) {
+		c := e.Link.CurrentConsumer()
+		if c == nil {
+			return nil, telemetry.ErrNoValue
+		}
+		return c.Info(ctx)
+	}
 	e.Metrics.Probe("dispatch24_consumer_lag", "Events in the stream not yet delivered to a dispatcher.", e.Logger,
 		func(ctx context.Context) (float64, error) {
-			info, err := e.Consumer.Info(ctx)
+			info, err := consumerInfo(ctx)
 			if err != nil {
 				return 0, err
 			}
@@ -181,12 +222,23 @@ func (e *Env) registerProbes() {
 		})
 	e.Metrics.Probe("dispatch24_consumer_ack_pending", "Events handed to dispatchers and not yet acknowledged.", e.Logger,
 		func(ctx context.Context) (float64, error) {
-			info, err := e.Consumer.Info(ctx)
+			info, err := consumerInfo(ctx)
 			if err != nil {
 				return 0, err
 			}
 			return float64(info.NumAckPending), nil
 		})
+	e.Metrics.Probe("dispatch24_nats_connected", "1 while connected to a NATS server, else 0.", e.Logger,
+		func(context.Context) (float64, error) { return boolGauge(e.NC.IsConnected()), nil })
+	e.Metrics.Probe("dispatch24_nats_ready", "1 while NATS is usable: connected to a supported server, stream and consumer in place.", e.Logger,
+		func(context.Context) (float64, error) { return boolGauge(e.Link.Ready()), nil })
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // tokenSecret returns TOKEN_SECRET, or in embedded mode the secret kept in DATA_DIR,

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/dispatch24/dispatch24/internal/httpapi"
-	"github.com/dispatch24/dispatch24/internal/password"
 	"github.com/dispatch24/dispatch24/internal/store"
 )
 
@@ -46,7 +45,7 @@ func (s *Service) EnsureAdmin(ctx context.Context, a FirstAdmin, stdout io.Write
 	} else if errs := s.checkPassword(pw); len(errs) > 0 {
 		return fmt.Errorf("first admin: ADMIN_PASSWORD %s", errs[0].Message)
 	}
-	hash, err := password.HashWith(s.cfg.PasswordParams, pw)
+	hash, err := s.cfg.Hasher.Hash(ctx, s.cfg.PasswordParams, pw)
 	if err != nil {
 		return fmt.Errorf("first admin: hashing password: %w", err)
 	}

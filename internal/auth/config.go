@@ -32,8 +32,17 @@ type Config struct {
 	// MaxFailures is the number of failed sign-ins per account key and client address within
 	// FailureWindow after which further attempts get 429 (default 5).
 	MaxFailures int
+	// MaxAddressFailures is the number of failed sign-ins per client address, across all
+	// accounts, within FailureWindow after which further attempts from it get 429 (default
+	// 100). Behind a proxy, set TRUSTED_PROXIES, or every client shares one address.
+	MaxAddressFailures int
 	// FailureWindow is the rate limit's window (default 15m).
 	FailureWindow time.Duration
+
+	// Hasher bounds the password hashes and checks running at once (default: a Hasher of
+	// its own with password.HasherConfig's defaults). One process shares one Hasher among
+	// every service that hashes passwords.
+	Hasher *password.Hasher
 
 	// PATMaxLifetime bounds a personal access token's expiresAt (default 0: two calendar
 	// years ahead).
@@ -58,6 +67,7 @@ const (
 	DefaultLeeway           = 10 * time.Second
 	DefaultMinPasswordLen   = 8
 	DefaultMaxFailures      = 5
+	DefaultMaxAddrFailures  = 100
 	DefaultFailureWindow    = 15 * time.Minute
 	DefaultPATTouchInterval = time.Minute
 	DefaultPruneInterval    = 5 * time.Minute
@@ -86,6 +96,12 @@ func (c Config) WithDefaults() Config {
 	if c.MaxFailures == 0 {
 		c.MaxFailures = DefaultMaxFailures
 	}
+	if c.MaxAddressFailures == 0 {
+		c.MaxAddressFailures = DefaultMaxAddrFailures
+	}
+	if c.Hasher == nil {
+		c.Hasher = password.NewHasher(password.HasherConfig{})
+	}
 	if c.FailureWindow == 0 {
 		c.FailureWindow = DefaultFailureWindow
 	}
@@ -109,7 +125,7 @@ func (c Config) validate() error {
 		return errors.New("auth: token lifetimes and leeway must be positive")
 	case c.AccessTTL > c.RefreshTTL:
 		return fmt.Errorf("auth: the access token lifetime (%s) exceeds the refresh token lifetime (%s)", c.AccessTTL, c.RefreshTTL)
-	case c.MaxFailures < 1 || c.FailureWindow < time.Second:
+	case c.MaxFailures < 1 || c.MaxAddressFailures < 1 || c.FailureWindow < time.Second:
 		return errors.New("auth: the sign-in rate limit needs at least 1 failure and a window of at least 1s")
 	case c.MinPasswordLen < 1:
 		return errors.New("auth: MinPasswordLen must be positive")

@@ -27,8 +27,24 @@
 // # Sign-in
 //
 // Passwords are argon2id (internal/password). A sign-in for an unknown account verifies
-// against a dummy hash of the same cost, so it takes as long as a wrong password. Failures are
-// counted per account key and client address in signin_failures, shared by every replica:
-// each attempt reserves a row before the password is checked, so parallel guesses cannot
-// overtake the limit, and the reservation is dropped when the attempt succeeds.
+// against a dummy hash of the same cost, so it takes as long as a wrong password. Every check
+// and hash runs within the process's password.Hasher (Config.Hasher, shared with the survey
+// service): when no room comes within its short wait the request gets 503 busy with
+// Retry-After, and a sign-in refused that way gives back its reservation, as no guess was
+// checked. A sign-in first takes a place with Hasher.Admit, so beyond MaxPending waiting
+// sign-ins it is refused at once, before touching the store. So a flood of sign-ins, with
+// invented e-mails or not, waits briefly or is refused instead of running one 19 MiB hash per
+// request at once.
+//
+// Failures are counted in signin_failures, shared by every replica, under two keys: the
+// account key with the client address (MaxFailures) and the client address alone across all
+// accounts and methods (MaxAddressFailures). Each attempt reserves a row under both before the
+// password is checked, so parallel guesses cannot overtake the limits; a success drops the
+// account key's rows and its own row of the address, so signing in to an account one holds
+// does not clear the count of guesses at others. The client address is httpapi.ClientIP:
+// the TCP peer, or what TRUSTED_PROXIES allow X-Forwarded-For to say.
+//
+// Setting a global account's password revokes its refresh tokens; set by another account (a
+// reset) it also deletes the account's personal access tokens, which only their owner can
+// list and delete.
 package auth

@@ -3,9 +3,11 @@ package auth
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/dispatch24/dispatch24/internal/httpapi"
+	"github.com/dispatch24/dispatch24/internal/password"
 )
 
 // Sentinel errors of sign-in and token checks. Handlers turn them into 401 problems with the
@@ -33,13 +35,37 @@ func (e *RateLimitError) Error() string {
 	return fmt.Sprintf("too many failed sign-ins; retry after %s", e.RetryAfter.Round(time.Second))
 }
 
+// BusyError is returned when a password could not be checked or hashed because too many
+// checks run at once (password.ErrBusy, which it wraps); the client retries later.
+type BusyError struct {
+	// RetryAfter is the suggested wait.
+	RetryAfter time.Duration
+}
+
+func (e *BusyError) Error() string { return password.ErrBusy.Error() }
+
+// Unwrap makes errors.Is(err, password.ErrBusy) true.
+func (e *BusyError) Unwrap() error { return password.ErrBusy }
+
+// BusyProblem is the 503 answered when the hashing bound is full, with Retry-After.
+func BusyProblem(retryAfter time.Duration) *httpapi.Problem {
+	p := httpapi.NewProblem(http.StatusServiceUnavailable, "busy", "too many password checks at once; retry shortly")
+	p.RetryAfter = retryAfter
+	return p
+}
+
 // problem turns the errors of this package into the problems clients see; anything else is
 // returned as it is (a 500 for the router).
 func problem(err error) error {
-	var rl *RateLimitError
+	var (
+		rl   *RateLimitError
+		busy *BusyError
+	)
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &busy):
+		return BusyProblem(busy.RetryAfter)
 	case errors.As(err, &rl):
 		return httpapi.TooManyRequests("too_many_attempts", "too many failed sign-ins; wait before trying again", rl.RetryAfter)
 	case errors.Is(err, ErrInvalidCredentials):

@@ -11,27 +11,32 @@ import (
 	"github.com/dispatch24/dispatch24/internal/store"
 )
 
-// limiter counts failed sign-ins per account key and client address in signin_failures, so
-// every API replica sees the same counts.
+// limiter counts failed sign-ins in signin_failures, so every API replica sees the same
+// counts, under two keys: the account key with the client address (max failures), and the
+// client address alone across all accounts (maxAddr failures), so that guessing many
+// accounts, or flooding sign-ins with invented e-mails, from one address is limited too.
 //
-// An attempt records its row before the password is checked, and the row stays as a failure
+// An attempt records its rows before the password is checked, and they stay as failures
 // unless the attempt succeeds. The insert is conditional on the count, so a blocked attempt
 // writes nothing and waiting out the window is enough. The count is read again after the
 // insert: parallel attempts on several connections then see each other, and a burst of
 // guesses cannot all pass the check before any of them is recorded (the few that lose that
 // race are refused and stay counted).
 type limiter struct {
-	db     *store.DB
-	secret []byte
-	max    int
-	window time.Duration
-	now    func() time.Time
+	db      *store.DB
+	secret  []byte
+	max     int
+	maxAddr int
+	window  time.Duration
+	now     func() time.Time
 }
 
-// attempt is one admitted sign-in attempt.
+// attempt is one admitted sign-in attempt: its rows under both keys.
 type attempt struct {
-	l   *limiter
-	key string
+	l       *limiter
+	key     string
+	addrKey string
+	id      string // the attempt column of its rows
 }
 
 // key is an HMAC of the account key and the address, so the table holds neither e-mails nor
@@ -45,38 +50,62 @@ func (l *limiter) key(accountKey, clientIP string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// reserve admits and records an attempt, or returns a *RateLimitError when the key has
-// failed max times within the window.
-func (l *limiter) reserve(ctx context.Context, accountKey, clientIP string) (*attempt, error) {
-	now := l.now()
-	key := l.key(accountKey, clientIP)
-	since := store.Micros(now.Add(-l.window))
-	n, err := l.db.Exec(ctx, `INSERT INTO signin_failures (key, failed_at)
-		SELECT $1, $2 WHERE (SELECT count(*) FROM signin_failures WHERE key = $1 AND failed_at > $3) < $4`,
-		key, store.Micros(now), since, l.max)
-	if err != nil {
-		return nil, fmt.Errorf("recording sign-in attempt: %w", err)
-	}
-	recent, err := l.recent(ctx, key, since)
-	if err != nil {
-		return nil, err
-	}
-	if n == 1 && len(recent) <= l.max {
-		return &attempt{l: l, key: key}, nil
-	}
-	// Blocked. The next attempt is admitted once fewer than max failures are left in the
-	// window, i.e. when the max-th most recent one leaves it.
-	retry := time.Second
-	if len(recent) >= l.max {
-		retry = max(store.FromMicros(recent[l.max-1]).Add(l.window).Sub(now), time.Second)
-	}
-	return nil, &RateLimitError{RetryAfter: retry}
+// addrKey is the key of an address's failures across accounts. The prefix differs from key's,
+// so no account key can collide with it.
+func (l *limiter) addrKey(clientIP string) string {
+	m := hmac.New(sha256.New, l.secret)
+	m.Write([]byte("dispatch24 sign-in failures of an address\x00"))
+	m.Write([]byte(clientIP))
+	return hex.EncodeToString(m.Sum(nil))
 }
 
-// recent returns up to max+1 failure times of key within the window, newest first.
-func (l *limiter) recent(ctx context.Context, key string, since int64) ([]int64, error) {
+// reserve admits and records an attempt, or returns a *RateLimitError when the address has
+// failed maxAddr times, or the account key and address max times, within the window.
+func (l *limiter) reserve(ctx context.Context, accountKey, clientIP string) (*attempt, error) {
+	now := l.now()
+	a := &attempt{l: l, key: l.key(accountKey, clientIP), addrKey: l.addrKey(clientIP), id: randomString(12)}
+	if err := l.take(ctx, a.addrKey, a.id, l.maxAddr, now); err != nil {
+		return nil, err
+	}
+	if err := l.take(ctx, a.key, a.id, l.max, now); err != nil {
+		// A blocked attempt writes nothing: give back the address's row.
+		if uerr := a.forget(ctx, a.addrKey); uerr != nil {
+			return nil, uerr
+		}
+		return nil, err
+	}
+	return a, nil
+}
+
+// take records a failure under key unless key already has limit failures in the window.
+func (l *limiter) take(ctx context.Context, key, id string, limit int, now time.Time) error {
+	since := store.Micros(now.Add(-l.window))
+	n, err := l.db.Exec(ctx, `INSERT INTO signin_failures (key, failed_at, attempt)
+		SELECT $1, $2, $5 WHERE (SELECT count(*) FROM signin_failures WHERE key = $1 AND failed_at > $3) < $4`,
+		key, store.Micros(now), since, limit, id)
+	if err != nil {
+		return fmt.Errorf("recording sign-in attempt: %w", err)
+	}
+	recent, err := l.recent(ctx, key, since, limit)
+	if err != nil {
+		return err
+	}
+	if n == 1 && len(recent) <= limit {
+		return nil
+	}
+	// Blocked. The next attempt is admitted once fewer than limit failures are left in the
+	// window, i.e. when the limit-th most recent one leaves it.
+	retry := time.Second
+	if len(recent) >= limit {
+		retry = max(store.FromMicros(recent[limit-1]).Add(l.window).Sub(now), time.Second)
+	}
+	return &RateLimitError{RetryAfter: retry}
+}
+
+// recent returns up to limit+1 failure times of key within the window, newest first.
+func (l *limiter) recent(ctx context.Context, key string, since int64, limit int) ([]int64, error) {
 	rows, err := l.db.Query(ctx, `SELECT failed_at FROM signin_failures WHERE key = $1 AND failed_at > $2
-		ORDER BY failed_at DESC LIMIT $3`, key, since, l.max+1)
+		ORDER BY failed_at DESC LIMIT $3`, key, since, limit+1)
 	if err != nil {
 		return nil, fmt.Errorf("counting sign-in failures: %w", err)
 	}
@@ -95,10 +124,29 @@ func (l *limiter) recent(ctx context.Context, key string, since int64) ([]int64,
 	return out, nil
 }
 
-// succeeded forgets the key's failures: a successful sign-in resets the count.
+// forget deletes this attempt's row under key.
+func (a *attempt) forget(ctx context.Context, key string) error {
+	if _, err := a.l.db.Exec(ctx, "DELETE FROM signin_failures WHERE key = $1 AND attempt = $2", key, a.id); err != nil {
+		return fmt.Errorf("resetting sign-in failures: %w", err)
+	}
+	return nil
+}
+
+// succeeded forgets the account key's failures (a successful sign-in resets its count) and
+// this attempt's row of the address: the address's other failures stay, so signing in to an
+// account one holds cannot clear the count of guesses at other accounts.
 func (a *attempt) succeeded(ctx context.Context) error {
 	if _, err := a.l.db.Exec(ctx, "DELETE FROM signin_failures WHERE key = $1", a.key); err != nil {
 		return fmt.Errorf("resetting sign-in failures: %w", err)
 	}
-	return nil
+	return a.forget(ctx, a.addrKey)
+}
+
+// canceled gives back both rows of an attempt whose password was never checked (the hashing
+// bound was full): it was no guess, so it is not counted.
+func (a *attempt) canceled(ctx context.Context) error {
+	if err := a.forget(ctx, a.key); err != nil {
+		return err
+	}
+	return a.forget(ctx, a.addrKey)
 }

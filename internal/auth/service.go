@@ -40,7 +40,8 @@ func New(db *store.DB, cfg Config, logger *slog.Logger) (*Service, error) {
 		logger: logger.With("component", "auth"),
 		tokens: newTokenCodec(cfg.Secret, cfg.Issuer, cfg.Leeway, cfg.NowFunc),
 		limiter: &limiter{
-			db: db, secret: cfg.Secret, max: cfg.MaxFailures, window: cfg.FailureWindow, now: cfg.NowFunc,
+			db: db, secret: cfg.Secret, max: cfg.MaxFailures, maxAddr: cfg.MaxAddressFailures,
+			window: cfg.FailureWindow, now: cfg.NowFunc,
 		},
 	}
 	if cfg.PasswordParams == password.DefaultParams {

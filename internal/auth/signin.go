@@ -27,10 +27,16 @@ const (
 
 // SignIn checks a global account's e-mail and password and returns a refresh token.
 // Unknown accounts, wrong passwords and disabled accounts all give ErrInvalidCredentials,
-// after the same amount of work; too many failures give a *RateLimitError.
+// after the same amount of work; too many failures give a *RateLimitError, and a full
+// hashing bound password.ErrBusy.
 func (s *Service) SignIn(ctx context.Context, email, pw, clientIP string) (string, error) {
 	email = normalizeEmail(email)
 	log := s.logger.With("method", "password", "kind", kindGlobal, "account", email, "client", clientIP)
+	leave, err := s.admit(ctx, log)
+	if err != nil {
+		return "", err
+	}
+	defer leave()
 	att, err := s.limiter.reserve(ctx, "email:"+email, clientIP)
 	if err != nil {
 		return "", s.signInRefused(ctx, log, err)
@@ -39,14 +45,20 @@ func (s *Service) SignIn(ctx context.Context, email, pw, clientIP string) (strin
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return "", err
 	}
-	if u == nil {
-		s.verify(ctx, s.dummyHash, pw)
+	hash := s.dummyHash
+	if u != nil {
+		hash = u.passwordHash
+	}
+	ok, err := s.verify(ctx, hash, pw)
+	if err != nil {
+		return "", s.checkNotRun(ctx, log, att, err)
+	}
+	switch {
+	case u == nil:
 		return "", s.signInFailed(ctx, log, "unknown_account")
-	}
-	if !s.verify(ctx, u.passwordHash, pw) {
+	case !ok:
 		return "", s.signInFailed(ctx, log, "wrong_password")
-	}
-	if u.Disabled {
+	case u.Disabled:
 		return "", s.signInFailed(ctx, log, "disabled")
 	}
 	return s.signInSucceeded(ctx, log, att, u.ID, kindGlobal)
@@ -56,6 +68,11 @@ func (s *Service) SignIn(ctx context.Context, email, pw, clientIP string) (strin
 // token. Respondents without a password cannot sign in this way.
 func (s *Service) SignInAlias(ctx context.Context, surveyID, username, pw, clientIP string) (string, error) {
 	log := s.logger.With("method", "alias", "kind", kindRespondent, "survey_id", surveyID, "account", username, "client", clientIP)
+	leave, err := s.admit(ctx, log)
+	if err != nil {
+		return "", err
+	}
+	defer leave()
 	att, err := s.limiter.reserve(ctx, "alias:"+surveyID+"\x00"+username, clientIP)
 	if err != nil {
 		return "", s.signInRefused(ctx, log, err)
@@ -65,18 +82,25 @@ func (s *Service) SignInAlias(ctx context.Context, surveyID, username, pw, clien
 		return "", err
 	}
 	if rsp == nil || rsp.PasswordHash == nil {
-		s.verify(ctx, s.dummyHash, pw)
+		if _, err := s.verify(ctx, s.dummyHash, pw); err != nil {
+			return "", s.checkNotRun(ctx, log, att, err)
+		}
 		if rsp == nil {
 			return "", s.signInFailed(ctx, log, "unknown_account")
 		}
 		return "", s.signInFailed(ctx, log, "no_password")
 	}
 	weak := password.Weaker(*rsp.PasswordHash, s.cfg.PasswordParams)
-	if !s.verify(ctx, *rsp.PasswordHash, pw) {
+	ok, err := s.verify(ctx, *rsp.PasswordHash, pw)
+	if err != nil {
+		return "", s.checkNotRun(ctx, log, att, err)
+	}
+	if !ok {
 		if weak {
 			// An imported (cheap) hash fails fast; pad to the cost of an unknown account so
-			// the time taken does not tell which user names exist.
-			s.verify(ctx, s.dummyHash, pw)
+			// the time taken does not tell which user names exist. The guess was checked, so
+			// a full bound here still ends as a failure.
+			_, _ = s.verify(ctx, s.dummyHash, pw)
 		}
 		return "", s.signInFailed(ctx, log, "wrong_password")
 	}
@@ -91,9 +115,10 @@ func (s *Service) SignInAlias(ctx context.Context, surveyID, username, pw, clien
 
 // upgradeRespondentHash replaces an imported password's cheap hash with one of full cost, now
 // that the password is known. The update only applies while the stored hash is still the one
-// checked, so a password changed meanwhile is kept; a failure is logged and the sign-in goes on.
+// checked, so a password changed meanwhile is kept; a failure (a full hashing bound among
+// them: the background upgrade will do it) is logged and the sign-in goes on.
 func (s *Service) upgradeRespondentHash(ctx context.Context, log *slog.Logger, id, oldHash, pw string) {
-	h, err := password.HashWith(s.cfg.PasswordParams, pw)
+	h, err := s.cfg.Hasher.Hash(ctx, s.cfg.PasswordParams, pw)
 	if err == nil {
 		_, err = s.db.Exec(ctx, "UPDATE respondents SET password_hash = $1 WHERE id = $2 AND password_hash = $3", h, id, oldHash)
 	}
@@ -127,16 +152,42 @@ func (s *Service) SignInToken(ctx context.Context, authToken, clientIP string) (
 	return s.signInSucceeded(ctx, log, att, rsp.ID, kindRespondent)
 }
 
-// verify checks pw against hash. A stored hash this service cannot read is logged and
-// treated as a wrong password, after verifying the dummy so the time spent is the same.
-func (s *Service) verify(ctx context.Context, hash, pw string) bool {
-	ok, err := password.Verify(hash, pw)
-	if err != nil {
+// verify checks pw against hash within the process's hashing bound. A stored hash this
+// service cannot read is logged and treated as a wrong password, after verifying the dummy
+// so the time spent is the same. The error is password.ErrBusy or ctx's: the check did not
+// run.
+func (s *Service) verify(ctx context.Context, hash, pw string) (bool, error) {
+	ok, err := s.cfg.Hasher.Verify(ctx, hash, pw)
+	if errors.Is(err, password.ErrMalformedHash) {
 		s.logger.ErrorContext(ctx, "unreadable password hash", "err", err)
-		_, _ = password.Verify(s.dummyHash, pw)
-		return false
+		_, err = s.cfg.Hasher.Verify(ctx, s.dummyHash, pw)
+		return false, err
 	}
-	return ok
+	return ok, err
+}
+
+// admit takes a place among the requests waiting to check a password (password.Hasher.Admit)
+// before any store work, or refuses the sign-in as busy at once.
+func (s *Service) admit(ctx context.Context, log *slog.Logger) (leave func(), err error) {
+	leave, err = s.cfg.Hasher.Admit()
+	if err != nil {
+		log.WarnContext(ctx, "sign-in refused: too many password checks pending")
+		return nil, &BusyError{RetryAfter: s.cfg.Hasher.Config().RetryAfter}
+	}
+	return leave, nil
+}
+
+// checkNotRun ends an attempt whose password was not checked: its reservation is given back
+// (it was no guess) and the error returned.
+func (s *Service) checkNotRun(ctx context.Context, log *slog.Logger, att *attempt, err error) error {
+	if cerr := att.canceled(context.WithoutCancel(ctx)); cerr != nil {
+		log.WarnContext(ctx, "giving back a sign-in reservation", "err", cerr)
+	}
+	if errors.Is(err, password.ErrBusy) {
+		log.WarnContext(ctx, "sign-in refused: too many password checks at once")
+		return &BusyError{RetryAfter: s.cfg.Hasher.Config().RetryAfter}
+	}
+	return err
 }
 
 func (s *Service) signInFailed(ctx context.Context, log *slog.Logger, reason string) error {

@@ -151,6 +151,14 @@ func listPATs(ctx context.Context, q store.Querier, userID string) ([]PersonalAc
 	return out, nil
 }
 
+// deleteUserPATs deletes every personal access token of a user.
+func deleteUserPATs(ctx context.Context, q store.Querier, userID string) error {
+	if _, err := q.Exec(ctx, `DELETE FROM personal_access_tokens WHERE user_id = $1`, userID); err != nil {
+		return fmt.Errorf("deleting personal access tokens: %w", err)
+	}
+	return nil
+}
+
 func deletePAT(ctx context.Context, q store.Querier, userID, id string) error {
 	n, err := q.Exec(ctx, "DELETE FROM personal_access_tokens WHERE id = $1 AND user_id = $2", id, userID)
 	if err != nil {

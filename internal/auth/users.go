@@ -65,9 +65,9 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser) (*User, error) {
 	if len(errs) > 0 {
 		return nil, httpapi.Validation(errs...)
 	}
-	hash, err := password.HashWith(s.cfg.PasswordParams, in.Password)
+	hash, err := s.hashPassword(ctx, in.Password)
 	if err != nil {
-		return nil, fmt.Errorf("hashing password: %w", err)
+		return nil, err
 	}
 	now := s.cfg.NowFunc().UTC().Truncate(time.Microsecond)
 	u := &userRow{
@@ -94,7 +94,11 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser) (*User, error) {
 }
 
 // UpdateUser changes a global account. Disabling it or changing its password revokes its
-// refresh tokens; its personal access tokens stop working while it is disabled.
+// refresh tokens; its personal access tokens stop working while it is disabled. A password
+// set by another account (an admin resetting it, as after a compromise) also deletes the
+// account's personal access tokens, which only their owner can list; owners changing their
+// own password keep theirs (they list and delete them themselves), so routine changes do not
+// break the jobs that use them.
 func (s *Service) UpdateUser(ctx context.Context, id string, in UserPatch) (*User, error) {
 	var errs []httpapi.FieldError
 	var email, name string
@@ -128,10 +132,14 @@ func (s *Service) UpdateUser(ctx context.Context, id string, in UserPatch) (*Use
 	var hash string
 	if in.Password != nil {
 		var err error
-		if hash, err = password.HashWith(s.cfg.PasswordParams, *in.Password); err != nil {
-			return nil, fmt.Errorf("hashing password: %w", err)
+		if hash, err = s.hashPassword(ctx, *in.Password); err != nil {
+			return nil, err
 		}
 	}
+	// A reset is a password set by anyone but the account itself (the admin API, or no
+	// principal at all: an operator's command).
+	p := httpapi.PrincipalFrom(ctx)
+	reset := p == nil || p.UserID != id
 	now := s.cfg.NowFunc().UTC().Truncate(time.Microsecond)
 	var u *userRow
 	err := s.db.InTx(ctx, func(tx store.Querier) error {
@@ -175,6 +183,11 @@ func (s *Service) UpdateUser(ctx context.Context, id string, in UserPatch) (*Use
 				return errLastAdmin()
 			}
 		}
+		if in.Password != nil && reset {
+			if err := deleteUserPATs(ctx, tx, id); err != nil {
+				return err
+			}
+		}
 		if u.Disabled || in.Password != nil {
 			return revokeUserRefreshTokens(ctx, tx, id, now)
 		}
@@ -189,7 +202,7 @@ func (s *Service) UpdateUser(ctx context.Context, id string, in UserPatch) (*Use
 		return nil, err
 	}
 	s.logger.InfoContext(ctx, "user updated", "user_id", id, "roles", u.Roles, "disabled", u.Disabled,
-		"password_changed", in.Password != nil)
+		"password_changed", in.Password != nil, "password_reset", in.Password != nil && reset)
 	return &u.User, nil
 }
 
@@ -304,6 +317,19 @@ func (s *Service) checkEmail(v string) (string, []httpapi.FieldError) {
 		return "", []httpapi.FieldError{{Field: "email", Message: "must be an e-mail address"}}
 	}
 	return email, nil
+}
+
+// hashPassword hashes a password being set within the process's hashing bound; a full bound
+// is a 503 problem.
+func (s *Service) hashPassword(ctx context.Context, pw string) (string, error) {
+	hash, err := s.cfg.Hasher.Hash(ctx, s.cfg.PasswordParams, pw)
+	if errors.Is(err, password.ErrBusy) {
+		return "", BusyProblem(s.cfg.Hasher.Config().RetryAfter)
+	}
+	if err != nil {
+		return "", fmt.Errorf("hashing password: %w", err)
+	}
+	return hash, nil
 }
 
 func (s *Service) checkPassword(pw string) []httpapi.FieldError {

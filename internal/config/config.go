@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -82,6 +83,10 @@ type Config struct {
 	LogLevel  slog.Level
 	// ShutdownTimeout (SHUTDOWN_TIMEOUT, default 10s) bounds graceful shutdown.
 	ShutdownTimeout time.Duration
+	// TrustedProxies (TRUSTED_PROXIES, default empty) are the CIDRs of reverse proxies whose
+	// X-Forwarded-For the api believes: only a request whose TCP peer is inside them has its
+	// client address taken from that header (for the sign-in rate limit and logs).
+	TrustedProxies []netip.Prefix
 
 	// Embedded reports whether NATS runs in-process (NATS_URL unset).
 	Embedded bool
@@ -139,6 +144,7 @@ var Vars = []Var{
 	{"LOG_FORMAT", "text", false, "text or json"},
 	{"LOG_LEVEL", "info", false, "debug, info, warn or error"},
 	{"SHUTDOWN_TIMEOUT", "10s", false, "graceful shutdown bound"},
+	{"TRUSTED_PROXIES", "", false, "CIDRs of reverse proxies whose X-Forwarded-For gives the client address"},
 }
 
 // flagName turns HTTP_ADDR into http-addr.
@@ -321,6 +327,9 @@ func build(name string, raw map[string]string, numCPU int) (*Config, error) {
 	if c.ShutdownTimeout, err = positiveDuration(raw["SHUTDOWN_TIMEOUT"]); err != nil {
 		return nil, fail("SHUTDOWN_TIMEOUT", err.Error())
 	}
+	if c.TrustedProxies, err = ParsePrefixes(raw["TRUSTED_PROXIES"]); err != nil {
+		return nil, fail("TRUSTED_PROXIES", err.Error())
+	}
 	return c, nil
 }
 
@@ -392,6 +401,31 @@ func ParseNets(s string) ([]*net.IPNet, error) {
 	return out, nil
 }
 
+// ParsePrefixes parses a comma-separated list of CIDRs (a bare address is a single host)
+// into netip prefixes with their host bits cleared. IPv4-mapped IPv6 forms are read as IPv4.
+func ParsePrefixes(s string) ([]netip.Prefix, error) {
+	nets, err := ParseNets(s)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]netip.Prefix, 0, len(nets))
+	for _, n := range nets {
+		addr, _ := netip.AddrFromSlice(n.IP)
+		ones, bits := n.Mask.Size()
+		if addr.Is4In6() && bits == 128 && ones >= 96 {
+			addr, ones = addr.Unmap(), ones-96
+		} else if bits == 32 {
+			addr = addr.Unmap()
+		}
+		p, err := addr.Prefix(ones)
+		if err != nil {
+			return nil, fmt.Errorf("%s is not a CIDR", n)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
 // LogValue logs the effective configuration with secrets redacted.
 func (c *Config) LogValue() slog.Value {
 	redact := func(s string) string {
@@ -433,7 +467,16 @@ func (c *Config) LogValue() slog.Value {
 		slog.Int("dispatch_endpoint_concurrency", c.EndpointConcurrency),
 		slog.String("log_format", c.LogFormat),
 		slog.String("log_level", c.LogLevel.String()),
+		slog.String("trusted_proxies", joinPrefixes(c.TrustedProxies)),
 	)
+}
+
+func joinPrefixes(ps []netip.Prefix) string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return strings.Join(out, ",")
 }
 
 // RedactURL hides the credentials in connection URLs (each of a comma-separated list):

@@ -86,6 +86,7 @@ func TestInvalid(t *testing.T) {
 		"ADMIN_PASSWORD":         {"ADMIN_PASSWORD": "short"},
 		"SECRETS_KEY":            {"SECRETS_KEY": "short"},
 		"SECRETS_KEY_PREVIOUS":   {"SECRETS_KEY_PREVIOUS": testSecretsKey + ",short"},
+		"TRUSTED_PROXIES":        {"TRUSTED_PROXIES": "10.0.0.0/8,proxy.internal"},
 	}
 	for name, vars := range cases {
 		_, err := Load("api", nil, env(vars), 2, io.Discard)
@@ -208,5 +209,32 @@ func TestSecretsKey(t *testing.T) {
 	}
 	if _, err := Load("api", nil, env(map[string]string{"SECRETS_KEY": "short"}), 2, io.Discard); err == nil {
 		t.Error("embedded: a short SECRETS_KEY was accepted")
+	}
+}
+
+// TestTrustedProxies: TRUSTED_PROXIES is empty by default, takes CIDRs and bare addresses
+// from the environment or -trusted-proxies, and is logged.
+func TestTrustedProxies(t *testing.T) {
+	t.Parallel()
+	c, err := Load("api", nil, env(nil), 2, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.TrustedProxies) != 0 {
+		t.Errorf("default trusted proxies %v, want none", c.TrustedProxies)
+	}
+	c, err = Load("api", []string{"-trusted-proxies", " 10.1.2.3/8, 192.0.2.7 ,fd00::/8,::ffff:198.51.100.0/120"}, env(nil), 2, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range c.TrustedProxies {
+		got = append(got, p.String())
+	}
+	if want := "10.0.0.0/8,192.0.2.7/32,fd00::/8,198.51.100.0/24"; strings.Join(got, ",") != want {
+		t.Errorf("trusted proxies %v, want %s", got, want)
+	}
+	if logged := c.LogValue().String(); !strings.Contains(logged, "trusted_proxies=10.0.0.0/8,192.0.2.7/32,fd00::/8,198.51.100.0/24") {
+		t.Errorf("trusted proxies not logged: %s", logged)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,8 +36,19 @@ type Config struct {
 	// Secrets opens the webhook secrets and survey jwtSecrets sealed in the store
 	// (SECRETS_KEY). Required.
 	Secrets *secret.Keyring
-	// Consumer is the durable JetStream consumer the dispatchers share ("dispatcher"). Required.
+	// Consumer is the durable JetStream consumer the dispatchers share ("dispatcher").
+	// Consumer or ConsumerFunc is required.
 	Consumer jetstream.Consumer
+	// ConsumerFunc returns the consumer, waiting until there is one (NATS may be down when the
+	// process starts); it fails only when it never will be (ctx ended, connection closed).
+	// Run calls it again when its message iterator ends unexpectedly (the consumer was
+	// deleted). Default: returns Consumer.
+	ConsumerFunc func(ctx context.Context) (jetstream.Consumer, error)
+	// ConsumerResetFunc returns a channel closed when the consumer has been created again
+	// (a NATS server came back with an empty store): Run then opens a new message iterator,
+	// since the old one's pull requests went to a consumer that no longer existed. Default:
+	// none.
+	ConsumerResetFunc func() <-chan struct{}
 	// Client sends the attempts. Required; the caller closes it.
 	Client *webhook.Client
 	// AttemptTimeout is the Client's timeout (WEBHOOK_TIMEOUT); leases and the in-progress
@@ -161,6 +173,10 @@ func (c Config) WithDefaults() Config {
 	if c.NowFunc == nil {
 		c.NowFunc = time.Now
 	}
+	if c.ConsumerFunc == nil && c.Consumer != nil {
+		consumer := c.Consumer
+		c.ConsumerFunc = func(context.Context) (jetstream.Consumer, error) { return consumer, nil }
+	}
 	return c
 }
 
@@ -170,8 +186,8 @@ func (c Config) validate() error {
 		return errors.New("Secrets is required")
 	case c.DB == nil:
 		return errors.New("DB is required")
-	case c.Consumer == nil:
-		return errors.New("Consumer is required")
+	case c.ConsumerFunc == nil:
+		return errors.New("Consumer or ConsumerFunc is required")
 	case c.Client == nil:
 		return errors.New("Client is required")
 	case c.AttemptTimeout < 0:
@@ -204,7 +220,10 @@ type Dispatcher struct {
 	sched   *retryScheduler
 	tracer  trace.Tracer
 	logger  *slog.Logger
-	ackWait time.Duration
+	ackWait atomic.Int64 // the consumer's AckWait (ns), known once a consumer is
+
+	// consumeLog aggregates the failures of opening and reading the consumer.
+	consumeLog *telemetry.FailureLog
 
 	jobs     chan *job
 	waiting  chan struct{} // bounds deliveries waiting for an endpoint slot
@@ -252,9 +271,8 @@ func New(cfg Config) (*Dispatcher, error) {
 	for _, s := range []string{StatusSucceeded, StatusFailed, StatusSkipped} {
 		d.deliveryCounters[s] = cfg.Metrics.Deliveries.WithLabelValues(s)
 	}
-	if info := cfg.Consumer.CachedInfo(); info != nil {
-		d.ackWait = info.Config.AckWait
-	}
+	d.consumeLog = &telemetry.FailureLog{Logger: cfg.Logger, Msg: "consuming events failed; retrying",
+		RecoveredMsg: "consuming events again", Interval: 30 * time.Second}
 	d.writer = newResultWriter(d)
 	d.sched = newRetryScheduler(d)
 	return d, nil
@@ -323,27 +341,92 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	return err
 }
 
-// consume feeds messages to dispatch until ctx ends.
+// consume feeds messages to dispatch until ctx ends. It waits for the consumer (NATS may be
+// down), and when its message iterator ends unexpectedly (the consumer was deleted) it asks
+// for the consumer again and goes on; it fails only when the consumer will never come.
 func (d *Dispatcher) consume(ctx context.Context) error {
-	it, err := d.cfg.Consumer.Messages(jetstream.PullMaxMessages(min(max(2*d.cfg.Concurrency, 64), 4096)))
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval = 250 * time.Millisecond
+	bo.MaxInterval = 10 * time.Second
+	bo.MaxElapsedTime = 0
+	for {
+		c, err := d.cfg.ConsumerFunc(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("consuming: %w", err)
+		}
+		if info := c.CachedInfo(); info != nil {
+			d.ackWait.Store(int64(info.Config.AckWait))
+		}
+		start := time.Now()
+		err = d.consumeFrom(ctx, c)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, errConsumerReset) {
+			d.logger.InfoContext(ctx, "consumer created again; consuming from it")
+			continue
+		}
+		d.consumeLog.Fail(ctx, 1, err)
+		if time.Since(start) > time.Minute {
+			bo.Reset()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(bo.NextBackOff()):
+		}
+	}
+}
+
+var errConsumerReset = errors.New("consumer created again")
+
+// consumeFrom feeds messages of c to dispatch until ctx ends (nil) or the iterator ends
+// (why).
+func (d *Dispatcher) consumeFrom(ctx context.Context, c jetstream.Consumer) error {
+	// A 5s heartbeat (the default is half the 30s expiry): a pull request lost while NATS
+	// restarts is noticed, and sent again, within 10s instead of 30s.
+	it, err := c.Messages(jetstream.PullMaxMessages(min(max(2*d.cfg.Concurrency, 64), 4096)),
+		jetstream.PullHeartbeat(5*time.Second))
 	if err != nil {
-		return fmt.Errorf("consuming: %w", err)
+		return fmt.Errorf("opening the message iterator: %w", err)
 	}
 	stop := context.AfterFunc(ctx, it.Drain)
 	defer stop()
 	defer it.Stop()
+	var reset atomic.Bool
+	if d.cfg.ConsumerResetFunc != nil {
+		resetC, iterDone := d.cfg.ConsumerResetFunc(), make(chan struct{})
+		defer close(iterDone)
+		go func() {
+			select {
+			case <-resetC:
+				reset.Store(true)
+				it.Drain() // what is buffered is still handled
+			case <-iterDone:
+			}
+		}()
+	}
 	for {
 		msg, err := it.Next()
 		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return fmt.Errorf("consuming: %w", err)
+			if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				// Missing heartbeats, a deleted consumer: the iterator pulls again by itself
+				// or closes, which the next call reports.
+				d.consumeLog.Fail(ctx, 1, err)
+				continue
 			}
-			d.logger.WarnContext(ctx, "consuming", "err", err)
-			continue
+			switch {
+			case ctx.Err() != nil:
+				return nil
+			case reset.Load():
+				return errConsumerReset
+			}
+			return fmt.Errorf("reading messages: %w", err)
 		}
+		d.consumeLog.Recover(ctx)
 		if ctx.Err() != nil {
 			// Draining: hand buffered messages straight back to the other dispatchers.
 			_ = msg.Nak()
@@ -479,7 +562,7 @@ func (d *Dispatcher) work(ctx context.Context, j *job) {
 		return
 	}
 	if j.msg != nil {
-		j.msg.touch(now, d.ackWait)
+		j.msg.touch(now, time.Duration(d.ackWait.Load()))
 	}
 	o := d.attempt(ctx, j)
 	j.slot.release()

@@ -1,7 +1,11 @@
 package dispatch
 
 import (
+	"context"
 	"errors"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dispatch24/dispatch24/internal/app"
 	"github.com/dispatch24/dispatch24/pkg/webhook"
@@ -28,7 +32,8 @@ func NewFromEnv(env *app.Env, client *webhook.Client) (*Dispatcher, error) {
 	return New(Config{
 		DB:                   env.DB,
 		Secrets:              env.Secrets,
-		Consumer:             env.Consumer,
+		ConsumerFunc:         consumerFunc(env.Link),
+		ConsumerResetFunc:    env.Link.Recreated,
 		Client:               client,
 		AttemptTimeout:       cfg.WebhookTimeout,
 		Issuer:               cfg.TokenIssuer,
@@ -40,4 +45,17 @@ func NewFromEnv(env *app.Env, client *webhook.Client) (*Dispatcher, error) {
 		Logger:               env.Logger.With("component", "dispatcher"),
 		Metrics:              env.Metrics,
 	})
+}
+
+// consumerFunc gives the dispatcher the link's consumer, waiting for NATS. Asked again (its
+// message iterator ended: the consumer may have been deleted), it has the link check the
+// topology first.
+func consumerFunc(link *app.NATSLink) func(ctx context.Context) (jetstream.Consumer, error) {
+	var asked atomic.Bool
+	return func(ctx context.Context) (jetstream.Consumer, error) {
+		if asked.Swap(true) {
+			link.Recheck()
+		}
+		return link.Consumer(ctx)
+	}
 }

@@ -556,6 +556,20 @@ func TestTestSendBlockedAtConnection(t *testing.T) {
 	if len(rc.got) != 0 {
 		t.Fatal("the receiver was reached")
 	}
+	// The detail is the registration's message for the host, not the dialler's error, which
+	// names the address dialled (issue 11: test sends revealed internal addresses). The same
+	// for a name that resolves to loopback: the address stays out.
+	if out["detail"] != webhook.HostRefusal("127.0.0.1") {
+		t.Fatalf("detail %q, want %q", out["detail"], webhook.HostRefusal("127.0.0.1"))
+	}
+	both := append(loopback(), &net.IPNet{IP: net.IPv6loopback, Mask: net.CIDRMask(128, 128)})
+	named := setup(t, storetest.SQLite(t), options{allowNets: both})
+	id = named.create(t, strings.Replace(rc.URL, "127.0.0.1", "localhost", 1))["id"].(string)
+	code, out, raw = named.do(t, asAdmin, "POST", "/api/admin/surveys/s1/webhooks/"+id+"/test", nil)
+	if code != http.StatusOK || out["error"] != "blocked_address" || out["detail"] != webhook.HostRefusal("localhost") ||
+		strings.Contains(string(raw), "127.0.0.1") || strings.Contains(string(raw), "::1") {
+		t.Fatalf("blocked test of a name: %d %s", code, raw)
+	}
 }
 
 func TestResponseBodyText(t *testing.T) {

@@ -2,7 +2,9 @@ package endpoint
 
 import (
 	"errors"
+	"net"
 	"net/http"
+	"net/url"
 	"time"
 	"unicode/utf8"
 
@@ -282,7 +284,7 @@ func (s *Service) handleTest(w http.ResponseWriter, r *http.Request) error {
 		Delivered:    res.Delivered,
 		DurationMS:   res.Duration.Milliseconds(),
 		Error:        string(res.Code),
-		Detail:       res.Detail(),
+		Detail:       testDetail(e.URL, &res),
 		ResponseBody: ResponseBodyText(res.ResponseBody),
 	}
 	if res.StatusCode != 0 {
@@ -290,6 +292,23 @@ func (s *Service) handleTest(w http.ResponseWriter, r *http.Request) error {
 	}
 	httpapi.WriteJSON(w, http.StatusOK, resp)
 	return nil
+}
+
+// testDetail is a test send's detail for the survey's staff. A host that is not public, or
+// that did not resolve, gets the registration's one message (webhook.HostRefusal): the
+// attempt's own error names the address dialled and, for lookups, the DNS server, which is
+// what a test send must not tell about the service's network. Operators see the full error
+// in the log.
+func testDetail(rawURL string, res *webhook.Result) string {
+	var dnsErr *net.DNSError
+	if res.Code == webhook.CodeBlockedAddress || res.Code == webhook.CodeDNS || errors.As(res.Err, &dnsErr) {
+		host := rawURL
+		if u, err := url.Parse(rawURL); err == nil {
+			host = u.Hostname()
+		}
+		return webhook.HostRefusal(host)
+	}
+	return res.Detail()
 }
 
 // checkURL applies the registration rules to a URL, as a field error.

@@ -182,7 +182,7 @@ func (s *Service) SendTest(ctx context.Context, e *Endpoint) (*TestOutcome, erro
 	}
 	s.cfg.Logger.InfoContext(ctx, "webhook test sent", "webhook_id", e.ID, "survey_id", e.SurveyID,
 		"delivery_id", out.DeliveryID, "delivered", res.Delivered, "status_code", res.StatusCode,
-		"error", string(res.Code), "duration", res.Duration)
+		"error", string(res.Code), "detail", res.Detail(), "duration", res.Duration)
 	return out, nil
 }
 

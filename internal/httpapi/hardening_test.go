@@ -19,7 +19,8 @@ import (
 // standard method or "other", and a status code.
 func TestInventedMethodsAndOddPathsMintNoSeries(t *testing.T) {
 	t.Parallel()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var logs strings.Builder
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	metrics := telemetry.NewMetrics()
 	rt := httpapi.NewRouter(principals, logger)
 	rt.Handle("GET /public", httpapi.Public, func(w http.ResponseWriter, r *http.Request) error {
@@ -48,6 +49,11 @@ func TestInventedMethodsAndOddPathsMintNoSeries(t *testing.T) {
 		if w.Code >= 500 {
 			t.Errorf("GET %s: %d", p, w.Code)
 		}
+	}
+
+	// Invented methods are the client's doing: no ERROR line for each.
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("invented methods logged as errors:\n%.500s", logs.String())
 	}
 
 	families, err := metrics.Registry.Gather()

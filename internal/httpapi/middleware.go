@@ -6,7 +6,6 @@ import (
 	"encoding/base32"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -26,16 +25,6 @@ type requestIDKey struct{}
 func RequestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey{}).(string)
 	return id
-}
-
-// ClientIP is the address a request came from, for rate limiting. It is the TCP peer:
-// X-Forwarded-For is not trusted, since any client can set it.
-func ClientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // MiddlewareConfig configures Middleware.
@@ -89,7 +78,7 @@ func Middleware(cfg MiddlewareConfig, h http.Handler) http.Handler {
 			if span != nil {
 				span.SetName(route)
 				span.SetAttributes(attribute.String("http.route", route), attribute.Int("http.response.status_code", status))
-				if status >= 500 {
+				if serverFault(status) {
 					span.SetStatus(codes.Error, http.StatusText(status))
 				}
 				span.End()
@@ -99,7 +88,9 @@ func Middleware(cfg MiddlewareConfig, h http.Handler) http.Handler {
 				cfg.Metrics.HTTPDuration.WithLabelValues(route).Observe(elapsed.Seconds())
 			}
 			level := slog.LevelInfo
-			if status >= 500 {
+			// A 503 from /readyz is the probe's answer, not a server error (RegisterHealth logs
+			// the failing check itself, once per run of failures).
+			if serverFault(status) && route != readyzRoute {
 				level = slog.LevelError
 			}
 			cfg.Logger.LogAttrs(ctx, level, "request",
@@ -112,6 +103,12 @@ func Middleware(cfg MiddlewareConfig, h http.Handler) http.Handler {
 		}()
 		h.ServeHTTP(rec, r)
 	})
+}
+
+// serverFault reports whether a status is the server's failure, logged at ERROR: a 5xx but
+// 501, which answers a method the client invented (a flood of them is no flood of errors).
+func serverFault(status int) bool {
+	return status >= 500 && status != http.StatusNotImplemented
 }
 
 // MethodLabel is the method as a metric label: a standard method as it is, any other one

@@ -11,6 +11,7 @@
 // nobody holds — released after a failed publish, or whose lease ran out because their
 // process died between commit and publish — with FOR UPDATE SKIP LOCKED on PostgreSQL, so
 // replicas share the backlog without double work. While NATS fails the sweep backs off
-// exponentially. Publishing is at least once: a row published but not yet marked when its
+// exponentially; a reconnect (or Relay.Wake, which the api calls when its NATS link is set up
+// again) ends the backoff at once, so the backlog drains as soon as NATS is back. Publishing is at least once: a row published but not yet marked when its
 // process dies is published again, and JetStream's duplicate window stores it once.
 package outbox

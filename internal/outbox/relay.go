@@ -6,10 +6,10 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -28,6 +28,9 @@ type Config struct {
 	DB *store.DB
 	// JS is the JetStream context events are published through (required).
 	JS jetstream.JetStream
+	// UsableFunc reports whether NATS takes publishes now (default: JS's connection is
+	// connected). The api passes its NATS link's, which also refuses a server too old.
+	UsableFunc func() bool
 	// Metrics receives EventsPublished and PublishErrors (nil: none).
 	Metrics *telemetry.Metrics
 	// Logger (nil: slog.Default()).
@@ -56,6 +59,9 @@ type Config struct {
 	// QueueSize is how many committed batches may wait for the fast path; past it
 	// notifications are dropped and the sweep publishes those events (default 4096).
 	QueueSize int
+	// LogInterval is the least time between two log lines about failing publishes (default
+	// 10s): the first failure is logged, then a count per interval, then the recovery.
+	LogInterval time.Duration
 }
 
 // WithDefaults returns c with every unset field at its default.
@@ -90,6 +96,12 @@ func (c Config) WithDefaults() Config {
 	if c.QueueSize <= 0 {
 		c.QueueSize = 4096
 	}
+	if c.LogInterval <= 0 {
+		c.LogInterval = 10 * time.Second
+	}
+	if c.UsableFunc == nil && c.JS != nil {
+		c.UsableFunc = c.JS.Conn().IsConnected
+	}
 	return c
 }
 
@@ -109,6 +121,10 @@ func (c Config) validate() error {
 // whatever is left — events written while NATS was down, or by a process that died between
 // commit and publish — claiming rows with a lease so several replicas share the work.
 //
+// While NATS fails the sweep backs off; a reconnect (or Wake) ends the backoff at once, so the
+// outbox drains as soon as NATS is back. Publish failures are logged once when they start,
+// then as a count every LogInterval, and once on recovery.
+//
 // Delivery to the stream is at least once; JetStream's duplicate window (Nats-Msg-Id = event
 // id) turns the rare republish into one stored message.
 type Relay struct {
@@ -116,8 +132,10 @@ type Relay struct {
 	pub    events.Publisher
 	tracer trace.Tracer
 	notify chan []Entry
-	// failed is set by the collector when a publish fails, so the sweep backs off.
-	failed atomic.Bool
+	// wake ends the sweep's wait (a reconnect, Wake).
+	wake chan struct{}
+	// publishLog aggregates publish failures.
+	publishLog *telemetry.FailureLog
 	// nowFunc is the clock (tests move it).
 	nowFunc func() time.Time
 }
@@ -129,12 +147,29 @@ func New(cfg Config) (*Relay, error) {
 		return nil, err
 	}
 	return &Relay{
-		cfg:     cfg,
-		pub:     events.Publisher{JS: cfg.JS, Propagator: cfg.Propagator},
-		tracer:  cfg.TracerProvider.Tracer("github.com/dispatch24/dispatch24/internal/outbox"),
-		notify:  make(chan []Entry, cfg.QueueSize),
+		cfg:    cfg,
+		pub:    events.Publisher{JS: cfg.JS, Propagator: cfg.Propagator},
+		tracer: cfg.TracerProvider.Tracer("github.com/dispatch24/dispatch24/internal/outbox"),
+		notify: make(chan []Entry, cfg.QueueSize),
+		wake:   make(chan struct{}, 1),
+		publishLog: &telemetry.FailureLog{
+			Logger:       cfg.Logger,
+			Msg:          "publishing events failed; they stay in the outbox",
+			RecoveredMsg: "publishing events recovered",
+			Interval:     cfg.LogInterval,
+		},
 		nowFunc: time.Now,
 	}, nil
+}
+
+// Wake ends the sweep's wait and backoff: the outbox is swept at once. The api calls it when
+// its NATS link is set up again after an outage; a reconnect of JS's connection wakes the
+// relay by itself.
+func (r *Relay) Wake() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Add stores entries through q (the caller's transaction), reserved for this relay's fast
@@ -166,11 +201,33 @@ type flight struct {
 	deadline time.Time
 	// done is closed once every ack is in (or timed out) and failures are released.
 	done chan struct{}
+	// err is set before done closes when a publish failed.
+	err error
 }
 
 // Run publishes until ctx ends. On the way out it waits for outstanding acks (bounded by
 // AckTimeout), records them, and gives back events it had not published.
 func (r *Relay) Run(ctx context.Context) error {
+	// A reconnect ends the sweep's backoff at once: the outbox drains as soon as NATS is back.
+	nc := r.cfg.JS.Conn()
+	connected := nc.StatusChanged(nats.CONNECTED)
+	defer nc.RemoveStatusListener(connected)
+	stopWaking := make(chan struct{})
+	defer close(stopWaking)
+	go func() {
+		for {
+			select {
+			case <-stopWaking:
+				return
+			case _, ok := <-connected:
+				if !ok {
+					return
+				}
+				r.Wake()
+			}
+		}
+	}()
+
 	inflight := make(chan *flight, 64)
 	collected := make(chan struct{})
 	go func() {
@@ -215,10 +272,9 @@ func (r *Relay) fastPath(ctx context.Context, inflight chan<- *flight) {
 				break more
 			}
 		}
-		if !r.cfg.JS.Conn().IsConnected() {
+		if !r.cfg.UsableFunc() {
 			// Publishing now would only sit in the reconnect buffer; give the events to the
-			// sweep, which retries with backoff once NATS is back.
-			r.failed.Store(true)
+			// sweep, which publishes them once NATS is back.
 			r.releaseEntries(batch, "NATS not connected")
 			continue
 		}
@@ -226,7 +282,8 @@ func (r *Relay) fastPath(ctx context.Context, inflight chan<- *flight) {
 	}
 }
 
-// sweepLoop claims and publishes events nobody holds, backing off while NATS fails.
+// sweepLoop claims and publishes events nobody holds, backing off while NATS fails. A wake
+// (reconnect) ends the wait and the backoff at once.
 func (r *Relay) sweepLoop(ctx context.Context, inflight chan<- *flight) {
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval = 100 * time.Millisecond
@@ -240,18 +297,21 @@ func (r *Relay) sweepLoop(ctx context.Context, inflight chan<- *flight) {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
+		case <-r.wake:
+			timer.Stop()
+			bo.Reset()
 		}
 		full, err := r.sweep(ctx, inflight)
 		var delay time.Duration
 		switch {
 		case ctx.Err() != nil:
 			return
-		case err != nil || r.failed.Swap(false):
+		case err != nil:
 			delay = bo.NextBackOff()
-			if err != nil && !failing {
+			if !failing {
 				r.cfg.Logger.WarnContext(ctx, "outbox sweep failing; events stay in the outbox and are retried with backoff", "err", err)
 			}
-			failing = failing || err != nil
+			failing = true
 			timer.Reset(delay)
 			continue
 		case full:
@@ -269,10 +329,11 @@ func (r *Relay) sweepLoop(ctx context.Context, inflight chan<- *flight) {
 }
 
 // sweep claims one batch, publishes it and waits for its acks; full reports that the batch
-// was full, so more may be waiting.
+// was full, so more may be waiting. It fails when NATS is not usable or a publish of the
+// batch failed.
 func (r *Relay) sweep(ctx context.Context, inflight chan<- *flight) (full bool, err error) {
-	if !r.cfg.JS.Conn().IsConnected() {
-		return false, errors.New("NATS not connected")
+	if !r.cfg.UsableFunc() {
+		return false, errNotConnected
 	}
 	now := r.nowFunc()
 	entries, err := claim(ctx, r.cfg.DB, now, now.Add(r.cfg.Lease), r.cfg.BatchSize)
@@ -283,8 +344,13 @@ func (r *Relay) sweep(ctx context.Context, inflight chan<- *flight) (full bool, 
 	f := r.publish(ctx, entries)
 	inflight <- f
 	<-f.done
+	if f.err != nil {
+		return false, f.err
+	}
 	return len(entries) == r.cfg.BatchSize, nil
 }
+
+var errNotConnected = errors.New("NATS not connected")
 
 // publish starts publishing entries, each in a producer span continuing the trace of the
 // request that created it.
@@ -399,14 +465,21 @@ func (r *Relay) await(f *flight, timer *time.Timer, acked []string) []string {
 		}
 	}
 	timer.Stop() // since Go 1.23 a stopped timer delivers no stale tick
-	if len(failed) > 0 {
-		r.failed.Store(true)
-		if r.cfg.Metrics != nil {
-			r.cfg.Metrics.PublishErrors.Add(float64(len(failed)))
+	if len(failed) == 0 {
+		if r.publishLog.Failing() {
+			// JetStream works again without a reconnect (a failover ended): the sweep need not
+			// wait out its backoff for what failed meanwhile.
+			r.Wake()
 		}
-		r.cfg.Logger.Warn("publishing events failed; they stay in the outbox", "events", len(failed), "err", reason)
-		r.releaseEntries(failed, reason.Error())
+		r.publishLog.Recover(context.Background())
+		return acked
 	}
+	f.err = reason
+	if r.cfg.Metrics != nil {
+		r.cfg.Metrics.PublishErrors.Add(float64(len(failed)))
+	}
+	r.publishLog.Fail(context.Background(), len(failed), reason)
+	r.releaseEntries(failed, reason.Error())
 	return acked
 }
 

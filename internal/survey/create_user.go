@@ -11,7 +11,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/dispatch24/dispatch24/internal/httpapi"
-	"github.com/dispatch24/dispatch24/internal/password"
 	"github.com/dispatch24/dispatch24/internal/store"
 )
 
@@ -172,8 +171,8 @@ func (s *Service) CreateUser(ctx context.Context, surveyID, token string) (Creat
 			return CreatedUser{}, fmt.Errorf("creating a respondent in survey %s: inserts conflict but no row is found", sv.ID)
 		}
 		if claims.Password != "" && hash == "" {
-			if hash, err = password.HashWith(s.cfg.PasswordParams, claims.Password); err != nil {
-				return CreatedUser{}, fmt.Errorf("hashing password: %w", err)
+			if hash, err = s.hashPassword(ctx, claims.Password); err != nil {
+				return CreatedUser{}, err
 			}
 		}
 		now := s.now()

@@ -26,7 +26,15 @@
 //     (1,000 rows per statement on PostgreSQL, 50 on SQLite: see sqliteImportBatchRows).
 //     Imported passwords are hashed in parallel on every core with ImportPasswordParams, a
 //     cheaper argon2id parameter set than the default (DefaultImportPasswordParams says why
-//     that is acceptable).
+//     that is acceptable), within the process's hashing bound (Config.Hasher), where each
+//     takes room in proportion to its memory. RunHashUpgrades then wraps them to full cost
+//     in the background (UpgradeImportedHashes). A row that sets the password of an existing
+//     respondent revokes its refresh tokens, as a PATCH of the password (or its removal) does.
+//   - CSV export: a cell a spreadsheet would read as a formula (=, +, -, @, tab or carriage
+//     return first, after any quotes) gets one more leading ', since usernames come from
+//     third parties' create-user tokens and sit next to the authToken. The import drops one
+//     such ' from the username column, so an export imports back unchanged
+//     (spreadsheetSafe, importCell).
 //   - create-user: exp and nbf are enforced without leeway; a token for a disabled respondent
 //     gets 403 respondent_disabled; redirectUrl is echoed in the response, not stored. Option
 //     B never logs or echoes the token: failures redirect with the problem code only.

@@ -3,6 +3,7 @@ package survey
 import (
 	"encoding/csv"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -36,7 +37,7 @@ func (s *Service) handleExportRespondents(w http.ResponseWriter, r *http.Request
 		_ = rc.SetWriteDeadline(time.Now().Add(time.Minute))
 		for i := range page {
 			authURL, short := AuthURLs(s.cfg.SurveyAppURL, sv.ID, page[i].AuthToken)
-			_ = cw.Write([]string{page[i].ID, page[i].Username, page[i].AuthToken, authURL, short})
+			_ = cw.Write([]string{page[i].ID, spreadsheetSafe(page[i].Username), page[i].AuthToken, authURL, short})
 		}
 		cw.Flush()
 		if err := cw.Error(); err != nil {
@@ -55,4 +56,36 @@ func (s *Service) handleExportRespondents(w http.ResponseWriter, r *http.Request
 			panic(http.ErrAbortHandler)
 		}
 	}
+}
+
+// formulaStart reports whether a spreadsheet may read a cell starting with c as a formula
+// (OWASP's list: = + - @, tab and carriage return).
+func formulaStart(c byte) bool {
+	return c == '=' || c == '+' || c == '-' || c == '@' || c == '\t' || c == '\r'
+}
+
+// spreadsheetSafe prefixes a cell that a spreadsheet would read as a formula with ', which
+// makes it text: a respondent's username comes from a third party's create-user token, and
+// the export puts it next to the authentication token that a formula could send away. Cells
+// already made of quotes before such a character get one quote more, so that
+// importCell(spreadsheetSafe(v)) == v for every v and an exported file imports back to the
+// same usernames.
+func spreadsheetSafe(v string) string {
+	rest := strings.TrimLeft(v, "'")
+	if rest != "" && formulaStart(rest[0]) {
+		return "'" + v
+	}
+	return v
+}
+
+// importCell undoes spreadsheetSafe on an imported username: one leading ' is dropped when
+// only quotes stand between it and a formula character. A username of its own starting with
+// quotes and then such a character is therefore written with one quote more in a file made
+// by hand, as the export writes it.
+func importCell(v string) string {
+	rest := strings.TrimLeft(v, "'")
+	if len(rest) < len(v) && rest != "" && formulaStart(rest[0]) {
+		return v[1:]
+	}
+	return v
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/dispatch24/dispatch24/internal/httpapi"
-	"github.com/dispatch24/dispatch24/internal/password"
 	"github.com/dispatch24/dispatch24/internal/store"
 )
 
@@ -88,8 +86,8 @@ func (s *Service) handleCreateRespondent(w http.ResponseWriter, r *http.Request)
 	}
 	var hash string
 	if req.Password != nil && *req.Password != "" {
-		if hash, err = password.HashWith(s.cfg.PasswordParams, *req.Password); err != nil {
-			return fmt.Errorf("hashing password: %w", err)
+		if hash, err = s.hashPassword(r.Context(), *req.Password); err != nil {
+			return err
 		}
 	}
 	now := s.now()
@@ -198,8 +196,8 @@ func (s *Service) handlePatchRespondent(w http.ResponseWriter, r *http.Request) 
 	var hash string
 	if pw != "" {
 		var err error
-		if hash, err = password.HashWith(s.cfg.PasswordParams, pw); err != nil {
-			return fmt.Errorf("hashing password: %w", err)
+		if hash, err = s.hashPassword(r.Context(), pw); err != nil {
+			return err
 		}
 	}
 	surveyID := r.PathValue("surveyId")

@@ -99,16 +99,28 @@ func TestRespondents(t *testing.T) {
 			if ok, _ := password.Verify(stored.PasswordHash, "new password"); !ok {
 				t.Fatal("password not changed")
 			}
-			if refreshTokenRevoked(t, db, "jti-alice") {
-				t.Fatal("an update that does not disable revoked the refresh token")
+			// Setting the password signs the respondent out everywhere (issue 11: the refresh
+			// token kept working after a password change).
+			if !refreshTokenRevoked(t, db, "jti-alice") {
+				t.Fatal("changing the password did not revoke the refresh token")
 			}
+			insertRefreshToken(t, db, "jti-alice-2", alice["userId"].(string))
+			expect(t, f.do("PATCH", base+"/alice", "staff:s1", map[string]any{"name": "Alice C"}), http.StatusOK, "")
+			if refreshTokenRevoked(t, db, "jti-alice-2") {
+				t.Fatal("an update that neither disables nor sets the password revoked the refresh token")
+			}
+			expect(t, f.do("PATCH", base+"/alice", "staff:s1", map[string]any{"password": nil}), http.StatusOK, "")
+			if !refreshTokenRevoked(t, db, "jti-alice-2") {
+				t.Fatal("removing the password did not revoke the refresh token")
+			}
+			insertRefreshToken(t, db, "jti-alice-3", alice["userId"].(string))
 
 			r = f.do("PATCH", base+"/alice", "admin", map[string]any{"disabled": true, "password": nil})
 			expect(t, r, http.StatusOK, "")
 			if m := r.json(t); m["disabled"] != true || m["passwordSet"] != false {
 				t.Fatalf("disabled %v", m)
 			}
-			if !refreshTokenRevoked(t, db, "jti-alice") {
+			if !refreshTokenRevoked(t, db, "jti-alice-3") {
 				t.Fatal("disabling did not revoke the refresh token")
 			}
 			expect(t, f.do("PATCH", base+"/alice", "admin", map[string]any{"disabled": false}), http.StatusOK, "")

@@ -9,13 +9,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/dispatch24/dispatch24/internal/httpapi"
-	"github.com/dispatch24/dispatch24/internal/password"
 	"github.com/dispatch24/dispatch24/internal/store"
 )
 
@@ -135,7 +135,7 @@ func ParseImport(r io.Reader) ([]ImportRow, error) {
 			c := cols[i]
 			switch c.role {
 			case columnUsername:
-				row.Username = strings.TrimSpace(v)
+				row.Username = importCell(strings.TrimSpace(v))
 			case columnPassword:
 				row.Password = v
 			case columnName:
@@ -261,10 +261,29 @@ func (s *Service) Import(ctx context.Context, sv *Survey, rows []ImportRow) (Imp
 				return err
 			}
 		}
+		// A password set by the file signs its existing respondent out everywhere, as a
+		// password set through the API does.
+		var reset []string
+		for i := range rows {
+			if e, ok := existing[rows[i].Username]; ok && hashes[i] != "" {
+				reset = append(reset, e.id)
+			}
+		}
+		for start := 0; start < len(reset); start += batch * importColumns {
+			if err := revokeRefreshTokensOf(ctx, tx, reset[start:min(start+batch*importColumns, len(reset))], now); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	if err != nil {
 		return ImportResult{}, fmt.Errorf("importing respondents: %w", err)
+	}
+	if slices.ContainsFunc(hashes, func(h string) bool { return h != "" }) {
+		select {
+		case s.imported <- struct{}{}:
+		default:
+		}
 	}
 	return res, nil
 }
@@ -292,9 +311,9 @@ func (s *Service) hashImportPasswords(ctx context.Context, rows []ImportRow) ([]
 				if rows[i].Password == "" {
 					continue
 				}
-				h, err := password.HashWith(s.cfg.ImportPasswordParams, rows[i].Password)
+				h, err := s.cfg.Hasher.Hash(ctx, s.cfg.ImportPasswordParams, rows[i].Password)
 				if err != nil {
-					errOnce.Do(func() { firstErr = fmt.Errorf("hashing password: %w", err) })
+					errOnce.Do(func() { firstErr = s.hashError(err) })
 					cancel()
 					return
 				}
@@ -314,6 +333,7 @@ func (s *Service) hashImportPasswords(ctx context.Context, rows []ImportRow) ([]
 
 // existingRespondent is what an import needs of a respondent already in the survey.
 type existingRespondent struct {
+	id     string
 	name   string
 	fields []CustomField
 }
@@ -325,7 +345,7 @@ func (st *Store) existingRespondents(ctx context.Context, tx store.Querier, surv
 	for i := range rows {
 		args = append(args, rows[i].Username)
 	}
-	q := `SELECT username, name, custom_fields FROM respondents WHERE survey_id = $1 AND username IN ` +
+	q := `SELECT id, username, name, custom_fields FROM respondents WHERE survey_id = $1 AND username IN ` +
 		store.Placeholders(1, len(rows), 2)
 	dbRows, err := tx.Query(ctx, q, args...)
 	if err != nil {
@@ -338,7 +358,7 @@ func (st *Store) existingRespondents(ctx context.Context, tx store.Querier, surv
 			e        existingRespondent
 			raw      []byte
 		)
-		if err := dbRows.Scan(&username, &e.name, &raw); err != nil {
+		if err := dbRows.Scan(&e.id, &username, &e.name, &raw); err != nil {
 			return fmt.Errorf("reading existing respondents: %w", err)
 		}
 		if e.fields, err = decodeCustomFields(raw); err != nil {

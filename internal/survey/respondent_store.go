@@ -115,8 +115,8 @@ func (st *Store) Respondents(ctx context.Context, surveyID string, after *Cursor
 }
 
 // UpdateRespondent reads a respondent, lets fn change it and writes it back in one
-// transaction. A respondent left disabled has its refresh tokens revoked in the same
-// transaction. fn's error is returned as it is.
+// transaction. A respondent left disabled, or whose password fn set or removed, has its
+// refresh tokens revoked in the same transaction. fn's error is returned as it is.
 func (st *Store) UpdateRespondent(ctx context.Context, surveyID, username string, now time.Time, fn func(r *Respondent) error) (Respondent, error) {
 	var out Respondent
 	err := st.db.InTx(ctx, func(tx store.Querier) error {
@@ -124,6 +124,7 @@ func (st *Store) UpdateRespondent(ctx context.Context, surveyID, username string
 		if err != nil {
 			return err
 		}
+		oldHash := r.PasswordHash
 		if err := fn(&r); err != nil {
 			return err
 		}
@@ -134,7 +135,7 @@ func (st *Store) UpdateRespondent(ctx context.Context, surveyID, username string
 			r.Disabled, store.Micros(now)); err != nil {
 			return fmt.Errorf("updating respondent: %w", err)
 		}
-		if r.Disabled {
+		if r.Disabled || r.PasswordHash != oldHash {
 			if err := revokeRefreshTokens(ctx, tx, r.ID, now); err != nil {
 				return err
 			}
@@ -159,11 +160,29 @@ func (st *Store) DeleteRespondent(ctx context.Context, surveyID, username string
 }
 
 // revokeRefreshTokens revokes every live refresh token of a user. The refresh_tokens table
-// belongs to the auth package; this is the one statement this package runs on it, so that
-// disabling or deleting a respondent signs it out everywhere at once.
+// belongs to the auth package; this and revokeRefreshTokensOf are the statements this
+// package runs on it, so that disabling or deleting a respondent, or setting its password,
+// signs it out everywhere at once.
 func revokeRefreshTokens(ctx context.Context, q store.Querier, userID string, now time.Time) error {
 	if _, err := q.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL`,
 		store.Micros(now), userID); err != nil {
+		return fmt.Errorf("revoking refresh tokens: %w", err)
+	}
+	return nil
+}
+
+// revokeRefreshTokensOf revokes the live refresh tokens of several users at once.
+func revokeRefreshTokensOf(ctx context.Context, q store.Querier, userIDs []string, now time.Time) error {
+	if len(userIDs) == 0 {
+		return nil
+	}
+	args := make([]any, 0, len(userIDs)+1)
+	args = append(args, store.Micros(now))
+	for _, id := range userIDs {
+		args = append(args, id)
+	}
+	if _, err := q.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = $1 WHERE revoked_at IS NULL AND user_id IN `+
+		store.Placeholders(1, len(userIDs), 2), args...); err != nil {
 		return fmt.Errorf("revoking refresh tokens: %w", err)
 	}
 	return nil

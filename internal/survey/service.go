@@ -1,9 +1,12 @@
 package survey
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"runtime"
 	"strings"
@@ -29,9 +32,10 @@ const DefaultImportBodyLimit = 64 << 20
 // already opens every respondent account; the password hash only guards the plain password
 // against reuse elsewhere, and imported passwords are assigned by researchers, not chosen by
 // respondents. Passwords set one at a time (admin API, create-user) use DefaultParams. The
-// PHC string records the parameters, so sign-in verifies both kinds; the first successful
-// sign-in replaces a cheap hash with a full-cost one, and a failed check of a cheap hash is
-// padded to the full cost so that timing does not reveal which user names were imported.
+// PHC string records the parameters, so sign-in verifies both kinds; a failed check of a
+// cheap hash is padded to the full cost so that timing does not reveal which user names were
+// imported. The cheap hash does not stay: RunHashUpgrades wraps it to the full cost without the
+// password soon after the import (password.Upgrade), and a sign-in before that replaces it.
 var DefaultImportPasswordParams = password.Params{Memory: 512, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}
 
 // Config configures a Service.
@@ -55,6 +59,12 @@ type Config struct {
 	// ImportWorkers is the number of goroutines hashing imported passwords (default
 	// GOMAXPROCS).
 	ImportWorkers int
+	// Hasher bounds the password hashes running at once in the process (default: a Hasher
+	// of its own with password.HasherConfig's defaults); share the auth service's.
+	Hasher *password.Hasher
+	// HashUpgradeInterval is how often RunHashUpgrades looks for imported hashes to upgrade
+	// (default DefaultHashUpgradeInterval).
+	HashUpgradeInterval time.Duration
 	// NowFunc is the clock (default time.Now).
 	NowFunc func() time.Time
 }
@@ -79,6 +89,12 @@ func (c Config) WithDefaults() Config {
 	if c.NowFunc == nil {
 		c.NowFunc = time.Now
 	}
+	if c.Hasher == nil {
+		c.Hasher = password.NewHasher(password.HasherConfig{})
+	}
+	if c.HashUpgradeInterval <= 0 {
+		c.HashUpgradeInterval = DefaultHashUpgradeInterval
+	}
 	c.SurveyAppURL = strings.TrimRight(c.SurveyAppURL, "/")
 	return c
 }
@@ -102,6 +118,8 @@ type Service struct {
 	cfg    Config
 	store  *Store
 	logger *slog.Logger
+	// imported wakes RunHashUpgrades after an import with passwords.
+	imported chan struct{}
 }
 
 // New returns a Service.
@@ -110,7 +128,7 @@ func New(cfg Config) (*Service, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, store: NewStore(cfg.DB, cfg.Secrets), logger: cfg.Logger}, nil
+	return &Service{cfg: cfg, store: NewStore(cfg.DB, cfg.Secrets), logger: cfg.Logger, imported: make(chan struct{}, 1)}, nil
 }
 
 // Store returns the service's queries, for packages that read survey settings.
@@ -118,6 +136,26 @@ func (s *Service) Store() *Store { return s.store }
 
 // now is the clock, truncated to what the store keeps.
 func (s *Service) now() time.Time { return s.cfg.NowFunc().UTC().Truncate(time.Microsecond) }
+
+// hashPassword hashes a password set one at a time, within the process's hashing bound.
+func (s *Service) hashPassword(ctx context.Context, pw string) (string, error) {
+	h, err := s.cfg.Hasher.Hash(ctx, s.cfg.PasswordParams, pw)
+	if err != nil {
+		return "", s.hashError(err)
+	}
+	return h, nil
+}
+
+// hashError turns a failed hash into what the handler returns: a full hashing bound is a 503
+// with Retry-After, nothing was written.
+func (s *Service) hashError(err error) error {
+	if errors.Is(err, password.ErrBusy) {
+		p := httpapi.NewProblem(http.StatusServiceUnavailable, "busy", "too many password checks at once; retry shortly")
+		p.RetryAfter = s.cfg.Hasher.Config().RetryAfter
+		return p
+	}
+	return fmt.Errorf("hashing password: %w", err)
+}
 
 // Register adds the section 4 routes to rt.
 func (s *Service) Register(rt *httpapi.Router) {

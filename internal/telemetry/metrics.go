@@ -5,6 +5,7 @@ package telemetry
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -82,9 +83,13 @@ func NewMetrics() *Metrics {
 	return m
 }
 
+// ErrNoValue is returned by a probe that has no value to report now (the consumer's lag while
+// NATS is away): the series is left out of that scrape without a log line.
+var ErrNoValue = errors.New("no value")
+
 // Probe registers a gauge read at scrape time, for values that live elsewhere (outbox
 // backlog, pending retries, consumer lag). A probe that fails or takes over two seconds is
-// left out of that scrape and logged.
+// left out of that scrape and logged, unless it failed with ErrNoValue.
 func (m *Metrics) Probe(name, help string, logger *slog.Logger, fn func(ctx context.Context) (float64, error)) {
 	m.Registry.MustRegister(&probe{desc: prometheus.NewDesc(name, help, nil, nil), fn: fn, logger: logger})
 }
@@ -106,6 +111,9 @@ func (p *probe) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	v, err := p.fn(ctx)
+	if errors.Is(err, ErrNoValue) {
+		return
+	}
 	if err != nil {
 		p.logger.Warn("metric probe failed", "metric", p.desc.String(), "err", err)
 		return

@@ -65,7 +65,7 @@ func ValidateURL(ctx context.Context, rawURL string, allow []*net.IPNet, resolve
 	}
 	if addr, err := netip.ParseAddr(host); err == nil {
 		if err := guard.check(addr); err != nil {
-			return fmt.Errorf("%w: %w", ErrInvalidURL, err)
+			return &hostRefusedError{host: host, blocked: true}
 		}
 		return nil
 	}
@@ -83,19 +83,34 @@ func ValidateURL(ctx context.Context, rawURL string, allow []*net.IPNet, resolve
 	}
 	addrs, err := resolver.LookupNetIP(ctx, "ip", host)
 	if err != nil || len(addrs) == 0 {
-		// The resolver's error names the DNS server; the caller only needs the host.
-		return fmt.Errorf("%w: host %q does not resolve", ErrInvalidURL, host)
+		return &hostRefusedError{host: host}
 	}
 	for _, addr := range addrs {
 		if err := guard.check(addr); err != nil {
-			reason := err.Error()
-			if be, ok := err.(*BlockedAddressError); ok {
-				reason = be.Reason
-			}
-			// The resolved address stays out of the message: registration must not become a
-			// way to read internal DNS.
-			return fmt.Errorf("%w: %w: host %q resolves to a non-public address: %s", ErrInvalidURL, ErrBlockedAddress, host, reason)
+			return &hostRefusedError{host: host, blocked: true}
 		}
 	}
 	return nil
+}
+
+// hostRefusedError refuses a URL's host: a literal that is not public, a name that resolves
+// to an address that is not, or a name that does not resolve. Its message is the same for all
+// three and names only the host as given, so registering URLs cannot be used to learn which
+// internal names exist or what they resolve to (nor the DNS server's address); the owner of a
+// mistyped host still sees which host was refused and why. errors.Is tells the cases apart
+// for callers in this process: ErrBlockedAddress is matched only for a non-public address.
+type hostRefusedError struct {
+	host    string
+	blocked bool
+}
+
+// HostRefusal is the message of a refused host, at registration and in test sends.
+func HostRefusal(host string) string {
+	return fmt.Sprintf("host %q must be a public address, or a name that resolves only to public addresses", host)
+}
+
+func (e *hostRefusedError) Error() string { return ErrInvalidURL.Error() + ": " + HostRefusal(e.host) }
+
+func (e *hostRefusedError) Is(target error) bool {
+	return target == ErrInvalidURL || (e.blocked && target == ErrBlockedAddress)
 }

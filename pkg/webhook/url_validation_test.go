@@ -117,11 +117,26 @@ func TestValidateURL(t *testing.T) {
 	}
 }
 
+// TestValidateURLDoesNotRevealResolvedAddresses: a name that resolves to a private address, a
+// name that does not resolve and a private literal get the same message, naming the host as
+// given and nothing else. Regression for issue 11: the messages told which internal names
+// resolve, and to which range.
 func TestValidateURLDoesNotRevealResolvedAddresses(t *testing.T) {
 	t.Parallel()
-	err := webhook.ValidateURL(context.Background(), "https://internal.corp/", nil, testResolver())
-	if err == nil || strings.Contains(err.Error(), "10.0.0.5") || !strings.Contains(err.Error(), "RFC 1918") {
-		t.Fatalf("ValidateURL = %v; want the range named and the address left out", err)
+	msg := func(raw string) string {
+		err := webhook.ValidateURL(context.Background(), raw, nil, testResolver())
+		if err == nil {
+			t.Fatalf("ValidateURL(%q) accepted", raw)
+		}
+		return err.Error()
+	}
+	internal, nowhere, literal := msg("https://internal.corp/"), msg("https://nowhere.example/"), msg("https://10.0.0.5/")
+	if strings.ReplaceAll(internal, "internal.corp", "H") != strings.ReplaceAll(nowhere, "nowhere.example", "H") ||
+		strings.ReplaceAll(internal, "internal.corp", "H") != strings.ReplaceAll(literal, "10.0.0.5", "H") {
+		t.Fatalf("messages differ:\n%s\n%s\n%s", internal, nowhere, literal)
+	}
+	if !strings.Contains(internal, `"internal.corp"`) || strings.Contains(internal, "10.0.0.5") || strings.Contains(internal, "RFC") {
+		t.Fatalf("message %q: want the host named, and neither the address nor its range", internal)
 	}
 }
 

@@ -77,6 +77,21 @@ func (n *NATS) Stop() {
 	}
 }
 
+// URL is the server's client URL (the same across restarts).
+func (n *NATS) URL() string { return "nats://127.0.0.1:" + strconv.Itoa(n.port) }
+
+// RestartEmpty starts the server again on the same port with a new, empty store: a node
+// replaced or restarted without its volume. The events stream is gone until someone creates
+// it again.
+func (n *NATS) RestartEmpty() {
+	n.t.Helper()
+	n.Stop()
+	n.mu.Lock()
+	n.storeDir = n.t.TempDir()
+	n.mu.Unlock()
+	n.Restart()
+}
+
 // Restart starts the server again on the same port and store directory.
 func (n *NATS) Restart() {
 	n.t.Helper()
