@@ -40,8 +40,9 @@ func composeEnv() map[string]string {
 
 // loadCompose loads ../docker-compose.yml with the compose-spec loader (the one docker compose
 // uses), interpolating from env only: the developer's own environment and any .env file are
-// ignored, so the test sees the same file on every machine.
-func loadCompose(t *testing.T, env map[string]string) (*types.Project, error) {
+// ignored, so the test sees the same file on every machine. profiles are enabled as with
+// --profile.
+func loadCompose(t *testing.T, env map[string]string, profiles ...string) (*types.Project, error) {
 	t.Helper()
 	root, err := filepath.Abs("..")
 	if err != nil {
@@ -57,6 +58,7 @@ func loadCompose(t *testing.T, env map[string]string) (*types.Project, error) {
 		cli.WithEnv(pairs),
 		cli.WithInterpolation(true),
 		cli.WithResolvedPaths(true),
+		cli.WithProfiles(profiles),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("compose options: %w", err)

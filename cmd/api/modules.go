@@ -63,6 +63,7 @@ func newModules(ctx context.Context, env *app.Env, stdout io.Writer) (*modules, 
 		Issuer:     env.Config.TokenIssuer,
 		AccessTTL:  env.Config.AccessTokenTTL,
 		RefreshTTL: env.Config.RefreshTokenTTL,
+		Metrics:    auth.NewMetrics(env.Metrics.Registry),
 	}, env.Logger)
 	if err != nil {
 		return nil, err

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/dispatch24/dispatch24/internal/password"
 )
 
@@ -54,6 +56,10 @@ type Config struct {
 	// PruneInterval is how often Run deletes expired refresh tokens and old sign-in failures
 	// (default 5m).
 	PruneInterval time.Duration
+
+	// Metrics counts refused sign-ins (default: series on a registry of their own, which
+	// nothing serves). The binaries pass NewMetrics(metrics.Registry).
+	Metrics *Metrics
 
 	// NowFunc is the clock (default time.Now); tests move it.
 	NowFunc func() time.Time
@@ -110,6 +116,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.PruneInterval == 0 {
 		c.PruneInterval = DefaultPruneInterval
+	}
+	if c.Metrics == nil {
+		c.Metrics = NewMetrics(prometheus.NewRegistry())
 	}
 	if c.NowFunc == nil {
 		c.NowFunc = time.Now

@@ -172,6 +172,7 @@ func (s *Service) admit(ctx context.Context, log *slog.Logger) (leave func(), er
 	leave, err = s.cfg.Hasher.Admit()
 	if err != nil {
 		log.WarnContext(ctx, "sign-in refused: too many password checks pending")
+		s.cfg.Metrics.rejected(RejectBusy)
 		return nil, &BusyError{RetryAfter: s.cfg.Hasher.Config().RetryAfter}
 	}
 	return leave, nil
@@ -185,6 +186,7 @@ func (s *Service) checkNotRun(ctx context.Context, log *slog.Logger, att *attemp
 	}
 	if errors.Is(err, password.ErrBusy) {
 		log.WarnContext(ctx, "sign-in refused: too many password checks at once")
+		s.cfg.Metrics.rejected(RejectBusy)
 		return &BusyError{RetryAfter: s.cfg.Hasher.Config().RetryAfter}
 	}
 	return err
@@ -192,6 +194,7 @@ func (s *Service) checkNotRun(ctx context.Context, log *slog.Logger, att *attemp
 
 func (s *Service) signInFailed(ctx context.Context, log *slog.Logger, reason string) error {
 	log.WarnContext(ctx, "sign-in failed", "reason", reason)
+	s.cfg.Metrics.rejected(RejectBadCredentials)
 	return ErrInvalidCredentials
 }
 
@@ -199,6 +202,7 @@ func (s *Service) signInRefused(ctx context.Context, log *slog.Logger, err error
 	var rl *RateLimitError
 	if errors.As(err, &rl) {
 		log.WarnContext(ctx, "sign-in refused: too many failures", "retry_after", rl.RetryAfter)
+		s.cfg.Metrics.rejected(RejectRateLimited)
 	}
 	return err
 }
