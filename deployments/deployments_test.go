@@ -212,8 +212,12 @@ func TestComposeEnvironment(t *testing.T) {
 		if host, _, _ := net.SplitHostPort(cfg.HTTPAddr); host != "0.0.0.0" && host != "" {
 			t.Errorf("%s: HTTP_ADDR = %q, want all interfaces inside the container", name, cfg.HTTPAddr)
 		}
-		if cfg.TokenSecret != composeEnv()["TOKEN_SECRET"] {
+		// Least privilege: only the api signs and verifies tokens.
+		switch _, has := env["TOKEN_SECRET"]; {
+		case name == "api" && cfg.TokenSecret != composeEnv()["TOKEN_SECRET"]:
 			t.Errorf("%s: TOKEN_SECRET is not taken from the operator's environment", name)
+		case name != "api" && has:
+			t.Errorf("%s: is given TOKEN_SECRET, which only the api needs", name)
 		}
 		if env["SECRETS_KEY"] != composeEnv()["SECRETS_KEY"] || len(cfg.SecretsKey) != 32 {
 			t.Errorf("%s: SECRETS_KEY is not taken from the operator's environment", name)
@@ -395,10 +399,13 @@ func TestComposeDispatchers(t *testing.T) {
 		total += s.GetScale()
 
 		env := serviceEnv(t, name, s)
-		for _, k := range []string{"DATABASE_URL", "NATS_URL", "TOKEN_SECRET", "SECRETS_KEY", "SECRETS_KEY_PREVIOUS"} {
+		for _, k := range []string{"DATABASE_URL", "NATS_URL", "SECRETS_KEY", "SECRETS_KEY_PREVIOUS"} {
 			if env[k] != apiEnv[k] {
 				t.Errorf("%s: %s differs from the api's", name, k)
 			}
+		}
+		if _, has := env["TOKEN_SECRET"]; has {
+			t.Errorf("%s: is given TOKEN_SECRET, which only the api needs", name)
 		}
 		checkReadyzHealthcheck(t, name, s)
 		checkBackingDependencies(t, p, name, s)
@@ -836,7 +843,14 @@ func checkK8sEnv(t *testing.T, name string, c k8sContainer, cm, secret k8sObject
 			t.Errorf("Deployment %s: %s has neither a value nor a secret reference", name, e.Name)
 		}
 	}
-	for _, k := range []string{"DATABASE_URL", "TOKEN_SECRET", "SECRETS_KEY"} {
+	fromSecretWant := []string{"DATABASE_URL", "SECRETS_KEY"}
+	if name == "api" {
+		fromSecretWant = append(fromSecretWant, "TOKEN_SECRET")
+	} else if _, has := env["TOKEN_SECRET"]; has {
+		// Least privilege: only the api signs and verifies tokens.
+		t.Errorf("Deployment %s: is given TOKEN_SECRET, which only the api needs", name)
+	}
+	for _, k := range fromSecretWant {
 		if !fromSecret[k] {
 			t.Errorf("Deployment %s: %s is not read from the Secret", name, k)
 		}

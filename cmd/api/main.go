@@ -2,6 +2,12 @@
 // administration, the survey app's routes, webhook endpoints, deliveries and replays, health
 // and metrics. With no configuration it is a whole single-node system: embedded NATS,
 // embedded SQLite and in-process delivery workers, all under DATA_DIR.
+//
+// One operator's command shares the binary and the configuration:
+//
+//	api reset-password --email E [--stdin]
+//
+// sets a new password for a global account in the configured store (see resetPassword).
 package main
 
 import (
@@ -29,12 +35,30 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(app.ExitCode("dispatch24-api", run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr), os.Stderr))
+	os.Exit(app.ExitCode("dispatch24-api", runWithStdin(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr), os.Stderr))
 }
 
-// run starts the API and blocks until ctx ends; tests call it with HTTP_ADDR=127.0.0.1:0 and
-// read the bound address from the "listening" log line.
+// run runs the command args name (reset-password) or, with none (or flags first), starts the
+// API and blocks until ctx ends; tests call it with HTTP_ADDR=127.0.0.1:0 and read the bound
+// address from the "listening" log line. It has every binary's run signature
+// (runtest.RunFunc): standard input is empty.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return runWithStdin(ctx, args, getenv, strings.NewReader(""), stdout, stderr)
+}
+
+// runWithStdin is run with standard input, which `reset-password --stdin` reads.
+func runWithStdin(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "reset-password" {
+		return resetPassword(ctx, args[1:], getenv, stdin, stdout, stderr)
+	}
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		return fmt.Errorf("%w: unknown command %q (the commands: reset-password; with none, or flags, the api runs)", app.ErrUsage, args[0])
+	}
+	return serve(ctx, args, getenv, stdout, stderr)
+}
+
+// serve starts the API and blocks until ctx ends.
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	started := time.Now()
 	cfg, err := config.Load("api", args, getenv, runtime.NumCPU(), stderr)
 	if err != nil {

@@ -70,6 +70,7 @@ func newModules(ctx context.Context, env *app.Env, stdout io.Writer) (*modules, 
 	}
 	if err := authService.EnsureAdmin(ctx, auth.FirstAdmin{
 		Email: env.Config.AdminEmail, Password: env.Config.AdminPassword, PublicURL: env.Config.PublicURL,
+		Given: env.Config.AdminGiven,
 	}, stdout); err != nil {
 		return nil, err
 	}

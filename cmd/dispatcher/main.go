@@ -95,10 +95,12 @@ var apiOnly = map[string]bool{
 func workersUsage(w io.Writer) {
 	fmt.Fprint(w, "\nWith no command, dispatcher runs the delivery workers:\n  dispatcher [flags]\n\n"+
 		"Each setting is an environment variable or a flag of the same name in kebab case\n"+
-		"(NATS_URL or -nats-url); NATS_URL, DATABASE_URL and SECRETS_KEY are required. HTTP_ADDR\n"+
-		"serves /healthz, /readyz and /metrics. The ops commands need none of them.\n\n")
+		"(NATS_URL or -nats-url). NATS_URL, DATABASE_URL and SECRETS_KEY are required: the\n"+
+		"dispatcher joins the api's NATS cluster and PostgreSQL store (with neither, the api runs\n"+
+		"the workers itself). HTTP_ADDR serves /healthz, /readyz and /metrics. The ops commands\n"+
+		"need none of them.\n\n")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	for _, v := range config.Vars {
+	for _, v := range config.VarsFor("dispatcher") {
 		if apiOnly[v.Name] {
 			continue
 		}
@@ -126,6 +128,12 @@ func runWorkers(ctx context.Context, args []string, getenv func(string) string, 
 	if cfg.EmbeddedStore() {
 		return &config.Error{Var: "DATABASE_URL", Msg: "required: dispatchers share a PostgreSQL store with the api"}
 	}
+	// The listen address first: a taken port fails in a moment, before migrating and connecting.
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return &config.Error{Var: "HTTP_ADDR", Msg: fmt.Sprintf("cannot listen: %v", err)}
+	}
+	defer ln.Close()
 	logger := slog.New(telemetry.LogHandler(cfg.NewLogger(stderr).Handler()))
 	logger.Info("starting dispatch24 dispatcher", "version", app.Version, "config", cfg)
 
@@ -171,10 +179,6 @@ func runWorkers(ctx context.Context, args []string, getenv func(string) string, 
 		Propagator: tracing.Propagator,
 	}, rt)
 
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return &config.Error{Var: "HTTP_ADDR", Msg: fmt.Sprintf("cannot listen: %v", err)}
-	}
 	logger.Info("listening", "addr", ln.Addr().String(), "startup", time.Since(started).Round(time.Millisecond))
 
 	err = app.RunAll(ctx,

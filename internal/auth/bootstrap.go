@@ -21,18 +21,26 @@ type FirstAdmin struct {
 	Password string
 	// PublicURL is the base of the sign-in example (PUBLIC_URL).
 	PublicURL string
+	// Given names the ADMIN_* variables the operator set (config.Config.AdminGiven): when a
+	// global account already exists they are ignored, and EnsureAdmin says so.
+	Given []string
 }
 
 // EnsureAdmin creates the first admin when no global account exists and prints to stdout how
 // to sign in: the e-mail, the password if it was generated (this is the only time it is
-// shown) and a curl example. With any global account present it does nothing, so it is safe
-// on every start and on every replica.
+// shown) and a curl example. With any global account present it creates nothing (logging that
+// a given ADMIN_* is ignored), so it is safe on every start and on every replica.
 func (s *Service) EnsureAdmin(ctx context.Context, a FirstAdmin, stdout io.Writer) error {
 	n, err := countUsers(ctx, s.db)
 	if err != nil {
 		return fmt.Errorf("first admin: %w", err)
 	}
 	if n > 0 {
+		if len(a.Given) > 0 {
+			// Otherwise a changed ADMIN_PASSWORD would be ignored without a word.
+			s.logger.WarnContext(ctx, "ADMIN_EMAIL and ADMIN_PASSWORD only create the first admin; a global account exists, so they are ignored (to set a password: api reset-password --email E)",
+				"ignored", strings.Join(a.Given, ","))
+		}
 		return nil
 	}
 	email, errs := s.checkEmail(a.Email)

@@ -25,7 +25,9 @@ import (
 // Config is the effective configuration of one process. Every field documents its variable
 // and its default.
 type Config struct {
-	// HTTPAddr (HTTP_ADDR, default 127.0.0.1:8080) is the API listen address; ":0" picks a free port.
+	// HTTPAddr (HTTP_ADDR, default 127.0.0.1:8080 for the api, 127.0.0.1:8081 for the
+	// dispatcher, so both run on one machine) is the listen address: the API's, or the
+	// dispatcher's health and metrics; ":0" picks a free port.
 	HTTPAddr string
 	// DataDir (DATA_DIR, default ./data) holds embedded mode's files.
 	DataDir string
@@ -60,6 +62,9 @@ type Config struct {
 	AdminEmail string
 	// AdminPassword (ADMIN_PASSWORD, default random, printed once) is the first admin's password.
 	AdminPassword string
+	// AdminGiven names ADMIN_EMAIL and ADMIN_PASSWORD when they were set rather than defaulted,
+	// so the api can say it ignores them once a global account exists.
+	AdminGiven []string
 	// WebhookTimeout (WEBHOOK_TIMEOUT, default 15s) bounds one delivery attempt.
 	WebhookTimeout time.Duration
 	// RetrySchedule (WEBHOOK_RETRY_SCHEDULE, default 0s,5s,5m,30m,2h,5h,10h,14h,20h,24h) is the
@@ -147,6 +152,32 @@ var Vars = []Var{
 	{"TRUSTED_PROXIES", "", false, "CIDRs of reverse proxies whose X-Forwarded-For gives the client address"},
 }
 
+// programVars are the variables whose default or meaning differ for one program. The
+// dispatcher has no embedded mode (the api runs the workers itself there), so it requires the
+// external services, and its HTTP_ADDR serves only health and metrics, on a port of its own.
+var programVars = map[string]map[string]Var{
+	"dispatcher": {
+		"HTTP_ADDR":    {"HTTP_ADDR", "127.0.0.1:8081", false, "health and metrics listen address: /healthz, /readyz, /metrics (:0 picks a free port)"},
+		"DATABASE_URL": {"DATABASE_URL", "", true, "required: postgres://… of the api's PostgreSQL store"},
+		"NATS_URL":     {"NATS_URL", "", true, "required: the api's NATS servers (2.10+), comma separated"},
+		"SECRETS_KEY":  {"SECRETS_KEY", "", true, "required: the api's SECRETS_KEY (opens webhook secrets and survey jwtSecrets)"},
+	},
+}
+
+// VarsFor lists the variables as program ("api", "dispatcher", …) reads them: Vars with that
+// program's own defaults and descriptions.
+func VarsFor(program string) []Var {
+	own := programVars[program]
+	out := make([]Var, len(Vars))
+	for i, v := range Vars {
+		if o, ok := own[v.Name]; ok {
+			v = o
+		}
+		out[i] = v
+	}
+	return out
+}
+
 // flagName turns HTTP_ADDR into http-addr.
 func flagName(env string) string { return strings.ReplaceAll(strings.ToLower(env), "_", "-") }
 
@@ -165,49 +196,78 @@ var ErrHelp = flag.ErrHelp
 // program name) and getenv. numCPU sizes the default concurrency. Usage and flag errors go to
 // output.
 func Load(name string, args []string, getenv func(string) string, numCPU int, output io.Writer) (*Config, error) {
-	raw, err := parse(name, args, getenv, output)
+	return LoadCommand(name, args, getenv, numCPU, output, nil)
+}
+
+// LoadCommand is Load for a command with flags of its own (such as "reset-password"'s
+// --email): define adds them to the flag set before args are parsed, so they mix freely with
+// the variables' flags. Which variables are required depends on name (see requires).
+func LoadCommand(name string, args []string, getenv func(string) string, numCPU int, output io.Writer, define func(*flag.FlagSet)) (*Config, error) {
+	raw, given, err := parse(name, args, getenv, output, define)
 	if err != nil {
 		return nil, err
 	}
-	return build(name, raw, numCPU)
+	c, err := build(name, raw, numCPU)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range []string{"ADMIN_EMAIL", "ADMIN_PASSWORD"} {
+		if given[v] {
+			c.AdminGiven = append(c.AdminGiven, v)
+		}
+	}
+	return c, nil
 }
 
-func parse(name string, args []string, getenv func(string) string, output io.Writer) (map[string]string, error) {
+// parse returns each variable's value (its default when unset) and which were given.
+func parse(name string, args []string, getenv func(string) string, output io.Writer, define func(*flag.FlagSet)) (map[string]string, map[string]bool, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(output)
-	vals := make(map[string]*string, len(Vars))
-	for _, v := range Vars {
+	if define != nil {
+		define(fs)
+	}
+	vars := VarsFor(name)
+	vals := make(map[string]*string, len(vars))
+	for _, v := range vars {
 		vals[v.Name] = fs.String(flagName(v.Name), "", v.Usage+" (env "+v.Name+")")
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil, ErrHelp
+			return nil, nil, ErrHelp
 		}
-		return nil, &Error{Var: "flags", Msg: err.Error()}
+		return nil, nil, &Error{Var: "flags", Msg: err.Error()}
 	}
 	if fs.NArg() > 0 {
-		return nil, &Error{Var: "flags", Msg: fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+		return nil, nil, &Error{Var: "flags", Msg: fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	raw := make(map[string]string, len(Vars))
-	for _, v := range Vars {
+	raw := make(map[string]string, len(vars))
+	given := make(map[string]bool, len(vars))
+	for _, v := range vars {
 		val := getenv(v.Name)
 		if set[flagName(v.Name)] {
 			val = *vals[v.Name]
 		}
 		val = strings.TrimSpace(val)
+		given[v.Name] = val != ""
 		if val == "" {
 			val = v.Default
 		}
 		raw[v.Name] = val
 	}
-	return raw, nil
+	return raw, given, nil
 }
 
-// needsTokenSecret reports whether program name signs or verifies our own tokens: every
-// program but the dispatcher, which only delivers webhooks.
-func needsTokenSecret(name string) bool { return name != "dispatcher" }
+// needsTokenSecret reports whether program name signs or verifies our own tokens with
+// PostgreSQL: only the api. The dispatcher only delivers webhooks, and "reset-password" (the
+// api's operator command) only writes a password hash.
+func needsTokenSecret(name string) bool { return name == "api" }
+
+// needsSecretsKey reports whether program name reads the secrets sealed in a PostgreSQL store:
+// the api and the dispatcher. "reset-password" touches no sealed value, so it works with the
+// store's URL alone.
+func needsSecretsKey(name string) bool { return name == "api" || name == "dispatcher" }
 
 func build(name string, raw map[string]string, numCPU int) (*Config, error) {
 	c := &Config{
@@ -272,7 +332,7 @@ func build(name string, raw map[string]string, numCPU int) (*Config, error) {
 		if c.SecretsKey, err = secret.ParseKey(v); err != nil {
 			return nil, fail("SECRETS_KEY", err.Error())
 		}
-	} else if !c.embeddedStore() {
+	} else if !c.embeddedStore() && needsSecretsKey(name) {
 		return nil, fail("SECRETS_KEY", "required when DATABASE_URL is set (32 random bytes, base64: openssl rand -base64 32)")
 	}
 	if c.SecretsKeyPrevious, err = secret.ParseKeys(raw["SECRETS_KEY_PREVIOUS"]); err != nil {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"flag"
 	"io"
 	"log/slog"
 	"strings"
@@ -236,5 +237,51 @@ func TestTrustedProxies(t *testing.T) {
 	}
 	if logged := c.LogValue().String(); !strings.Contains(logged, "trusted_proxies=10.0.0.0/8,192.0.2.7/32,fd00::/8,198.51.100.0/24") {
 		t.Errorf("trusted proxies not logged: %s", logged)
+	}
+}
+
+// TestHTTPAddrDefaultByProgram: the dispatcher's health and metrics listener has a default
+// port of its own, so an api and a dispatcher with defaults run on one machine.
+func TestHTTPAddrDefaultByProgram(t *testing.T) {
+	t.Parallel()
+	prod := env(map[string]string{"DATABASE_URL": "postgres://db/x", "NATS_URL": "nats://n1:4222",
+		"SECRETS_KEY": testSecretsKey, "TOKEN_SECRET": strings.Repeat("s", 32)})
+	for program, want := range map[string]string{"api": "127.0.0.1:8080", "dispatcher": "127.0.0.1:8081"} {
+		c, err := Load(program, nil, prod, 2, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.HTTPAddr != want {
+			t.Errorf("%s: HTTP_ADDR default %s, want %s", program, c.HTTPAddr, want)
+		}
+		for _, v := range VarsFor(program) {
+			if v.Name == "HTTP_ADDR" && v.Default != want {
+				t.Errorf("%s: VarsFor documents HTTP_ADDR default %s, want %s", program, v.Default, want)
+			}
+		}
+	}
+}
+
+// TestResetPasswordNeedsStoreOnly: `api reset-password` writes a password hash and opens no
+// sealed secret, so with PostgreSQL it needs DATABASE_URL alone; the api still requires both
+// keys. ADMIN_* given explicitly are reported in AdminGiven, defaults are not.
+func TestResetPasswordNeedsStoreOnly(t *testing.T) {
+	t.Parallel()
+	pg := env(map[string]string{"DATABASE_URL": "postgres://db/x"})
+	if _, err := Load("reset-password", nil, pg, 2, io.Discard); err != nil {
+		t.Errorf("reset-password with DATABASE_URL alone: %v", err)
+	}
+	if _, err := Load("api", nil, pg, 2, io.Discard); err == nil {
+		t.Error("the api starts with DATABASE_URL and no TOKEN_SECRET or SECRETS_KEY")
+	}
+	var email string
+	c, err := LoadCommand("reset-password", []string{"-email", "a@b", "-data-dir", "/tmp/x"},
+		env(map[string]string{"ADMIN_PASSWORD": "long enough"}), 2, io.Discard,
+		func(fs *flag.FlagSet) { fs.StringVar(&email, "email", "", "") })
+	if err != nil || email != "a@b" || c.DataDir != "/tmp/x" {
+		t.Fatalf("command flags mixed with variables' flags: %v, email %q, %+v", err, email, c)
+	}
+	if len(c.AdminGiven) != 1 || c.AdminGiven[0] != "ADMIN_PASSWORD" {
+		t.Errorf("AdminGiven = %v, want [ADMIN_PASSWORD] (ADMIN_EMAIL was defaulted)", c.AdminGiven)
 	}
 }

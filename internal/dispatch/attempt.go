@@ -2,7 +2,6 @@ package dispatch
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -91,7 +90,7 @@ func (d *Dispatcher) attempt(ctx context.Context, j *job) outcome {
 		StartedAt:    store.Micros(res.StartedAt),
 		DurationMs:   res.Duration.Milliseconds(),
 		StatusCode:   res.StatusCode,
-		Error:        code,
+		Error:        AttemptError(&res),
 		ResponseBody: sanitizeBody(res.ResponseBody),
 	}
 	o.d.Attempts = n
@@ -115,10 +114,21 @@ func (d *Dispatcher) attempt(ctx context.Context, j *job) outcome {
 	}
 	if !res.Delivered {
 		span.SetStatus(codes.Error, res.Detail())
-		if d.logger.Enabled(spanCtx, slog.LevelDebug) {
-			d.logger.DebugContext(spanCtx, "attempt failed", "delivery_id", j.id, "webhook_id", j.ep.ID,
-				"attempt", n, "error", code, "detail", res.Detail(), "status", o.d.Status)
-		}
+		d.failures.failed(spanCtx, j.ep.ID, j.id, n, code, res.Detail(), o.d.Status)
 	}
 	return o
+}
+
+// AttemptError is the attempt log's error: the code, then after ": " the failure's detail
+// without internal addresses (webhook.Result.Reason), such as "connection_error: connection
+// refused". blocked_address and dns_error stay bare codes (CONTRACT: error "blocked_address");
+// the delivery's lastError is always the bare code. Clients match the part before ":".
+func AttemptError(res *webhook.Result) string {
+	if res.Delivered {
+		return ""
+	}
+	if res.Reason == "" {
+		return string(res.Code)
+	}
+	return string(res.Code) + ": " + res.Reason
 }

@@ -98,8 +98,8 @@ type Config struct {
 	DrainTimeout time.Duration
 	// Logger receives the engine's logs. Default: discarded.
 	Logger *slog.Logger
-	// Metrics receives Attempts, AttemptDuration, Deliveries and EndpointsDisabled. Default: a
-	// registry of its own.
+	// Metrics receives Attempts, AttemptDuration, Deliveries, EndpointsDisabled,
+	// RetryClaimDuration and RetryClaimsSlow. Default: a registry of its own.
 	Metrics *telemetry.Metrics
 	// TracerProvider and Propagator default to the OpenTelemetry globals.
 	TracerProvider trace.TracerProvider
@@ -236,6 +236,7 @@ type Dispatcher struct {
 
 	attemptCounters  map[string]prometheus.Counter
 	deliveryCounters map[string]prometheus.Counter
+	failures         *failureLog
 
 	// Test hooks: skipAck leaves messages unacked once their deliveries are recorded, and
 	// onMessageDone sees every message whose deliveries are recorded.
@@ -262,6 +263,7 @@ func New(cfg Config) (*Dispatcher, error) {
 
 		attemptCounters:  make(map[string]prometheus.Counter),
 		deliveryCounters: make(map[string]prometheus.Counter),
+		failures:         newFailureLog(cfg.Logger, cfg.NowFunc),
 	}
 	for _, code := range []string{"delivered", string(webhook.CodeHTTPStatus), string(webhook.CodeRedirect),
 		string(webhook.CodeTimeout), string(webhook.CodeConnection), string(webhook.CodeDNS), string(webhook.CodeTLS),

@@ -213,7 +213,7 @@ func TestRetriesUntilDelivered(t *testing.T) {
 			t.Fatalf("attempt log has %d rows, want 3", len(as))
 		}
 		for i, a := range as {
-			wantCode, wantErr := int64(500), "http_error"
+			wantCode, wantErr := int64(500), "http_error: HTTP 500 Internal Server Error"
 			if i == 2 {
 				wantCode, wantErr = 200, ""
 			}

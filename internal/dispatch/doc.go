@@ -48,7 +48,10 @@
 // The retry scheduler polls the store for due pending deliveries (replays inserted by the API
 // included), claims them with a lease (FOR UPDATE SKIP LOCKED on PostgreSQL, so any number of
 // dispatchers share the work) and attempts them. Retries therefore survive the restart of any
-// process.
+// process. A claim takes each endpoint's oldest due deliveries from a partial index, so it
+// costs the same with a thousand due deliveries or a million, whatever the planner's
+// statistics (claimDue); while a backlog lasts the scheduler claims again as soon as attempts
+// free room, not at the next poll.
 //
 // # Isolation
 //

@@ -68,6 +68,7 @@ func (w *resultWriter) put(o outcome) {
 	if o.stored {
 		w.d.storedInFlight.Add(-1)
 	}
+	w.d.sched.roomFreed()
 }
 
 // close ends run once every queued outcome is written.

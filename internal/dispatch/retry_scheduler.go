@@ -11,9 +11,12 @@ import (
 )
 
 // retryScheduler attempts the deliveries that wait in the store: retries, parked deliveries
-// and replays inserted by the API. It polls every PollInterval, and sooner when the writer
-// reports an earlier due time it has just recorded. Claims are leases, so several dispatchers
-// share the work and a crashed one's claims come back when its leases run out.
+// and replays inserted by the API. It polls every PollInterval, sooner when the writer reports
+// an earlier due time it has just recorded, and at once while a backlog lasts: after a full
+// batch it claims again straight away, and when it stopped for lack of room (in all, or an
+// endpoint's share) it claims again as soon as a claimed delivery is handed back, at most
+// every minClaimGap. Claims are leases, so several dispatchers share the work and a crashed
+// one's claims come back when its leases run out.
 type retryScheduler struct {
 	d *Dispatcher
 
@@ -24,18 +27,41 @@ type retryScheduler struct {
 	// reloaded lists the surveys read afresh for the batch being started (used by the
 	// scheduler's goroutine only): one reload covers every delivery the batch claimed.
 	reloaded map[string]bool
+
+	// freed is signalled whenever an outcome is handed to the writer: room for another
+	// attempt, which the scheduler waits for after a claim that took all it could.
+	freed chan struct{}
+
+	// slowAfter is the claim duration above which a claim counts as slow (slowClaim).
+	slowAfter time.Duration
+	slow      slowClaims
 }
 
 // maxRooms bounds the endpoints whose room the scheduler spells out in its claim; others
 // count as having all their slots free.
 const maxRooms = 200
 
-// repollDelay is how soon the scheduler looks again after a claim that may have left due
-// deliveries behind (it hit its limit, or an endpoint's share).
+// repollDelay is how soon the scheduler looks again after a claim that found nothing while
+// some endpoint had no room: that endpoint may have due deliveries waiting for its slots.
 const repollDelay = 50 * time.Millisecond
 
+// minClaimGap spaces claims made as room frees up, so that each takes the room freed
+// meanwhile instead of a slot at a time: at most 100 claims a second, which still lets one
+// endpoint's 32 slots (the default share) turn over 3,200 times a second per dispatcher.
+const minClaimGap = 10 * time.Millisecond
+
+// slowClaim is the claim duration counted in dispatch24_retry_claims_slow_total and logged.
+// A claim costs milliseconds whatever the backlog (see claimDue); one over a second means the
+// store is overloaded or the claim's plan has gone wrong.
+const slowClaim = time.Second
+
+// slowClaimLogEvery bounds the slow-claim warnings to one line per interval: the first slow
+// claim is logged at once, later ones are summed into the next line.
+const slowClaimLogEvery = time.Minute
+
 func newRetryScheduler(d *Dispatcher) *retryScheduler {
-	return &retryScheduler{d: d, wake: make(chan struct{}, 1), reloaded: map[string]bool{}}
+	return &retryScheduler{d: d, wake: make(chan struct{}, 1), freed: make(chan struct{}, 1), slowAfter: slowClaim,
+		reloaded: map[string]bool{}}
 }
 
 // hint reports that a delivery is due at t.
@@ -51,9 +77,35 @@ func (s *retryScheduler) hint(t time.Time) {
 	s.mu.Unlock()
 }
 
+// roomFreed reports that an attempt's worth of room came back.
+func (s *retryScheduler) roomFreed() {
+	select {
+	case s.freed <- struct{}{}:
+	default:
+	}
+}
+
+// pollResult says what a poll leaves behind, and so when to poll next.
+type pollResult int
+
+const (
+	// pollIdle: nothing more is known to be due; poll after PollInterval or a hint.
+	pollIdle pollResult = iota
+	// pollMore: a full batch was claimed with room to spare; more is likely due now.
+	pollMore
+	// pollNoRoom: more is likely due, but this process has no room for it until attempts
+	// finish (its Concurrency, or an endpoint's share).
+	pollNoRoom
+	// pollNoRoomMaybe: nothing was claimed while an endpoint had no room; it may have due
+	// deliveries.
+	pollNoRoomMaybe
+)
+
 func (s *retryScheduler) run(ctx context.Context) {
 	poll := s.d.cfg.PollInterval
 	next := s.d.cfg.NowFunc() // poll at once: deliveries may have waited while no dispatcher ran
+	var lastClaim time.Time
+	var freed <-chan struct{} // s.freed while waiting for room, nil otherwise
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -72,6 +124,11 @@ func (s *retryScheduler) run(ctx context.Context) {
 			case <-s.wake:
 				timer.Stop()
 				continue
+			case <-freed:
+				timer.Stop()
+				freed = nil
+				next = lastClaim.Add(minClaimGap)
+				continue
 			case <-timer.C:
 			}
 		}
@@ -84,36 +141,52 @@ func (s *retryScheduler) run(ctx context.Context) {
 			s.wakeAt = time.Time{}
 		}
 		s.mu.Unlock()
-		if s.poll(ctx, now) {
-			// More may be due already: look again shortly, once the claimed deliveries have
-			// had a moment to free their endpoints' slots.
+		// Room freed from here on counts for the next claim.
+		select {
+		case <-s.freed:
+		default:
+		}
+		lastClaim, freed = now, nil
+		switch s.poll(ctx, now) {
+		case pollMore:
+			next = now
+		case pollNoRoom:
+			// Claim again once an attempt is handed back; PollInterval at the latest.
+			next, freed = now.Add(poll), s.freed
+		case pollNoRoomMaybe:
 			next = now.Add(min(poll, repollDelay))
-		} else {
+		default:
 			next = now.Add(poll)
 		}
 	}
 }
 
-// poll claims due deliveries and dispatches them; it reports whether it claimed as many as
-// it could take, in all or for an endpoint, so that more may be due.
-func (s *retryScheduler) poll(ctx context.Context, now time.Time) bool {
+// poll claims due deliveries and dispatches them; it reports whether more may be due.
+func (s *retryScheduler) poll(ctx context.Context, now time.Time) pollResult {
 	d := s.d
 	free := d.cfg.Concurrency - int(d.storedInFlight.Load())
 	if free <= 0 {
-		return false
+		return pollNoRoom
 	}
 	limit := min(free, d.cfg.BatchSize)
 	leaseUntil := now.Add(d.cfg.Lease)
 	rooms := d.slots.occupied(maxRooms)
+	start := time.Now()
 	claimed, err := claimDue(ctx, d.cfg.DB, store.Micros(now), store.Micros(leaseUntil), d.cfg.EndpointConcurrency, limit, rooms)
+	s.observeClaim(ctx, time.Since(start), len(claimed))
 	if err != nil {
 		if ctx.Err() == nil {
 			d.logger.WarnContext(ctx, "retry scheduler", "err", err)
 		}
-		return false
+		return pollIdle
 	}
 	if len(claimed) == 0 {
-		return false
+		for _, r := range rooms {
+			if r.free == 0 {
+				return pollNoRoomMaybe
+			}
+		}
+		return pollIdle
 	}
 	d.storedInFlight.Add(int64(len(claimed)))
 
@@ -143,7 +216,42 @@ func (s *retryScheduler) poll(ctx context.Context, now time.Time) bool {
 		}
 		s.start(ctx, &claimed[i], evs, evErr, now, startBy)
 	}
-	return capped || len(claimed) >= limit
+	switch {
+	case len(claimed) >= limit && limit < free:
+		return pollMore
+	case len(claimed) >= limit, capped:
+		return pollNoRoom
+	default:
+		return pollIdle
+	}
+}
+
+// slowClaims aggregates slow claims between two warnings.
+type slowClaims struct {
+	loggedAt time.Time     // last warning
+	count    int           // slow claims since
+	max      time.Duration // the slowest of them
+}
+
+// observeClaim records a claim's duration, and counts and logs it when it is slow.
+func (s *retryScheduler) observeClaim(ctx context.Context, took time.Duration, rows int) {
+	m := s.d.cfg.Metrics
+	m.RetryClaimDuration.Observe(took.Seconds())
+	if took < s.slowAfter {
+		return
+	}
+	m.RetryClaimsSlow.Inc()
+	sc := &s.slow
+	sc.count++
+	sc.max = max(sc.max, took)
+	now := time.Now()
+	if !sc.loggedAt.IsZero() && now.Sub(sc.loggedAt) < slowClaimLogEvery {
+		return
+	}
+	// slow_claims counts this claim and those since the last line (at most one a minute).
+	s.d.logger.WarnContext(ctx, "retry claims are slow", "slow_claims", sc.count, "slowest", sc.max, "last", took,
+		"last_rows", rows, "threshold", s.slowAfter)
+	*sc = slowClaims{loggedAt: now}
 }
 
 // start turns one claimed delivery into a job, or records why it cannot be attempted.

@@ -235,11 +235,14 @@ type TestRecord struct {
 	DeliveryID string
 	Delivered  bool
 	StatusCode int    // 0: no answer
-	Error      string // the attempt's error code; empty when delivered
-	Body       string // the answer's body, at most 4 KiB
-	StartedAt  time.Time
-	Duration   time.Duration
-	Now        time.Time
+	Error      string // the attempt's error code (the delivery's lastError); empty when delivered
+	// AttemptError is the attempt log's error (dispatch.AttemptError: the code and what
+	// happened, without internal addresses).
+	AttemptError string
+	Body         string // the answer's body, at most 4 KiB
+	StartedAt    time.Time
+	Duration     time.Duration
+	Now          time.Time
 }
 
 // RecordTest writes r in one transaction.
@@ -270,7 +273,7 @@ func (s *Store) RecordTest(ctx context.Context, r *TestRecord) error {
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO delivery_attempts (delivery_id, n, started_at, duration_ms, status_code, error, response_body)
 			VALUES ($1, 1, $2, $3, $4, $5, $6)`,
-			r.DeliveryID, store.Micros(r.StartedAt), r.Duration.Milliseconds(), code, r.Error, r.Body)
+			r.DeliveryID, store.Micros(r.StartedAt), r.Duration.Milliseconds(), code, r.AttemptError, r.Body)
 		if err != nil {
 			return fmt.Errorf("recording test attempt: %w", err)
 		}

@@ -297,8 +297,9 @@ func (s *Service) handleTest(w http.ResponseWriter, r *http.Request) error {
 // testDetail is a test send's detail for the survey's staff. A host that is not public, or
 // that did not resolve, gets the registration's one message (webhook.HostRefusal): the
 // attempt's own error names the address dialled and, for lookups, the DNS server, which is
-// what a test send must not tell about the service's network. Operators see the full error
-// in the log.
+// what a test send must not tell about the service's network. Other failures get the attempt
+// log's description (webhook.Result.Reason: "connection refused", never the address dialled).
+// Operators see the full error in the log.
 func testDetail(rawURL string, res *webhook.Result) string {
 	var dnsErr *net.DNSError
 	if res.Code == webhook.CodeBlockedAddress || res.Code == webhook.CodeDNS || errors.As(res.Err, &dnsErr) {
@@ -307,6 +308,9 @@ func testDetail(rawURL string, res *webhook.Result) string {
 			host = u.Hostname()
 		}
 		return webhook.HostRefusal(host)
+	}
+	if res.Reason != "" {
+		return res.Reason
 	}
 	return res.Detail()
 }

@@ -40,6 +40,11 @@ type Metrics struct {
 	AttemptDuration prometheus.Histogram
 	// EndpointsDisabled counts endpoints disabled automatically.
 	EndpointsDisabled prometheus.Counter
+	// RetryClaimDuration is the latency of the retry scheduler's claims of due deliveries.
+	RetryClaimDuration prometheus.Histogram
+	// RetryClaimsSlow counts claims slower than the dispatcher's threshold (1 s; see
+	// internal/dispatch), which should stay at zero whatever the backlog.
+	RetryClaimsSlow prometheus.Counter
 }
 
 // NewMetrics registers the process's series, with the Go runtime and process collectors, on
@@ -77,9 +82,16 @@ func NewMetrics() *Metrics {
 		EndpointsDisabled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "dispatch24_endpoints_disabled_total", Help: "Webhook endpoints disabled after repeated failures.",
 		}),
+		RetryClaimDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "dispatch24_retry_claim_duration_seconds", Help: "Latency of the retry scheduler's claims of due deliveries.",
+			Buckets: latency,
+		}),
+		RetryClaimsSlow: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dispatch24_retry_claims_slow_total", Help: "Retry scheduler claims that took over a second.",
+		}),
 	}
 	reg.MustRegister(m.HTTPRequests, m.HTTPDuration, m.EventsPublished, m.PublishErrors, m.Submissions,
-		m.Deliveries, m.Attempts, m.AttemptDuration, m.EndpointsDisabled)
+		m.Deliveries, m.Attempts, m.AttemptDuration, m.EndpointsDisabled, m.RetryClaimDuration, m.RetryClaimsSlow)
 	return m
 }
 

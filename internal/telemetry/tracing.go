@@ -32,13 +32,22 @@ func (t *Tracing) Shutdown(ctx context.Context) error { return t.shutdown(ctx) }
 // SetupTracing builds the tracer provider from the standard OTEL_* variables. Spans always
 // get ids (so trace context reaches NATS headers, receivers and logs); they are exported over
 // OTLP/HTTP only when OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is
-// set and OTEL_TRACES_EXPORTER is not "none". The sampler follows OTEL_TRACES_SAMPLER. It
-// also installs the provider and the W3C propagator as the OpenTelemetry globals, once, from
+// set and OTEL_TRACES_EXPORTER is not "none". The sampler follows OTEL_TRACES_SAMPLER.
+// serviceName and version are defaults of the resource: OTEL_SERVICE_NAME and
+// OTEL_RESOURCE_ATTRIBUTES override them. The SDK reads these OTEL_* variables from the
+// process environment, not from getenv. It also installs the provider and the W3C propagator as the OpenTelemetry globals, once, from
 // main.
 func SetupTracing(ctx context.Context, serviceName, version string, getenv func(string) string) (*Tracing, error) {
-	res, err := resource.Merge(resource.Default(), resource.NewWithAttributes(semconv.SchemaURL,
-		semconv.ServiceName(serviceName), semconv.ServiceVersion(version)))
-	if err != nil && !errors.Is(err, resource.ErrSchemaURLConflict) {
+	// Our defaults first, then the standard variables (OTEL_RESOURCE_ATTRIBUTES, and
+	// OTEL_SERVICE_NAME over both): later detectors win, so the operator's settings override
+	// ours as every OpenTelemetry SDK documents. A malformed OTEL_RESOURCE_ATTRIBUTES gives a
+	// partial resource, used as it is (the SDK's own default does the same).
+	res, err := resource.New(ctx,
+		resource.WithTelemetrySDK(),
+		resource.WithAttributes(semconv.ServiceName(serviceName), semconv.ServiceVersion(version)),
+		resource.WithFromEnv(),
+	)
+	if err != nil && !errors.Is(err, resource.ErrSchemaURLConflict) && !errors.Is(err, resource.ErrPartialResource) {
 		return nil, fmt.Errorf("telemetry resource: %w", err)
 	}
 	if res == nil {

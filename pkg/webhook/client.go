@@ -204,6 +204,7 @@ func (c *Client) Send(ctx context.Context, req *Request) Result {
 	hreq, err := c.newRequest(ctx, req, start)
 	if err != nil {
 		res.Code, res.Err = CodeInvalidRequest, err
+		res.Reason = reason(res.Code, err, c.cfg.Timeout)
 		res.Duration = c.cfg.NowFunc().Sub(start)
 		return res
 	}
@@ -215,6 +216,7 @@ func (c *Client) Send(ctx context.Context, req *Request) Result {
 			err = ue.Err
 		}
 		res.Code, res.Err = classify(parent, err), err
+		res.Reason = reason(res.Code, err, c.cfg.Timeout)
 		res.Duration = c.cfg.NowFunc().Sub(start)
 		return res
 	}
@@ -226,8 +228,10 @@ func (c *Client) Send(ctx context.Context, req *Request) Result {
 		res.Delivered = true
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
 		res.Code = CodeRedirect
+		res.Reason = "HTTP " + strconv.Itoa(resp.StatusCode) + " " + http.StatusText(resp.StatusCode) + " (redirects are not followed)"
 	default:
 		res.Code = CodeHTTPStatus
+		res.Reason = "HTTP " + strconv.Itoa(resp.StatusCode) + " " + http.StatusText(resp.StatusCode)
 	}
 	res.Gone = resp.StatusCode == http.StatusGone
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {

@@ -5,10 +5,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -50,6 +52,12 @@ type Result struct {
 	// Err is the error behind Code when no answer arrived (nil otherwise). Its text holds no
 	// secrets or bodies and is fit for the attempt log.
 	Err error
+	// Reason describes a failure in one line fit for the attempt log, which survey staff read:
+	// "connection refused", "no complete answer within 15s", "TLS: certificate signed by an unknown
+	// authority", "HTTP 503 Service Unavailable". It never names the address dialled or a DNS
+	// server (Err does, for operators' logs). Empty when Delivered, and for blocked_address and
+	// dns_error, whose code says it all (their message is HostRefusal's, as at registration).
+	Reason string
 	// ResponseBody is the start of the answer's body, at most MaxResponseBodyBytes.
 	ResponseBody []byte
 	// Gone is true for 410 Gone: the receiver wants no more deliveries; disable the endpoint.
@@ -118,4 +126,75 @@ func isTLSError(err error) bool {
 	}
 	// Alerts the server sends arrive as an unexported type: "remote error: tls: ...".
 	return strings.Contains(err.Error(), "tls: ")
+}
+
+// reason is Result.Reason of an attempt that got no answer: a fixed description built from
+// the error's type, never its text, so no dialled address, resolver or bytes of the
+// receiver's reach the attempt log. timeout is the attempt's bound.
+func reason(code ErrorCode, err error, timeout time.Duration) string {
+	switch code {
+	case CodeBlockedAddress, CodeDNS, CodeCanceled:
+		return ""
+	case CodeTimeout:
+		var dnsErr *net.DNSError
+		var opErr *net.OpError
+		switch {
+		case errors.As(err, &dnsErr):
+			return "while looking the host up"
+		case errors.As(err, &opErr) && opErr.Op == "dial":
+			return "while connecting"
+		case strings.Contains(err.Error(), "TLS handshake timeout"):
+			return "in the TLS handshake"
+		}
+		return "no complete answer within " + timeout.String()
+	case CodeTLS:
+		return tlsReason(err)
+	case CodeInvalidRequest:
+		// Built here from the endpoint's own configuration: no network detail.
+		return err.Error()
+	}
+	var errno syscall.Errno
+	switch {
+	case errors.As(err, &errno):
+		// "connection refused", "connection reset by peer", "no route to host", "broken pipe"…
+		return errno.Error()
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "EOF: the connection closed before a complete answer"
+	case strings.Contains(err.Error(), "malformed HTTP"):
+		return "malformed HTTP answer"
+	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		return "plain HTTP answer to an https URL"
+	}
+	return "connection failed"
+}
+
+// tlsReason names a TLS failure from a fixed vocabulary.
+func tlsReason(err error) string {
+	var (
+		unknownCA   x509.UnknownAuthorityError
+		hostnameErr x509.HostnameError
+		invalidErr  x509.CertificateInvalidError
+		recordErr   tls.RecordHeaderError
+		alertErr    tls.AlertError
+	)
+	switch {
+	case errors.As(err, &unknownCA):
+		return "TLS: certificate signed by an unknown authority"
+	case errors.As(err, &hostnameErr):
+		return "TLS: certificate is not valid for the URL's host"
+	case errors.As(err, &invalidErr) && invalidErr.Reason == x509.Expired:
+		return "TLS: certificate has expired or is not yet valid"
+	case errors.As(err, &invalidErr):
+		return "TLS: certificate is not valid"
+	case errors.As(err, &recordErr):
+		return "TLS: the server did not answer in TLS"
+	case errors.As(err, &alertErr):
+		return "TLS: " + strings.TrimPrefix(alertErr.Error(), "tls: ")
+	}
+	// Alerts the server sends arrive as an unexported type, "remote error: tls: <alert>",
+	// where <alert> is one of TLS's fixed alert names.
+	if _, alert, ok := strings.Cut(err.Error(), "remote error: tls: "); ok && len(alert) <= 64 {
+		return "TLS: the server refused the handshake (" + alert + ")"
+	}
+	return "TLS: handshake failed"
 }
