@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/csv"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/dispatch24/dispatch24/bench/internal/benchapi"
 	"github.com/dispatch24/dispatch24/internal/app"
 	"github.com/dispatch24/dispatch24/internal/auth"
 	"github.com/dispatch24/dispatch24/internal/config"
@@ -328,19 +328,19 @@ func (t teeHandler) WithGroup(name string) slog.Handler {
 // setup makes the survey, the respondents and the endpoints through the API, as an admin
 // would, and signs every respondent in with its URL authentication token.
 func (w *world) setup(ctx context.Context) error {
-	c := &apiClient{base: w.apiURL, http: &http.Client{Timeout: time.Minute}}
+	c := &apiClient{Base: w.apiURL, HTTP: &http.Client{Timeout: time.Minute}}
 	var signin struct{ RefreshToken string }
-	if err := c.do(ctx, "POST", "/api/signin", "", map[string]string{"email": adminEmail, "password": w.tokenKey}, 200, &signin); err != nil {
+	if err := c.Do(ctx, "POST", "/api/signin", "", map[string]string{"email": adminEmail, "password": w.tokenKey}, 200, &signin); err != nil {
 		return err
 	}
-	admin, err := c.access(ctx, signin.RefreshToken)
+	admin, err := c.Access(ctx, signin.RefreshToken)
 	if err != nil {
 		return err
 	}
 	var sec [jwtSecretSize / 2]byte
 	_, _ = rand.Read(sec[:])
 	w.jwtSecret = hex.EncodeToString(sec[:])
-	if err := c.do(ctx, "POST", "/api/admin/surveys", admin, map[string]any{
+	if err := c.Do(ctx, "POST", "/api/admin/surveys", admin, map[string]any{
 		"id": surveyID, "name": "Pipeline benchmark", "jwtSecret": w.jwtSecret,
 		"redirect": map[string]string{"url": "https://example.org/done?u={identifier}", "identifier": "username"},
 	}, 201, nil); err != nil {
@@ -352,11 +352,11 @@ func (w *world) setup(ctx context.Context) error {
 	for i := range w.o.respondents {
 		fmt.Fprintf(&csvBody, "r%05d,Respondent %d\n", i, i)
 	}
-	if err := c.doRaw(ctx, "POST", "/api/admin/surveys/"+surveyID+"/respondents/import", admin, "text/csv", csvBody.Bytes(), 200, nil); err != nil {
+	if err := c.DoRaw(ctx, "POST", "/api/admin/surveys/"+surveyID+"/respondents/import", admin, "text/csv", csvBody.Bytes(), 200, nil); err != nil {
 		return err
 	}
 	var export []byte
-	if err := c.doRaw(ctx, "GET", "/api/admin/surveys/"+surveyID+"/respondents/export", admin, "", nil, 200, &export); err != nil {
+	if err := c.DoRaw(ctx, "GET", "/api/admin/surveys/"+surveyID+"/respondents/export", admin, "", nil, 200, &export); err != nil {
 		return err
 	}
 	rows, err := csv.NewReader(bytes.NewReader(export)).ReadAll()
@@ -374,10 +374,10 @@ func (w *world) setup(ctx context.Context) error {
 	}
 	for _, row := range rows[1:] {
 		var rt struct{ RefreshToken string }
-		if err := c.do(ctx, "POST", "/api/signin/token/"+row[col], "", nil, 200, &rt); err != nil {
+		if err := c.Do(ctx, "POST", "/api/signin/token/"+row[col], "", nil, 200, &rt); err != nil {
 			return err
 		}
-		at, err := c.access(ctx, rt.RefreshToken)
+		at, err := c.Access(ctx, rt.RefreshToken)
 		if err != nil {
 			return err
 		}
@@ -387,7 +387,7 @@ func (w *world) setup(ctx context.Context) error {
 	for k := range w.o.endpoints {
 		var ep struct{ ID, Secret string }
 		url := w.recv.url(k)
-		if err := c.do(ctx, "POST", "/api/admin/surveys/"+surveyID+"/webhooks", admin,
+		if err := c.Do(ctx, "POST", "/api/admin/surveys/"+surveyID+"/webhooks", admin,
 			map[string]any{"url": url, "events": []string{events.TypeSessionSubmitted}, "description": "bench receiver " + strconv.Itoa(k)}, 201, &ep); err != nil {
 			return err
 		}
@@ -399,69 +399,5 @@ func (w *world) setup(ctx context.Context) error {
 	return nil
 }
 
-type apiClient struct {
-	base string
-	http *http.Client
-}
-
-func (c *apiClient) access(ctx context.Context, refresh string) (string, error) {
-	var at struct{ AccessToken string }
-	if err := c.do(ctx, "POST", "/api/refresh", refresh, nil, 200, &at); err != nil {
-		return "", err
-	}
-	return at.AccessToken, nil
-}
-
-func (c *apiClient) do(ctx context.Context, method, path, token string, body any, want int, out any) error {
-	var b []byte
-	if body != nil {
-		var err error
-		if b, err = json.Marshal(body); err != nil {
-			return err
-		}
-	}
-	var raw []byte
-	if err := c.doRaw(ctx, method, path, token, "application/json", b, want, &raw); err != nil {
-		return err
-	}
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			return fmt.Errorf("%s %s: %w", method, path, err)
-		}
-	}
-	return nil
-}
-
-func (c *apiClient) doRaw(ctx context.Context, method, path, token, contentType string, body []byte, want int, out *[]byte) error {
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	if body != nil && contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	if token != "" {
-		req.Header.Set("X-Auth-Token", token)
-	}
-	res, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	rb, err := io.ReadAll(res.Body)
-	if err != nil {
-		return err
-	}
-	if res.StatusCode != want {
-		// Strip the path's tokens from the message: they are credentials.
-		p := path
-		if strings.HasPrefix(p, "/api/signin/token/") {
-			p = "/api/signin/token/…"
-		}
-		return fmt.Errorf("%s %s: %d (want %d): %s", method, p, res.StatusCode, want, bytes.TrimSpace(rb))
-	}
-	if out != nil {
-		*out = rb
-	}
-	return nil
-}
+// apiClient is the harnesses' shared client of the API.
+type apiClient = benchapi.Client

@@ -16,6 +16,7 @@ import (
 	"github.com/dispatch24/dispatch24/internal/app"
 	"github.com/dispatch24/dispatch24/internal/config"
 	"github.com/dispatch24/dispatch24/internal/httpapi"
+	"github.com/dispatch24/dispatch24/internal/openapi/openapitest"
 	"github.com/dispatch24/dispatch24/internal/password"
 	"github.com/dispatch24/dispatch24/internal/runtest"
 	"github.com/dispatch24/dispatch24/internal/store"
@@ -60,7 +61,8 @@ func buildAPI(t *testing.T, vars map[string]string) *api {
 		t.Fatal(err)
 	}
 	a.routes = rt.Routes()
-	a.handler = httpapi.ClientAddress(cfg.TrustedProxies, httpapi.Middleware(httpapi.MiddlewareConfig{Logger: logger, Metrics: metrics}, rt))
+	// Every exchange of the tests that use a is checked against the OpenAPI document.
+	a.handler = openapitest.Handler(t, httpapi.ClientAddress(cfg.TrustedProxies, httpapi.Middleware(httpapi.MiddlewareConfig{Logger: logger, Metrics: metrics}, rt)))
 	return a
 }
 

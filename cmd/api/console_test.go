@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dispatch24/dispatch24/internal/openapi/openapitest"
 	"github.com/dispatch24/dispatch24/internal/runtest"
 )
 
@@ -32,7 +33,7 @@ func apiCall(t *testing.T, method, u, token string, in any, out any) int {
 	if token != "" {
 		req.Header.Set("X-Auth-Token", token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := openapitest.Client(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +57,7 @@ func adminToken(t *testing.T, base, email, password string) string {
 	}
 	req, _ := http.NewRequest("POST", base+"/api/refresh", nil)
 	req.Header.Set("X-Auth-Token", rt.RefreshToken)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := openapitest.Client(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

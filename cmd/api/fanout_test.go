@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dispatch24/dispatch24/internal/embeddednats"
+	"github.com/dispatch24/dispatch24/internal/openapi/openapitest"
 	"github.com/dispatch24/dispatch24/internal/runtest"
 	"github.com/dispatch24/dispatch24/internal/store/storetest"
 )
@@ -91,7 +92,7 @@ func fanoutSurvey(t *testing.T, base, survey string) (admin, respondent string) 
 	}
 	req, _ := http.NewRequest("POST", base+"/api/refresh", nil)
 	req.Header.Set("X-Auth-Token", rt.RefreshToken)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := openapitest.Client(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

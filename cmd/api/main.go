@@ -29,6 +29,7 @@ import (
 	"github.com/dispatch24/dispatch24/internal/console"
 	"github.com/dispatch24/dispatch24/internal/gctune"
 	"github.com/dispatch24/dispatch24/internal/httpapi"
+	"github.com/dispatch24/dispatch24/internal/openapi"
 	"github.com/dispatch24/dispatch24/internal/telemetry"
 )
 
@@ -129,6 +130,11 @@ func newRouter(cfg *config.Config, env *app.Env, mods *modules, logger *slog.Log
 	// /readyz reports NATS in its body.
 	httpapi.RegisterHealth(rt, env.ReadyChecks(false)...)
 	rt.HandleHTTP("GET /metrics", httpapi.Public, env.Metrics.Handler())
+	apiDoc, err := openapi.Handler()
+	if err != nil {
+		return nil, err
+	}
+	rt.HandleHTTP("GET "+openapi.Path, httpapi.Public, apiDoc)
 	mods.register(rt)
 	ops, err := console.New(console.Config{API: rt, Logger: logger, SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://")})
 	if err != nil {
