@@ -103,7 +103,7 @@ func TestSecretsKeyAtStart(t *testing.T) {
 		t.Fatalf("readyz with the new key alone %d %v", code, body)
 	}
 	newRing, _ := secret.NewKeyring(newKey)
-	if sv, err := survey.NewStore(db, newRing).Survey(ctx, "s1"); err != nil || sv.JWTSecret != jwtSecret {
+	if sv, err := survey.NewStore(db, newRing).SurveyWithSecret(ctx, "s1"); err != nil || sv.JWTSecret != jwtSecret {
 		t.Fatalf("survey after rotation: %q, %v", sv.JWTSecret, err)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -257,11 +258,11 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) error {
 	ctx := withPeer(r)
 	out, err := c.api.SignIn(ctx, r.PostFormValue("email"), r.PostFormValue("password"))
 	if err != nil {
-		msg := "Wrong e-mail or password."
-		if client.HasStatus(err, http.StatusTooManyRequests) || client.HasStatus(err, http.StatusServiceUnavailable) {
-			msg = "Too many sign-ins at once or failed attempts. Try again later."
+		status, msg, retryAfter := signInRefusal(err)
+		if retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int((retryAfter+time.Second-1)/time.Second)))
 		}
-		return c.render(w, http.StatusUnauthorized, "signin", page{Title: "Sign in", Error: msg})
+		return c.render(w, status, "signin", page{Title: "Sign in", Error: msg})
 	}
 	// Only global accounts may use the console: check with an access token.
 	access, err := c.api.Refresh(ctx, out.RefreshToken)
@@ -275,6 +276,38 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) error {
 	c.setCookie(w, out.RefreshToken)
 	http.Redirect(w, r, "/console/", http.StatusSeeOther)
 	return nil
+}
+
+// signInRefusal is the status and message of the sign-in page for the API's refusal err: a
+// 503 (the password-hashing bound is full) and a 429 (too many failed sign-ins) each say when
+// to try again from Retry-After, which the page passes on; anything else is wrong credentials.
+func signInRefusal(err error) (status int, msg string, retryAfter time.Duration) {
+	var ce *client.Error
+	if errors.As(err, &ce) {
+		switch ce.StatusCode {
+		case http.StatusServiceUnavailable:
+			return ce.StatusCode, "The server is busy checking other sign-ins. Try again " + retryIn(ce.RetryAfter) + ".", ce.RetryAfter
+		case http.StatusTooManyRequests:
+			return ce.StatusCode, "Too many failed sign-ins. Try again " + retryIn(ce.RetryAfter) + ".", ce.RetryAfter
+		}
+	}
+	return http.StatusUnauthorized, "Wrong e-mail or password.", 0
+}
+
+// retryIn words a Retry-After: "in 1 second", "in 7 seconds", "in 15 minutes", or "later"
+// when the API gave none.
+func retryIn(d time.Duration) string {
+	n, unit := int((d+time.Second-1)/time.Second), "second"
+	if n <= 0 {
+		return "later"
+	}
+	if n >= 120 {
+		n, unit = (n+59)/60, "minute"
+	}
+	if n != 1 {
+		unit += "s"
+	}
+	return fmt.Sprintf("in %d %s", n, unit)
 }
 
 func (c *Console) signout(w http.ResponseWriter, r *http.Request) error {

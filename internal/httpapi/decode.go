@@ -1,12 +1,14 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 )
 
 // DefaultBodyLimit bounds JSON request bodies unless a route asks for another limit.
@@ -70,7 +72,9 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any) er
 // UnmarshalJSON decodes one JSON value into dst, answering 400 with the offending field for
 // type errors and malformed input, and for strings that are not valid UTF-8 or hold NUL and
 // numbers no float64 can hold anywhere in the document (CheckJSONText), whether or not dst
-// keeps them: a json.RawMessage field would pass them on as they are.
+// keeps them: a json.RawMessage field would pass them on as they are. Where dst is a struct or
+// a map, the body must be a JSON object: any other value, null included, is a 400 naming the
+// field "(body)".
 func UnmarshalJSON(body []byte, dst any) error {
 	if len(body) == 0 {
 		return BadRequest("malformed_json", "the body must be a JSON object")
@@ -86,7 +90,22 @@ func UnmarshalJSON(body []byte, dst any) error {
 		}
 		return BadRequest("malformed_json", "the body is not valid JSON")
 	}
+	// json.Unmarshal takes null into a struct or map as a no-op; every other non-object value
+	// already failed above as an UnmarshalTypeError.
+	if wantsObject(dst) && bytes.Equal(bytes.Trim(body, " \t\r\n"), []byte("null")) {
+		return Validation(FieldError{Field: "(body)", Message: "must be an object"})
+	}
 	return CheckJSONText(body)
+}
+
+// wantsObject reports whether dst points to a struct or a map, which only a JSON object fills.
+func wantsObject(dst any) bool {
+	t := reflect.TypeOf(dst)
+	if t == nil || t.Kind() != reflect.Pointer {
+		return false
+	}
+	k := t.Elem().Kind()
+	return k == reflect.Struct || k == reflect.Map
 }
 
 func jsonKind(k string) string {

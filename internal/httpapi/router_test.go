@@ -188,6 +188,10 @@ func TestDecode(t *testing.T) {
 		{"application/json", ``, 400, "malformed_json"},
 		{"application/json", `{"name":"a"} {"x":1}`, 400, "malformed_json"},
 		{"application/json", `{"count":"two"}`, 400, "validation_failed"},
+		{"application/json", `null`, 400, "validation_failed"},
+		{"application/json", " \r\n\tnull\n", 400, "validation_failed"},
+		{"application/json", `[]`, 400, "validation_failed"},
+		{"application/json", `"a"`, 400, "validation_failed"},
 		{"application/json", `{"name":"` + strings.Repeat("x", 200) + `"}`, 413, "body_too_large"},
 	}
 	for _, c := range cases {
@@ -200,6 +204,12 @@ func TestDecode(t *testing.T) {
 	errs, _ := body["errors"].([]any)
 	if len(errs) != 1 || errs[0].(map[string]any)["field"] != "count" {
 		t.Errorf("validation errors %v", body["errors"])
+	}
+	// A null body is not taken as {}: the problem names the body, as for any other non-object.
+	_, body = do(t, srv, "POST", "/decode", "", "application/json", `null`)
+	errs, _ = body["errors"].([]any)
+	if len(errs) != 1 || errs[0].(map[string]any)["field"] != "(body)" || errs[0].(map[string]any)["message"] != "must be an object" {
+		t.Errorf("null body errors %v", body["errors"])
 	}
 }
 

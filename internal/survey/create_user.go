@@ -137,7 +137,7 @@ type CreatedUser struct {
 // username create exactly one account, through the unique (survey, username) constraint.
 // Errors the caller should show are *httpapi.Problem.
 func (s *Service) CreateUser(ctx context.Context, surveyID, token string) (CreatedUser, error) {
-	sv, err := s.store.Survey(ctx, surveyID)
+	sv, err := s.store.SurveyWithSecret(ctx, surveyID)
 	if errors.Is(err, store.ErrNotFound) {
 		return CreatedUser{}, surveyNotFound()
 	}

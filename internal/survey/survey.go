@@ -35,9 +35,14 @@ type Survey struct {
 	ID            string
 	Name          string
 	AllowGenUsers bool
-	// JWTSecret verifies create-user tokens and signs webhook JWTs; empty when unset. It is
-	// never sent back through the API.
-	JWTSecret          string
+	// JWTSecret verifies create-user tokens and signs webhook JWTs. It is never sent back
+	// through the API, and only Store.SurveyWithSecret opens it from the store: the other
+	// reads leave it empty and say only whether one is set, in JWTSecretSet.
+	JWTSecret string
+	// JWTSecretSet reports whether the survey has a jwtSecret. A change sets JWTSecret to the
+	// new secret, or clears both to remove it; JWTSecretSet with JWTSecret empty keeps the
+	// stored secret as it is.
+	JWTSecretSet       bool
 	RedirectURL        string
 	RedirectIdentifier string
 	AuthURLTokenLength int
@@ -46,7 +51,10 @@ type Survey struct {
 }
 
 // CanGenerateUsers reports whether create-user tokens are accepted for the survey.
-func (s *Survey) CanGenerateUsers() bool { return s.AllowGenUsers && s.JWTSecret != "" }
+func (s *Survey) CanGenerateUsers() bool { return s.AllowGenUsers && s.HasJWTSecret() }
+
+// HasJWTSecret reports whether the survey has a jwtSecret, opened or not.
+func (s *Survey) HasJWTSecret() bool { return s.JWTSecretSet || s.JWTSecret != "" }
 
 // ValidSlug reports whether id is a valid survey id.
 func ValidSlug(id string) bool { return slugRE.MatchString(id) }

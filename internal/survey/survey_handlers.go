@@ -33,7 +33,7 @@ func toSurveyJSON(s *Survey) surveyJSON {
 		ID:                 s.ID,
 		Name:               s.Name,
 		AllowGenUsers:      s.AllowGenUsers,
-		JWTSecretSet:       s.JWTSecret != "",
+		JWTSecretSet:       s.HasJWTSecret(),
 		AuthURLTokenLength: s.AuthURLTokenLength,
 		CreatedAt:          s.CreatedAt,
 		UpdatedAt:          s.UpdatedAt,
@@ -216,12 +216,12 @@ func (s *Service) handlePatchSurvey(w http.ResponseWriter, r *http.Request) erro
 		if req.JWTSecret != nil {
 			var v string
 			if isNull(req.JWTSecret) {
-				sv.JWTSecret = ""
+				sv.JWTSecret, sv.JWTSecretSet = "", false
 			} else if decodeField(req.JWTSecret, &v, "jwtSecret", "a string or null", &errs) {
 				if v != "" {
 					errs.add("jwtSecret", checkJWTSecret(v))
 				}
-				sv.JWTSecret = v
+				sv.JWTSecret, sv.JWTSecretSet = v, v != ""
 			}
 		}
 		if req.Redirect != nil {

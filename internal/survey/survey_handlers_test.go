@@ -97,8 +97,8 @@ func TestSurveyAdministration(t *testing.T) {
 			if m := r.json(t); m["jwtSecretSet"] != false || m["name"] != "Renamed" || m["redirect"] == nil {
 				t.Fatalf("after clearing: %v", m)
 			}
-			sv, err := f.svc.Store().Survey(t.Context(), "demo-survey")
-			if err != nil || sv.JWTSecret != "" {
+			sv, err := f.svc.Store().SurveyWithSecret(t.Context(), "demo-survey")
+			if err != nil || sv.JWTSecret != "" || sv.JWTSecretSet {
 				t.Fatalf("stored secret %q, %v", sv.JWTSecret, err)
 			}
 			newSecret := "another-secret-that-is-long-enough-000"
@@ -124,7 +124,7 @@ func TestSurveyAdministration(t *testing.T) {
 			} {
 				expect(t, f.do("PATCH", "/api/admin/surveys/demo-survey", "admin", body), http.StatusBadRequest, "validation_failed")
 			}
-			sv, _ = f.svc.Store().Survey(t.Context(), "demo-survey")
+			sv, _ = f.svc.Store().SurveyWithSecret(t.Context(), "demo-survey")
 			if sv.JWTSecret != newSecret || sv.AuthURLTokenLength != 16 {
 				t.Fatalf("a rejected PATCH changed the survey: %+v", sv)
 			}
