@@ -20,7 +20,6 @@ import (
 	"github.com/dispatch24/dispatch24/internal/password"
 	"github.com/dispatch24/dispatch24/internal/runtest"
 	"github.com/dispatch24/dispatch24/internal/store"
-	"github.com/dispatch24/dispatch24/internal/store/storetest"
 	"github.com/dispatch24/dispatch24/internal/telemetry"
 )
 
@@ -88,13 +87,7 @@ func (a *api) do(t *testing.T, method, path, body string, tok string) *httptest.
 // token signs in through the public routes and returns an access token.
 func (a *api) token(t *testing.T, path, body string) string {
 	t.Helper()
-	w := a.do(t, "POST", path, body, "")
-	if w.Code != http.StatusOK {
-		t.Fatalf("sign-in %s: %d %s", path, w.Code, w.Body.String())
-	}
-	var s struct{ RefreshToken string }
-	_ = json.Unmarshal(w.Body.Bytes(), &s)
-	w = a.do(t, "POST", "/api/refresh", "", s.RefreshToken)
+	w := a.do(t, "POST", "/api/refresh", "", a.refreshToken(t, path, body))
 	if w.Code != http.StatusOK {
 		t.Fatalf("refresh: %d %s", w.Code, w.Body.String())
 	}
@@ -128,19 +121,7 @@ func routePath(pattern, surveyID string) (string, string) {
 // global ones must not reveal anything of a survey the caller is not assigned to.
 func TestEveryRouteAuthorization(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		vars func(t *testing.T) map[string]string
-	}{
-		{"sqlite", func(t *testing.T) map[string]string {
-			return map[string]string{"DATA_DIR": t.TempDir(), "ADMIN_PASSWORD": "admin password"}
-		}},
-		{"postgres", func(t *testing.T) map[string]string {
-			return map[string]string{"DATA_DIR": t.TempDir(), "ADMIN_PASSWORD": "admin password",
-				"DATABASE_URL": storetest.PostgresURL(t), "TOKEN_SECRET": strings.Repeat("s", 40),
-				"SECRETS_KEY": testSecretsKey}
-		}},
-	} {
+	for _, tc := range bothStores() {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			a := buildAPI(t, tc.vars(t))

@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/dispatch24/dispatch24/internal/httpapi"
-	"github.com/dispatch24/dispatch24/internal/store/storetest"
 	"github.com/dispatch24/dispatch24/pkg/events"
 )
 
@@ -36,18 +35,7 @@ import (
 //
 // It is not parallel: the heap is measured for this test alone.
 func TestHostileInput(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		vars func(t *testing.T) map[string]string
-	}{
-		{"sqlite", func(t *testing.T) map[string]string {
-			return map[string]string{"DATA_DIR": t.TempDir(), "ADMIN_PASSWORD": "admin password"}
-		}},
-		{"postgres", func(t *testing.T) map[string]string {
-			return map[string]string{"DATA_DIR": t.TempDir(), "ADMIN_PASSWORD": "admin password",
-				"DATABASE_URL": storetest.PostgresURL(t), "TOKEN_SECRET": strings.Repeat("h", 40), "SECRETS_KEY": testSecretsKey}
-		}},
-	} {
+	for _, tc := range bothStores() {
 		t.Run(tc.name, func(t *testing.T) { hostileRun(t, tc.vars(t)) })
 	}
 }
@@ -593,18 +581,7 @@ func jsonVariants(good string) [][]byte {
 // their neighbours) answer 400 naming the field, on both stores, and store nothing.
 func TestTextRefusedNamingTheField(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		vars func(t *testing.T) map[string]string
-	}{
-		{"sqlite", func(t *testing.T) map[string]string {
-			return map[string]string{"DATA_DIR": t.TempDir(), "ADMIN_PASSWORD": "admin password"}
-		}},
-		{"postgres", func(t *testing.T) map[string]string {
-			return map[string]string{"DATA_DIR": t.TempDir(), "ADMIN_PASSWORD": "admin password",
-				"DATABASE_URL": storetest.PostgresURL(t), "TOKEN_SECRET": strings.Repeat("n", 40), "SECRETS_KEY": testSecretsKey}
-		}},
-	} {
+	for _, tc := range bothStores() {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			a := buildAPI(t, tc.vars(t))
