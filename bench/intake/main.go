@@ -48,6 +48,8 @@ import (
 	"github.com/dispatch24/dispatch24/internal/httpapi"
 	"github.com/dispatch24/dispatch24/internal/outbox"
 	"github.com/dispatch24/dispatch24/internal/store"
+	"github.com/dispatch24/dispatch24/internal/store/postgres"
+	"github.com/dispatch24/dispatch24/internal/store/sqlite"
 	"github.com/dispatch24/dispatch24/internal/submission"
 	"github.com/dispatch24/dispatch24/internal/telemetry"
 	"github.com/dispatch24/dispatch24/pkg/events"
@@ -245,7 +247,7 @@ func rateName(r int) string {
 func openStore(ctx context.Context, kind, dir string) (*store.DB, func(), error) {
 	switch kind {
 	case "sqlite":
-		db, err := store.OpenSQLite(ctx, filepath.Join(dir, "bench.db"))
+		db, err := sqlite.Open(ctx, filepath.Join(dir, "bench.db"))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -279,7 +281,7 @@ func openStore(ctx context.Context, kind, dir string) (*store.DB, func(), error)
 		}
 		// application_name lets an observer find the bench's backends (pg_stat_activity) and
 		// measure the server's CPU per submission.
-		db, err := store.OpenPostgres(ctx, base+sep+"search_path="+schema+"&application_name=intake-bench")
+		db, err := postgres.Open(ctx, base+sep+"search_path="+schema+"&application_name=intake-bench")
 		if err != nil {
 			drop()
 			return nil, nil, err

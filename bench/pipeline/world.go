@@ -33,6 +33,7 @@ import (
 	"github.com/dispatch24/dispatch24/internal/outbox"
 	"github.com/dispatch24/dispatch24/internal/secret"
 	"github.com/dispatch24/dispatch24/internal/store"
+	"github.com/dispatch24/dispatch24/internal/store/postgres"
 	"github.com/dispatch24/dispatch24/internal/store/storetest"
 	"github.com/dispatch24/dispatch24/internal/submission"
 	"github.com/dispatch24/dispatch24/internal/survey"
@@ -168,7 +169,7 @@ func (w *world) openStore(ctx context.Context) error {
 	// application_name tells this run's backends apart, for their CPU time.
 	w.appName = schema
 	w.dbURL = base + sep + "search_path=" + schema + "&application_name=" + schema
-	if w.db, err = store.OpenPostgres(ctx, w.dbURL); err != nil {
+	if w.db, err = postgres.Open(ctx, w.dbURL); err != nil {
 		return err
 	}
 	w.onClose(w.db.Close)

@@ -18,6 +18,8 @@ import (
 	"github.com/dispatch24/dispatch24/internal/config"
 	"github.com/dispatch24/dispatch24/internal/password"
 	"github.com/dispatch24/dispatch24/internal/store"
+	"github.com/dispatch24/dispatch24/internal/store/postgres"
+	"github.com/dispatch24/dispatch24/internal/store/sqlite"
 	"github.com/dispatch24/dispatch24/internal/telemetry"
 )
 
@@ -59,9 +61,9 @@ func resetPassword(ctx context.Context, args []string, getenv func(string) strin
 			return fmt.Errorf("reset-password: %w: there is no store at %s (DATA_DIR=%s; set DATABASE_URL for PostgreSQL)",
 				auth.ErrNoAccount, cfg.SQLitePath(), cfg.DataDir)
 		}
-		db, err = store.OpenSQLite(ctx, cfg.SQLitePath())
+		db, err = sqlite.Open(ctx, cfg.SQLitePath())
 	} else {
-		db, err = store.OpenPostgres(ctx, cfg.DatabaseURL)
+		db, err = postgres.Open(ctx, cfg.DatabaseURL)
 	}
 	if err != nil {
 		return fmt.Errorf("reset-password: %w", err)

@@ -10,6 +10,7 @@ import (
 	"github.com/dispatch24/dispatch24/internal/runtest"
 	"github.com/dispatch24/dispatch24/internal/secret"
 	"github.com/dispatch24/dispatch24/internal/store"
+	"github.com/dispatch24/dispatch24/internal/store/postgres"
 	"github.com/dispatch24/dispatch24/internal/store/storetest"
 	"github.com/dispatch24/dispatch24/internal/survey"
 )
@@ -22,7 +23,7 @@ func TestSecretsKeyAtStart(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dbURL := storetest.PostgresURL(t)
-	db, err := store.OpenPostgres(ctx, dbURL)
+	db, err := postgres.Open(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/dispatch24/dispatch24/internal/embeddednats"
 	"github.com/dispatch24/dispatch24/internal/store"
+	"github.com/dispatch24/dispatch24/internal/store/postgres"
 	"github.com/dispatch24/dispatch24/internal/store/storetest"
 	"github.com/dispatch24/dispatch24/pkg/events"
 	"github.com/dispatch24/dispatch24/pkg/webhook"
@@ -85,7 +86,7 @@ func newWorldOn(t testing.TB, natsURL string, js jetstream.JetStream) *world {
 	t.Helper()
 	ctx := context.Background()
 	dbURL := storetest.PostgresURL(t)
-	db, err := store.OpenPostgres(ctx, dbURL)
+	db, err := postgres.Open(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,8 @@ import (
 	"github.com/dispatch24/dispatch24/internal/httpapi"
 	"github.com/dispatch24/dispatch24/internal/secret"
 	"github.com/dispatch24/dispatch24/internal/store"
+	"github.com/dispatch24/dispatch24/internal/store/postgres"
+	"github.com/dispatch24/dispatch24/internal/store/sqlite"
 	"github.com/dispatch24/dispatch24/internal/telemetry"
 	"github.com/dispatch24/dispatch24/pkg/events"
 )
@@ -65,9 +67,9 @@ func Open(ctx context.Context, cfg *config.Config, logger *slog.Logger, metrics 
 
 	start := time.Now()
 	if cfg.EmbeddedStore() {
-		env.DB, err = store.OpenSQLite(ctx, cfg.SQLitePath())
+		env.DB, err = sqlite.Open(ctx, cfg.SQLitePath())
 	} else {
-		env.DB, err = store.OpenPostgres(ctx, cfg.DatabaseURL)
+		env.DB, err = postgres.Open(ctx, cfg.DatabaseURL)
 	}
 	if err != nil {
 		return env, err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dispatch24/dispatch24/internal/auth"
 	"github.com/dispatch24/dispatch24/internal/store"
+	"github.com/dispatch24/dispatch24/internal/store/postgres"
 	"github.com/dispatch24/dispatch24/internal/store/storetest"
 )
 
@@ -163,7 +164,7 @@ func TestRateLimitSharedAcrossReplicas(t *testing.T) {
 	t.Run("postgres", func(t *testing.T) {
 		u := storetest.PostgresURL(t)
 		open := func() *store.DB {
-			db, err := store.OpenPostgres(t.Context(), u)
+			db, err := postgres.Open(t.Context(), u)
 			if err != nil {
 				t.Fatal(err)
 			}

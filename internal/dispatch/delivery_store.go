@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/dispatch24/dispatch24/internal/store"
+	"github.com/dispatch24/dispatch24/internal/store/postgres"
 )
 
 // The engine's queries on deliveries, delivery_attempts, webhooks (failure counters and
@@ -291,7 +292,7 @@ func claimDue(ctx context.Context, db *store.DB, now, leaseUntil int64, perEndpo
 		out []claimedDelivery
 		err error
 	)
-	if pool := db.Pool(); pool != nil {
+	if pool := postgres.Pool(db); pool != nil {
 		out, err = claimDuePostgres(ctx, pool, now, leaseUntil, perEndpoint, limit, rooms)
 	} else {
 		out, err = claimDueSQLite(ctx, db, now, leaseUntil, perEndpoint, limit, rooms)

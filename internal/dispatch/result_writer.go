@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/dispatch24/dispatch24/internal/store"
+	"github.com/dispatch24/dispatch24/internal/store/postgres"
 )
 
 // resultWriter records outcomes in batches: it collects them for up to FlushInterval or
@@ -155,7 +156,7 @@ func (w *resultWriter) commit(ctx context.Context, batch []outcome) error {
 	defer cancel()
 	stmts := w.plan(batch)
 	var err error
-	if pool := w.d.cfg.DB.Pool(); pool != nil {
+	if pool := postgres.Pool(w.d.cfg.DB); pool != nil {
 		w.disabled, err = execBatch(ctx, pool, stmts, w.disabled[:0])
 	} else {
 		err = w.d.cfg.DB.InTx(ctx, func(tx store.Querier) error {

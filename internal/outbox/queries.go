@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/dispatch24/dispatch24/internal/store"
+	"github.com/dispatch24/dispatch24/internal/store/postgres"
 	"github.com/dispatch24/dispatch24/pkg/events"
 )
 
@@ -131,13 +132,13 @@ func markPublished(ctx context.Context, db *store.DB, now time.Time, ids []strin
 		b := &pgx.Batch{}
 		b.Queue("BEGIN")
 		b.Queue("SET LOCAL synchronous_commit = off")
-		if err := markPublishedIn(ctx, store.BatchQueue{Batch: b}, now, ids); err != nil {
+		if err := markPublishedIn(ctx, postgres.BatchQueue{Batch: b}, now, ids); err != nil {
 			return err
 		}
 		b.Queue("COMMIT")
 		// A statement that fails leaves the transaction open; the pool closes a connection
 		// released that way rather than reuse it.
-		br := db.Pool().SendBatch(ctx, b)
+		br := postgres.Pool(db).SendBatch(ctx, b)
 		var err error
 		for i := 0; err == nil && i < b.Len(); i++ {
 			_, err = br.Exec()

@@ -61,18 +61,11 @@ func (db *DB) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if db.pg != nil {
-		conn, err := db.pg.Acquire(ctx)
-		if err != nil {
-			return fmt.Errorf("migrating: %w", err)
-		}
-		defer conn.Release()
-		// An arbitrary constant shared by every Dispatch24 process: "d24" in ASCII.
-		if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(6566964)"); err != nil {
-			return fmt.Errorf("migrating: taking the lock: %w", err)
-		}
-		defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(6566964)") //nolint:errcheck
+	unlock, err := db.conn.LockMigrations(ctx)
+	if err != nil {
+		return fmt.Errorf("migrating: taking the lock: %w", err)
 	}
+	defer unlock()
 	if _, err := db.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
 		name       TEXT NOT NULL,

@@ -7,7 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/dispatch24/dispatch24/internal/outbox"
-	"github.com/dispatch24/dispatch24/internal/store"
+	"github.com/dispatch24/dispatch24/internal/store/postgres"
 )
 
 // writePipelined is writeInTx for PostgreSQL in two round trips instead of one per
@@ -16,7 +16,7 @@ import (
 // more in between). Batches are small and frequent, so round trips, not the statements, are
 // what a batch waits for.
 func (c *committer) writePipelined(ctx context.Context, items []*pending) (entries []outbox.Entry, err error) {
-	conn, err := c.db.Pool().Acquire(ctx)
+	conn, err := postgres.Pool(c.db).Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("storing submissions: %w", err)
 	}
@@ -101,7 +101,7 @@ func (c *committer) writePipelined(ctx context.Context, items []*pending) (entri
 	}
 
 	b = &pgx.Batch{}
-	if err := c.stage(ctx, store.BatchQueue{Batch: b}, entries, created); err != nil {
+	if err := c.stage(ctx, postgres.BatchQueue{Batch: b}, entries, created); err != nil {
 		return nil, err
 	}
 	b.Queue("COMMIT")

@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/dispatch24/dispatch24/internal/store"
+	"github.com/dispatch24/dispatch24/internal/store/postgres"
+	"github.com/dispatch24/dispatch24/internal/store/sqlite"
 )
 
 // DefaultDatabaseURL is used when TEST_DATABASE_URL is unset.
@@ -42,7 +42,7 @@ func Each(t *testing.T, fn func(t *testing.T, db *store.DB)) {
 // SQLite returns a migrated database in a temporary directory, closed at the end of the test.
 func SQLite(t testing.TB) *store.DB {
 	t.Helper()
-	db, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "test.db"))
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"))
 	if err != nil {
 		t.Fatalf("opening SQLite: %v", err)
 	}
@@ -54,7 +54,7 @@ func SQLite(t testing.TB) *store.DB {
 func Postgres(t testing.TB) *store.DB {
 	t.Helper()
 	u := PostgresURL(t)
-	db, err := store.OpenPostgres(context.Background(), u)
+	db, err := postgres.Open(context.Background(), u)
 	if err != nil {
 		t.Fatalf("opening PostgreSQL schema: %v", err)
 	}
@@ -69,27 +69,16 @@ func PostgresURL(t testing.TB) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	base := DatabaseURL()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("PostgreSQL at TEST_DATABASE_URL (%s) does not answer: %v — the PostgreSQL tests need it", base, err)
-	}
-	defer conn.Close(context.Background())
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	schema := "t_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("creating schema: %v", err)
+	if err := postgres.ExecURL(ctx, base, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("PostgreSQL at TEST_DATABASE_URL (%s) does not answer or refuses CREATE SCHEMA: %v — the PostgreSQL tests need it", base, err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		c, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+		if err := postgres.ExecURL(ctx, base, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
 			t.Errorf("dropping schema %s: %v", schema, err)
 		}
 	})

@@ -1,10 +1,12 @@
-package store
+package postgres
 
 import (
 	"context"
 	"errors"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/dispatch24/dispatch24/internal/store"
 )
 
 // ErrQueued is what reading rows through a BatchQueue gives: a queued statement's results are
@@ -23,10 +25,10 @@ func (q BatchQueue) Exec(_ context.Context, sql string, args ...any) (int64, err
 }
 
 // Query fails with ErrQueued.
-func (q BatchQueue) Query(context.Context, string, ...any) (Rows, error) { return nil, ErrQueued }
+func (q BatchQueue) Query(context.Context, string, ...any) (store.Rows, error) { return nil, ErrQueued }
 
 // QueryRow returns a Row whose Scan fails with ErrQueued.
-func (q BatchQueue) QueryRow(context.Context, string, ...any) Row { return queuedRow{} }
+func (q BatchQueue) QueryRow(context.Context, string, ...any) store.Row { return queuedRow{} }
 
 type queuedRow struct{}
 

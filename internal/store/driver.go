@@ -1,0 +1,34 @@
+package store
+
+import "context"
+
+// Driver is one database's implementation of every table family's queries, in the shape of
+// River's riverdriver: internal/store/postgres and internal/store/sqlite implement it, and
+// internal/store/drivertest runs one suite against both. Each table family has one owning
+// package, the only one that calls its part of the Driver:
+//
+//	Accounts     users, refresh tokens, personal access tokens, sign-in failures   internal/auth
+//	Surveys      surveys, respondents                                              internal/survey
+//	Submissions  submissions                                                        internal/submission
+//	Events       events and the outbox                                              internal/outbox
+//	Webhooks     webhooks and the webhooks version                                  internal/endpoint
+//	Deliveries   deliveries and attempts                                            internal/delivery
+//
+// Everything else (the dispatcher, test sends, replays, the console, the CLI) goes through the
+// owning package.
+type Driver interface {
+	Executor
+	// InTx runs fn in one transaction, committing when fn returns nil and rolling back
+	// otherwise, so that several families' writes commit together.
+	InTx(ctx context.Context, fn func(tx Executor) error) error
+}
+
+// Executor runs every family's queries, on the pool or inside a transaction of InTx.
+type Executor interface {
+	Accounts() Accounts
+	Surveys() Surveys
+	Submissions() Submissions
+	Events() Events
+	Webhooks() Webhooks
+	Deliveries() Deliveries
+}

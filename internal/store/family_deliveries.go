@@ -1,0 +1,4 @@
+package store
+
+// Deliveries runs the queries of the deliveries and attempts tables.
+type Deliveries interface{}
