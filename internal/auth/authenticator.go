@@ -8,8 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
+	"time"
 
 	"github.com/dispatch24/dispatch24/internal/httpapi"
 	"github.com/dispatch24/dispatch24/internal/store"
@@ -55,7 +55,7 @@ func (s *Service) AuthenticateToken(ctx context.Context, raw string) (*httpapi.P
 			TokenID:  c.ID,
 		}, nil
 	}
-	acct, err := loadGlobalAccount(ctx, s.db, c.Subject)
+	acct, err := loadGlobalAccount(ctx, s.accounts(), c.Subject)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, fmt.Errorf("%w: the account no longer exists", ErrInvalidToken)
@@ -82,7 +82,7 @@ func (s *Service) authenticatePAT(ctx context.Context, raw string) (*httpapi.Pri
 		return nil, fmt.Errorf("%w: malformed personal access token", ErrInvalidToken)
 	}
 	hash := hashPAT(raw)
-	rec, err := patByHash(ctx, s.db, hash)
+	rec, err := s.accounts().PersonalAccessTokenByHash(ctx, hash)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, fmt.Errorf("%w: unknown personal access token", ErrInvalidToken)
@@ -92,15 +92,16 @@ func (s *Service) authenticatePAT(ctx context.Context, raw string) (*httpapi.Pri
 		return nil, fmt.Errorf("%w: unknown personal access token", ErrInvalidToken)
 	}
 	now := s.cfg.NowFunc()
-	if store.Micros(now) >= rec.ExpiresAt {
+	if !now.Before(rec.ExpiresAt) {
 		return nil, ErrTokenExpired
 	}
 	if rec.Disabled {
 		return nil, fmt.Errorf("%w: the account is disabled", ErrInvalidToken)
 	}
 	stale := now.Add(-s.cfg.PATTouchInterval)
-	if rec.LastUsedAt == nil || *rec.LastUsedAt < store.Micros(stale) {
-		if err := touchPAT(ctx, s.db, rec.ID, now, stale); err != nil {
+	// The stored times have microseconds: compare with stale as the update will.
+	if rec.LastUsedAt.IsZero() || rec.LastUsedAt.Before(stale.Truncate(time.Microsecond)) {
+		if err := s.accounts().TouchPersonalAccessToken(ctx, rec.ID, now, stale); err != nil {
 			// Bookkeeping only: the request goes ahead.
 			s.logger.WarnContext(ctx, "recording personal access token use", "pat_id", rec.ID, "err", err)
 		}
@@ -108,13 +109,13 @@ func (s *Service) authenticatePAT(ctx context.Context, raw string) (*httpapi.Pri
 	p := &httpapi.Principal{
 		UserID:   rec.UserID,
 		Kind:     httpapi.KindGlobal,
-		Roles:    splitRoles(rec.Roles),
+		Roles:    rec.Roles,
 		Username: rec.Email,
 		TokenID:  rec.ID,
 		PAT:      true,
 	}
-	if slices.Contains(p.Roles, httpapi.RoleStaff) && !slices.Contains(p.Roles, httpapi.RoleAdmin) {
-		if p.Surveys, err = userSurveys(ctx, s.db, rec.UserID); err != nil {
+	if staffOnly(p.Roles) {
+		if p.Surveys, err = s.accounts().UserSurveys(ctx, rec.UserID); err != nil {
 			return nil, err
 		}
 	}

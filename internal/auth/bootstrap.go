@@ -31,7 +31,7 @@ type FirstAdmin struct {
 // shown) and a curl example. With any global account present it creates nothing (logging that
 // a given ADMIN_* is ignored), so it is safe on every start and on every replica.
 func (s *Service) EnsureAdmin(ctx context.Context, a FirstAdmin, stdout io.Writer) error {
-	n, err := countUsers(ctx, s.db)
+	n, err := s.accounts().CountUsers(ctx)
 	if err != nil {
 		return fmt.Errorf("first admin: %w", err)
 	}
@@ -58,21 +58,18 @@ func (s *Service) EnsureAdmin(ctx context.Context, a FirstAdmin, stdout io.Write
 		return fmt.Errorf("first admin: hashing password: %w", err)
 	}
 	now := s.cfg.NowFunc().UTC().Truncate(time.Microsecond)
-	u := &userRow{
-		User: User{
-			ID: newID("usr_"), Email: email, Name: "Admin", Roles: []string{httpapi.RoleAdmin}, Surveys: []string{},
-			CreatedAt: now, UpdatedAt: now,
-		},
-		passwordHash: hash,
+	u := store.User{
+		ID: newID("usr_"), Email: email, Name: "Admin", PasswordHash: hash, Roles: []string{httpapi.RoleAdmin}, Surveys: []string{},
+		CreatedAt: now, UpdatedAt: now,
 	}
 	created := false
-	err = s.db.InTx(ctx, func(tx store.Querier) error {
+	err = s.db.Driver.InTx(ctx, func(tx store.Executor) error {
 		// Check again under the writer: another replica may have won the race.
-		if n, err := countUsers(ctx, tx); err != nil || n > 0 {
+		if n, err := tx.Accounts().CountUsers(ctx); err != nil || n > 0 {
 			return err
 		}
 		created = true
-		return insertUser(ctx, tx, u)
+		return tx.Accounts().InsertUser(ctx, u)
 	})
 	if errors.Is(err, store.ErrConflict) {
 		return nil // a replica created the same admin meanwhile

@@ -52,7 +52,10 @@ func (s *Service) CreatePAT(ctx context.Context, userID, name string, expiresAt 
 		},
 		Token: tok,
 	}
-	if err := insertPAT(ctx, s.db, userID, hashPAT(tok), &p.PersonalAccessToken); err != nil {
+	rec := store.PersonalAccessToken{
+		ID: p.ID, UserID: userID, Name: p.Name, Hash: hashPAT(tok), CreatedAt: p.CreatedAt, ExpiresAt: p.ExpiresAt,
+	}
+	if err := s.accounts().InsertPersonalAccessToken(ctx, rec); err != nil {
 		return nil, err
 	}
 	s.logger.InfoContext(ctx, "personal access token created", "user_id", userID, "pat_id", p.ID)
@@ -92,9 +95,13 @@ func (s *Service) handleCreatePAT(w http.ResponseWriter, r *http.Request) error 
 
 func (s *Service) handleListPATs(w http.ResponseWriter, r *http.Request) error {
 	p := httpapi.PrincipalFrom(r.Context())
-	items, err := listPATs(r.Context(), s.db, p.UserID)
+	rows, err := s.accounts().PersonalAccessTokens(r.Context(), p.UserID)
 	if err != nil {
 		return err
+	}
+	items := make([]PersonalAccessToken, len(rows))
+	for i, row := range rows {
+		items[i] = publicPAT(row)
 	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"items": items})
 	return nil
@@ -102,7 +109,7 @@ func (s *Service) handleListPATs(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Service) handleDeletePAT(w http.ResponseWriter, r *http.Request) error {
 	p := httpapi.PrincipalFrom(r.Context())
-	err := deletePAT(r.Context(), s.db, p.UserID, r.PathValue("id"))
+	err := s.accounts().DeletePersonalAccessToken(r.Context(), p.UserID, r.PathValue("id"))
 	if errors.Is(err, store.ErrNotFound) {
 		return httpapi.NotFound("token_not_found", "no such personal access token")
 	}

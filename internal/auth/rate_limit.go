@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"time"
 
 	"github.com/dispatch24/dispatch24/internal/store"
@@ -79,65 +78,40 @@ func (l *limiter) reserve(ctx context.Context, accountKey, clientIP string) (*at
 
 // take records a failure under key unless key already has limit failures in the window.
 func (l *limiter) take(ctx context.Context, key, id string, limit int, now time.Time) error {
-	since := store.Micros(now.Add(-l.window))
-	n, err := l.db.Exec(ctx, `INSERT INTO signin_failures (key, failed_at, attempt)
-		SELECT $1, $2, $5 WHERE (SELECT count(*) FROM signin_failures WHERE key = $1 AND failed_at > $3) < $4`,
-		key, store.Micros(now), since, limit, id)
-	if err != nil {
-		return fmt.Errorf("recording sign-in attempt: %w", err)
-	}
-	recent, err := l.recent(ctx, key, since, limit)
+	acc := l.db.Driver.Accounts()
+	since := now.Add(-l.window)
+	taken, err := acc.TakeSignInFailure(ctx, key, id, now, since, limit)
 	if err != nil {
 		return err
 	}
-	if n == 1 && len(recent) <= limit {
+	// Up to limit+1 failure times of key within the window, newest first.
+	recent, err := acc.RecentSignInFailures(ctx, key, since, limit+1)
+	if err != nil {
+		return err
+	}
+	if taken && len(recent) <= limit {
 		return nil
 	}
 	// Blocked. The next attempt is admitted once fewer than limit failures are left in the
 	// window, i.e. when the limit-th most recent one leaves it.
 	retry := time.Second
 	if len(recent) >= limit {
-		retry = max(store.FromMicros(recent[limit-1]).Add(l.window).Sub(now), time.Second)
+		retry = max(recent[limit-1].Add(l.window).Sub(now), time.Second)
 	}
 	return &RateLimitError{RetryAfter: retry}
 }
 
-// recent returns up to limit+1 failure times of key within the window, newest first.
-func (l *limiter) recent(ctx context.Context, key string, since int64, limit int) ([]int64, error) {
-	rows, err := l.db.Query(ctx, `SELECT failed_at FROM signin_failures WHERE key = $1 AND failed_at > $2
-		ORDER BY failed_at DESC LIMIT $3`, key, since, limit+1)
-	if err != nil {
-		return nil, fmt.Errorf("counting sign-in failures: %w", err)
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var at int64
-		if err := rows.Scan(&at); err != nil {
-			return nil, fmt.Errorf("counting sign-in failures: %w", err)
-		}
-		out = append(out, at)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("counting sign-in failures: %w", err)
-	}
-	return out, nil
-}
-
 // forget deletes this attempt's row under key.
 func (a *attempt) forget(ctx context.Context, key string) error {
-	if _, err := a.l.db.Exec(ctx, "DELETE FROM signin_failures WHERE key = $1 AND attempt = $2", key, a.id); err != nil {
-		return fmt.Errorf("resetting sign-in failures: %w", err)
-	}
-	return nil
+	return a.l.db.Driver.Accounts().DeleteSignInAttempt(ctx, key, a.id)
 }
 
 // succeeded forgets the account key's failures (a successful sign-in resets its count) and
 // this attempt's row of the address: the address's other failures stay, so signing in to an
 // account one holds cannot clear the count of guesses at other accounts.
 func (a *attempt) succeeded(ctx context.Context) error {
-	if _, err := a.l.db.Exec(ctx, "DELETE FROM signin_failures WHERE key = $1", a.key); err != nil {
-		return fmt.Errorf("resetting sign-in failures: %w", err)
+	if err := a.l.db.Driver.Accounts().DeleteSignInFailures(ctx, a.key); err != nil {
+		return err
 	}
 	return a.forget(ctx, a.addrKey)
 }

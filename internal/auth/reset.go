@@ -35,7 +35,7 @@ func (s *Service) ResetPassword(ctx context.Context, email, pw string) (newPassw
 	} else if errs := s.checkPassword(pw); len(errs) > 0 {
 		return "", nil, fmt.Errorf("%w password: %s", ErrInvalid, errs[0].Message)
 	}
-	row, err := userByEmail(ctx, s.db, addr)
+	row, err := s.accounts().UserByEmail(ctx, addr)
 	if errors.Is(err, store.ErrNotFound) {
 		return "", nil, fmt.Errorf("%w: %s", ErrNoAccount, addr)
 	}

@@ -96,7 +96,11 @@ func (s *Service) Run(ctx context.Context) error {
 // their expiry (plus the leeway, after which no check would accept them anyway).
 func (s *Service) Prune(ctx context.Context) error {
 	now := s.cfg.NowFunc()
-	f, t, err := prune(ctx, s.db, now.Add(-s.cfg.FailureWindow), now.Add(-s.cfg.Leeway))
+	f, err := s.accounts().PruneSignInFailures(ctx, now.Add(-s.cfg.FailureWindow))
+	if err != nil {
+		return err
+	}
+	t, err := s.accounts().PruneRefreshTokens(ctx, now.Add(-s.cfg.Leeway))
 	if err != nil {
 		return err
 	}

@@ -41,20 +41,21 @@ func (s *Service) SignIn(ctx context.Context, email, pw, clientIP string) (strin
 	if err != nil {
 		return "", s.signInRefused(ctx, log, err)
 	}
-	u, err := userByEmail(ctx, s.db, email)
+	u, err := s.accounts().UserByEmail(ctx, email)
+	found := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return "", err
 	}
 	hash := s.dummyHash
-	if u != nil {
-		hash = u.passwordHash
+	if found {
+		hash = u.PasswordHash
 	}
 	ok, err := s.verify(ctx, hash, pw)
 	if err != nil {
 		return "", s.checkNotRun(ctx, log, att, err)
 	}
 	switch {
-	case u == nil:
+	case !found:
 		return "", s.signInFailed(ctx, log, "unknown_account")
 	case !ok:
 		return "", s.signInFailed(ctx, log, "wrong_password")
@@ -77,15 +78,16 @@ func (s *Service) SignInAlias(ctx context.Context, surveyID, username, pw, clien
 	if err != nil {
 		return "", s.signInRefused(ctx, log, err)
 	}
-	rsp, err := respondentByAlias(ctx, s.db, surveyID, username)
+	rsp, err := s.accounts().RespondentLoginByAlias(ctx, surveyID, username)
+	found := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return "", err
 	}
-	if rsp == nil || rsp.PasswordHash == nil {
+	if !found || rsp.PasswordHash == nil {
 		if _, err := s.verify(ctx, s.dummyHash, pw); err != nil {
 			return "", s.checkNotRun(ctx, log, att, err)
 		}
-		if rsp == nil {
+		if !found {
 			return "", s.signInFailed(ctx, log, "unknown_account")
 		}
 		return "", s.signInFailed(ctx, log, "no_password")
@@ -120,7 +122,7 @@ func (s *Service) SignInAlias(ctx context.Context, surveyID, username, pw, clien
 func (s *Service) upgradeRespondentHash(ctx context.Context, log *slog.Logger, id, oldHash, pw string) {
 	h, err := s.cfg.Hasher.Hash(ctx, s.cfg.PasswordParams, pw)
 	if err == nil {
-		_, err = s.db.Exec(ctx, "UPDATE respondents SET password_hash = $1 WHERE id = $2 AND password_hash = $3", h, id, oldHash)
+		_, err = s.accounts().UpgradeRespondentPasswordHash(ctx, id, oldHash, h)
 	}
 	if err != nil {
 		log.WarnContext(ctx, "upgrading an imported password hash", "err", err)
@@ -138,11 +140,12 @@ func (s *Service) SignInToken(ctx context.Context, authToken, clientIP string) (
 	if err != nil {
 		return "", s.signInRefused(ctx, log, err)
 	}
-	rsp, err := respondentByToken(ctx, s.db, authToken)
+	rsp, err := s.accounts().RespondentLoginByToken(ctx, authToken)
+	found := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return "", err
 	}
-	if rsp == nil || subtle.ConstantTimeCompare([]byte(rsp.AuthToken), []byte(authToken)) != 1 {
+	if !found || subtle.ConstantTimeCompare([]byte(rsp.AuthToken), []byte(authToken)) != 1 {
 		return "", s.signInFailed(ctx, log, "unknown_token")
 	}
 	log = log.With("survey_id", rsp.SurveyID, "account", rsp.Username)
@@ -229,7 +232,8 @@ func (s *Service) issueRefresh(ctx context.Context, userID, kind string) (string
 		return "", err
 	}
 	now := s.cfg.NowFunc()
-	if err := insertRefreshToken(ctx, s.db, jti, userID, kind, now, now.Add(s.cfg.RefreshTTL)); err != nil {
+	rec := store.RefreshToken{JTI: jti, UserID: userID, Kind: kind, CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTTL)}
+	if err := s.accounts().InsertRefreshToken(ctx, rec); err != nil {
 		return "", err
 	}
 	return tok, nil
@@ -242,7 +246,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (string, err
 	if err != nil {
 		return "", err
 	}
-	rec, err := refreshTokenRecord(ctx, s.db, c.ID)
+	rec, err := s.accounts().RefreshToken(ctx, c.ID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return "", fmt.Errorf("%w: unknown refresh token", ErrInvalidToken)
@@ -250,9 +254,9 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (string, err
 		return "", err
 	case rec.UserID != c.Subject:
 		return "", fmt.Errorf("%w: refresh token of another account", ErrInvalidToken)
-	case rec.Revoked:
+	case !rec.RevokedAt.IsZero():
 		return "", ErrTokenRevoked
-	case rec.ExpiresAt <= store.Micros(s.cfg.NowFunc()):
+	case !rec.ExpiresAt.After(s.cfg.NowFunc()):
 		return "", ErrTokenExpired
 	case !rec.Exists || rec.Disabled:
 		return "", fmt.Errorf("%w: the account is deleted or disabled", ErrInvalidToken)
@@ -263,7 +267,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (string, err
 		access.Roles = []string{httpapi.RoleRespondent}
 		access.SurveyID, access.Username = rec.SurveyID, rec.Username
 	} else {
-		access.Roles = splitRoles(rec.Roles)
+		access.Roles = rec.Roles
 	}
 	tok, _, err := s.tokens.sign(access, s.cfg.AccessTTL)
 	return tok, err
@@ -275,7 +279,7 @@ func (s *Service) SignOut(ctx context.Context, refreshToken string) error {
 	if err != nil {
 		return err
 	}
-	ok, err := revokeRefreshToken(ctx, s.db, c.ID, c.Subject, s.cfg.NowFunc())
+	ok, err := s.accounts().RevokeRefreshToken(ctx, c.ID, c.Subject, s.cfg.NowFunc())
 	if err != nil {
 		return err
 	}

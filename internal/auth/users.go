@@ -70,18 +70,16 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser) (*User, error) {
 		return nil, err
 	}
 	now := s.cfg.NowFunc().UTC().Truncate(time.Microsecond)
-	u := &userRow{
-		User: User{
-			ID: newID("usr_"), Email: email, Name: name, Roles: roles, Surveys: surveys,
-			CreatedAt: now, UpdatedAt: now,
-		},
-		passwordHash: hash,
+	u := store.User{
+		ID: newID("usr_"), Email: email, Name: name, PasswordHash: hash, Roles: roles, Surveys: surveys,
+		CreatedAt: now, UpdatedAt: now,
 	}
-	err = s.db.InTx(ctx, func(tx store.Querier) error {
-		if err := checkSurveysExist(ctx, tx, surveys); err != nil {
+	err = s.db.Driver.InTx(ctx, func(tx store.Executor) error {
+		acc := tx.Accounts()
+		if err := checkSurveysExist(ctx, acc, surveys); err != nil {
 			return err
 		}
-		return insertUser(ctx, tx, u)
+		return acc.InsertUser(ctx, u)
 	})
 	if errors.Is(err, store.ErrConflict) {
 		return nil, errEmailTaken()
@@ -90,7 +88,8 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser) (*User, error) {
 		return nil, err
 	}
 	s.logger.InfoContext(ctx, "user created", "user_id", u.ID, "roles", roles)
-	return &u.User, nil
+	out := publicUser(u)
+	return &out, nil
 }
 
 // UpdateUser changes a global account. Disabling it or changing its password revokes its
@@ -141,10 +140,11 @@ func (s *Service) UpdateUser(ctx context.Context, id string, in UserPatch) (*Use
 	p := httpapi.PrincipalFrom(ctx)
 	reset := p == nil || p.UserID != id
 	now := s.cfg.NowFunc().UTC().Truncate(time.Microsecond)
-	var u *userRow
-	err := s.db.InTx(ctx, func(tx store.Querier) error {
+	var u store.User
+	err := s.db.Driver.InTx(ctx, func(tx store.Executor) error {
+		acc := tx.Accounts()
 		var err error
-		if u, err = userByID(ctx, tx, id); err != nil {
+		if u, err = acc.UserByID(ctx, id); err != nil {
 			return err
 		}
 		wasAdmin := !u.Disabled && slices.Contains(u.Roles, httpapi.RoleAdmin)
@@ -152,7 +152,7 @@ func (s *Service) UpdateUser(ctx context.Context, id string, in UserPatch) (*Use
 			u.Email = email
 		}
 		if in.Password != nil {
-			u.passwordHash = hash
+			u.PasswordHash = hash
 		}
 		if in.Name != nil {
 			u.Name = name
@@ -164,32 +164,32 @@ func (s *Service) UpdateUser(ctx context.Context, id string, in UserPatch) (*Use
 			u.Disabled = *in.Disabled
 		}
 		u.UpdatedAt = now
-		if err := updateUser(ctx, tx, u); err != nil {
+		if err := acc.UpdateUser(ctx, u); err != nil {
 			return err
 		}
 		if in.Surveys != nil {
-			if err := checkSurveysExist(ctx, tx, surveys); err != nil {
+			if err := checkSurveysExist(ctx, acc, surveys); err != nil {
 				return err
 			}
-			if err := setUserSurveys(ctx, tx, id, surveys); err != nil {
+			if err := acc.SetUserSurveys(ctx, id, surveys); err != nil {
 				return err
 			}
 			u.Surveys = surveys
 		}
 		if wasAdmin && (u.Disabled || !slices.Contains(u.Roles, httpapi.RoleAdmin)) {
-			if n, err := countEnabledAdmins(ctx, tx); err != nil {
+			if n, err := acc.CountEnabledWithRole(ctx, httpapi.RoleAdmin); err != nil {
 				return err
 			} else if n == 0 {
 				return errLastAdmin()
 			}
 		}
 		if in.Password != nil && reset {
-			if err := deleteUserPATs(ctx, tx, id); err != nil {
+			if err := acc.DeleteUserPersonalAccessTokens(ctx, id); err != nil {
 				return err
 			}
 		}
 		if u.Disabled || in.Password != nil {
-			return revokeUserRefreshTokens(ctx, tx, id, now)
+			return acc.RevokeUserRefreshTokens(ctx, id, now)
 		}
 		return nil
 	})
@@ -203,28 +203,30 @@ func (s *Service) UpdateUser(ctx context.Context, id string, in UserPatch) (*Use
 	}
 	s.logger.InfoContext(ctx, "user updated", "user_id", id, "roles", u.Roles, "disabled", u.Disabled,
 		"password_changed", in.Password != nil, "password_reset", in.Password != nil && reset)
-	return &u.User, nil
+	out := publicUser(u)
+	return &out, nil
 }
 
 // DeleteUser deletes a global account, revoking its refresh tokens; its personal access
 // tokens and survey assignments are deleted with it.
 func (s *Service) DeleteUser(ctx context.Context, id string) error {
-	err := s.db.InTx(ctx, func(tx store.Querier) error {
-		u, err := userByID(ctx, tx, id)
+	err := s.db.Driver.InTx(ctx, func(tx store.Executor) error {
+		acc := tx.Accounts()
+		u, err := acc.UserByID(ctx, id)
 		if err != nil {
 			return err
 		}
-		if err := deleteUser(ctx, tx, id); err != nil {
+		if err := acc.DeleteUser(ctx, id); err != nil {
 			return err
 		}
 		if !u.Disabled && slices.Contains(u.Roles, httpapi.RoleAdmin) {
-			if n, err := countEnabledAdmins(ctx, tx); err != nil {
+			if n, err := acc.CountEnabledWithRole(ctx, httpapi.RoleAdmin); err != nil {
 				return err
 			} else if n == 0 {
 				return errLastAdmin()
 			}
 		}
-		return revokeUserRefreshTokens(ctx, tx, id, s.cfg.NowFunc())
+		return acc.RevokeUserRefreshTokens(ctx, id, s.cfg.NowFunc())
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return errNoUser()
@@ -238,18 +240,29 @@ func (s *Service) DeleteUser(ctx context.Context, id string) error {
 
 // User returns one global account.
 func (s *Service) User(ctx context.Context, id string) (*User, error) {
-	u, err := userByID(ctx, s.db, id)
+	u, err := s.accounts().UserByID(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errNoUser()
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &u.User, nil
+	out := publicUser(u)
+	return &out, nil
 }
 
 // Users lists the global accounts by e-mail.
-func (s *Service) Users(ctx context.Context) ([]User, error) { return listUsers(ctx, s.db) }
+func (s *Service) Users(ctx context.Context) ([]User, error) {
+	rows, err := s.accounts().Users(ctx)
+	if err != nil {
+		return nil, err
+	}
+	users := make([]User, len(rows))
+	for i, u := range rows {
+		users[i] = publicUser(u)
+	}
+	return users, nil
+}
 
 func (s *Service) handleCreateUser(w http.ResponseWriter, r *http.Request) error {
 	var in NewUser
@@ -386,11 +399,11 @@ func checkSurveyIDs(ids []string) ([]string, []httpapi.FieldError) {
 	return slices.Compact(out), nil
 }
 
-func checkSurveysExist(ctx context.Context, q store.Querier, ids []string) error {
+func checkSurveysExist(ctx context.Context, acc store.Accounts, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	missing, err := missingSurveys(ctx, q, ids)
+	missing, err := acc.MissingSurveys(ctx, ids)
 	if err != nil {
 		return err
 	}
