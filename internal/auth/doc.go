@@ -47,4 +47,12 @@
 // Setting a global account's password revokes its refresh tokens; set by another account (a
 // reset) it also deletes the account's personal access tokens, which only their owner can
 // list and delete.
+//
+// # Storage
+//
+// The package owns the accounts tables (users with their survey assignments, refresh_tokens,
+// personal_access_tokens, signin_failures) and reaches them only through store.Accounts
+// (db.Driver.Accounts(), or tx.Accounts() inside Driver.InTx when several writes commit
+// together); their SQL lives in the store drivers. Sign-in also reads respondents (and
+// upgrades an imported password hash) through the sign-in view store.Accounts gives of them.
 package auth
