@@ -19,7 +19,7 @@ var _ store.Accounts = Accounts{}
 
 // chunk bounds the rows of one multi-row statement, well under both databases' parameter
 // limits.
-const chunk = 500
+const accountsChunk = 500
 
 const userColumns = "id, email, name, password_hash, roles, disabled, created_at, updated_at"
 
@@ -174,7 +174,7 @@ func (a Accounts) SetUserSurveys(ctx context.Context, id string, surveys []strin
 	if _, err := a.Write.Exec(ctx, "DELETE FROM user_surveys WHERE user_id = $1", id); err != nil {
 		return fmt.Errorf("replacing surveys of user %s: %w", id, err)
 	}
-	for part := range slices.Chunk(surveys, chunk) {
+	for part := range slices.Chunk(surveys, accountsChunk) {
 		args := make([]any, 0, 2*len(part))
 		for _, s := range part {
 			args = append(args, id, s)
@@ -221,7 +221,7 @@ func (a Accounts) CountEnabledWithRole(ctx context.Context, role string) (int, e
 // MissingSurveys implements store.Accounts.
 func (a Accounts) MissingSurveys(ctx context.Context, ids []string) ([]string, error) {
 	found := map[string]bool{}
-	for part := range slices.Chunk(ids, chunk) {
+	for part := range slices.Chunk(ids, accountsChunk) {
 		args := make([]any, len(part))
 		for i, id := range part {
 			args[i] = id

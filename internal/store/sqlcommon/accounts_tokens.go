@@ -45,17 +45,17 @@ func (a Accounts) RefreshToken(ctx context.Context, jti string) (store.RefreshTo
 	switch r.Kind {
 	case store.AccountGlobal:
 		if uDisabled != nil {
-			r.Exists, r.Disabled, r.Roles = true, *uDisabled, splitRoles(deref(uRoles))
+			r.Exists, r.Disabled, r.Roles = true, *uDisabled, splitRoles(accountsDeref(uRoles))
 		}
 	case store.AccountRespondent:
 		if rDisabled != nil {
-			r.Exists, r.Disabled, r.SurveyID, r.Username = true, *rDisabled, deref(rSurvey), deref(rUsername)
+			r.Exists, r.Disabled, r.SurveyID, r.Username = true, *rDisabled, accountsDeref(rSurvey), accountsDeref(rUsername)
 		}
 	}
 	return r, nil
 }
 
-func deref(s *string) string {
+func accountsDeref(s *string) string {
 	if s == nil {
 		return ""
 	}
@@ -84,7 +84,7 @@ func (a Accounts) RevokeUserRefreshTokens(ctx context.Context, userID string, no
 
 // RevokeRefreshTokensOf implements store.Accounts.
 func (a Accounts) RevokeRefreshTokensOf(ctx context.Context, userIDs []string, now time.Time) error {
-	for part := range slices.Chunk(userIDs, chunk) {
+	for part := range slices.Chunk(userIDs, accountsChunk) {
 		args := make([]any, 0, len(part)+1)
 		args = append(args, store.Micros(now))
 		for _, id := range part {
