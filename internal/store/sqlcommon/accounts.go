@@ -17,7 +17,7 @@ type Accounts struct {
 
 var _ store.Accounts = Accounts{}
 
-// chunk bounds the rows of one multi-row statement, well under both databases' parameter
+// accountsChunk bounds the rows of one multi-row statement, well under both databases' parameter
 // limits.
 const accountsChunk = 500
 
