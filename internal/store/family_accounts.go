@@ -43,6 +43,10 @@ type Accounts interface {
 	CountEnabledWithRole(ctx context.Context, role string) (int, error)
 	// MissingSurveys returns the ids among ids that name no survey, in the order given (a
 	// read of the surveys table, for checking assignments in the writing transaction).
+	//
+	// TRANSITIONAL (issue 12): the surveys family offers the same read (Surveys.MissingSurveys
+	// on the surveys branch); once both are merged, auth calls tx.Surveys().MissingSurveys and
+	// this method goes.
 	MissingSurveys(ctx context.Context, ids []string) ([]string, error)
 
 	// InsertRefreshToken records an issued refresh token.
@@ -91,6 +95,11 @@ type Accounts interface {
 	DeleteSignInAttempt(ctx context.Context, key, attempt string) error
 	// PruneSignInFailures deletes the failures at or before before and returns how many.
 	PruneSignInFailures(ctx context.Context, before time.Time) (int64, error)
+
+	// The three methods below read and write the surveys family's respondents table for
+	// sign-in. TRANSITIONAL (issue 12): once the surveys branch is merged, auth reads
+	// respondents through internal/survey (Store.Respondent, Store.RespondentByAuthToken, and
+	// the Surveys.SwapPasswordHash compare-and-set), and these methods and RespondentLogin go.
 
 	// RespondentLoginByAlias returns what sign-in reads of a respondent found by survey and user
 	// name; ErrNotFound when there is none.
