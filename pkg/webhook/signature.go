@@ -1,11 +1,13 @@
 package webhook
 
 import (
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"hash"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -17,7 +19,8 @@ const (
 	HeaderID = "webhook-id"
 	// HeaderTimestamp carries the attempt's time in Unix seconds.
 	HeaderTimestamp = "webhook-timestamp"
-	// HeaderSignature carries one "v1,<base64 HMAC-SHA256>" per signing secret, space-separated.
+	// HeaderSignature carries one signature per signing secret or key, space-separated:
+	// "v1,<base64 HMAC-SHA256>" for a whsec_ secret, "v1a,<base64 Ed25519>" for a whsk_ key.
 	HeaderSignature = "webhook-signature"
 )
 
@@ -26,11 +29,25 @@ const (
 	signaturePrefix = "v1,"
 	// encodedMACLen is the length of a standard base64 HMAC-SHA256.
 	encodedMACLen = 44
+	// asymmetricPrefix starts an asymmetric (Ed25519) Standard Webhooks signature.
+	asymmetricPrefix = "v1a,"
+	// encodedEd25519Len is the length of a standard base64 Ed25519 signature.
+	encodedEd25519Len = 88
+	// maxPooledContent bounds the signed-content buffer a pooled macer keeps for v1a, so one huge
+	// body does not pin its size in the pool.
+	maxPooledContent = 1 << 20
 )
 
-// Sign returns the webhook-signature header value of one attempt: "v1,<signature>" for each
-// secret, in the order given, separated by spaces. Each signature is the standard base64
-// HMAC-SHA256 of "<msgID>.<unix seconds>.<body>" keyed with the decoded secret.
+// Sign returns the webhook-signature header value of one attempt: one signature per secret, in
+// the order given, separated by spaces. The prefix of each secret picks its scheme, as the
+// Standard Webhooks specification intends:
+//
+//   - a whsec_ secret (the prefix may be omitted) gives "v1,<signature>", the standard base64
+//     HMAC-SHA256 of "<msgID>.<unix seconds>.<body>" keyed with the decoded secret;
+//   - a whsk_ signing key gives "v1a,<signature>", the standard base64 Ed25519 signature of the
+//     same content.
+//
+// The error wraps ErrInvalidSecret or ErrInvalidKey and never repeats a secret.
 func Sign(msgID string, timestamp time.Time, body []byte, secrets ...string) (string, error) {
 	if len(secrets) == 0 {
 		return "", fmt.Errorf("%w: no secret to sign with", ErrInvalidSecret)
@@ -47,6 +64,16 @@ func appendSignatures(dst []byte, m *macer, secrets []string, msgID string, unix
 	var num [20]byte
 	ts := strconv.AppendInt(num[:0], unix, 10)
 	for i, s := range secrets {
+		if strings.HasPrefix(s, SigningKeyPrefix) {
+			if i > 0 {
+				dst = append(dst, ' ')
+			}
+			var err error
+			if dst, err = m.appendEd25519(dst, s, msgID, ts, body); err != nil {
+				return dst, err
+			}
+			continue
+		}
 		var key [maxSecretBytes]byte
 		n, err := decodeSecretInto(&key, s)
 		if err != nil {
@@ -63,15 +90,45 @@ func appendSignatures(dst []byte, m *macer, secrets []string, msgID string, unix
 	return dst, nil
 }
 
+// appendEd25519 appends "v1a,<signature>" of "<msgID>.<ts>.<body>" under the whsk_ key to dst.
+func (m *macer) appendEd25519(dst []byte, key, msgID string, ts, body []byte) ([]byte, error) {
+	priv, err := ParseSigningKey(key)
+	if err != nil {
+		return dst, err
+	}
+	sig := ed25519.Sign(priv, m.signedContent(msgID, ts, body))
+	clear(priv)
+	dst = append(dst, asymmetricPrefix...)
+	return base64.StdEncoding.AppendEncode(dst, sig), nil
+}
+
+// signedContent returns "<msgID>.<ts>.<body>" in m's reusable buffer. Ed25519 (unlike HMAC)
+// needs the whole content at once: it hashes it twice.
+func (m *macer) signedContent(msgID string, ts, body []byte) []byte {
+	c := append(m.content[:0], msgID...)
+	c = append(c, '.')
+	c = append(c, ts...)
+	c = append(c, '.')
+	c = append(c, body...)
+	if cap(c) <= maxPooledContent {
+		m.content = c
+	} else {
+		m.content = nil
+	}
+	return c
+}
+
 // macer computes the Standard Webhooks HMAC-SHA256 of "<msgID>.<ts>.<body>". It is HMAC as
 // RFC 2104 defines it, spelled out over one reusable SHA-256 state because crypto/hmac.New
 // allocates six objects per call and this runs for every secret of every attempt. The tests
-// check it against crypto/hmac and the specification's test vector.
+// check it against crypto/hmac and the specification's test vector. It also keeps the buffer in
+// which v1a signing and verifying assemble the signed content.
 type macer struct {
 	h       hash.Hash
 	pad     [sha256.BlockSize]byte
 	digest  [sha256.Size]byte
 	scratch [128]byte
+	content []byte
 }
 
 func newMACer() *macer { return &macer{h: sha256.New()} }
