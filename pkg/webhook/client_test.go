@@ -464,6 +464,10 @@ func TestSendConcurrent(t *testing.T) {
 			req := testRequest(srv.URL)
 			req.MessageID = "evt_" + strconv.Itoa(i)
 			req.JWTKey = []byte(testJWTSecret)
+			if i%2 == 1 {
+				// v1a attempts share the client's parsed keys.
+				req.Secrets = []string{vectorSigningKey, vectorSecret}
+			}
 			if res := c.Send(context.Background(), req); !res.Delivered {
 				t.Errorf("Send %d = %+v", i, res)
 			}

@@ -52,15 +52,16 @@ func Sign(msgID string, timestamp time.Time, body []byte, secrets ...string) (st
 	if len(secrets) == 0 {
 		return "", fmt.Errorf("%w: no secret to sign with", ErrInvalidSecret)
 	}
-	b, err := appendSignatures(nil, newMACer(), secrets, msgID, timestamp.Unix(), body)
+	b, err := appendSignatures(nil, newMACer(), nil, secrets, msgID, timestamp.Unix(), body)
 	if err != nil {
 		return "", err
 	}
 	return string(b), nil
 }
 
-// appendSignatures appends the webhook-signature value for secrets to dst.
-func appendSignatures(dst []byte, m *macer, secrets []string, msgID string, unix int64, body []byte) ([]byte, error) {
+// appendSignatures appends the webhook-signature value for secrets to dst. keys, if not nil,
+// keeps whsk_ keys parsed across calls.
+func appendSignatures(dst []byte, m *macer, keys *signingKeyCache, secrets []string, msgID string, unix int64, body []byte) ([]byte, error) {
 	var num [20]byte
 	ts := strconv.AppendInt(num[:0], unix, 10)
 	for i, s := range secrets {
@@ -69,7 +70,7 @@ func appendSignatures(dst []byte, m *macer, secrets []string, msgID string, unix
 				dst = append(dst, ' ')
 			}
 			var err error
-			if dst, err = m.appendEd25519(dst, s, msgID, ts, body); err != nil {
+			if dst, err = m.appendEd25519(dst, keys, s, msgID, ts, body); err != nil {
 				return dst, err
 			}
 			continue
@@ -91,15 +92,62 @@ func appendSignatures(dst []byte, m *macer, secrets []string, msgID string, unix
 }
 
 // appendEd25519 appends "v1a,<signature>" of "<msgID>.<ts>.<body>" under the whsk_ key to dst.
-func (m *macer) appendEd25519(dst []byte, key, msgID string, ts, body []byte) ([]byte, error) {
-	priv, err := ParseSigningKey(key)
+func (m *macer) appendEd25519(dst []byte, keys *signingKeyCache, key, msgID string, ts, body []byte) ([]byte, error) {
+	priv, cached, err := keys.get(key)
 	if err != nil {
 		return dst, err
 	}
 	sig := ed25519.Sign(priv, m.signedContent(msgID, ts, body))
-	clear(priv)
+	if !cached {
+		clear(priv)
+	}
 	dst = append(dst, asymmetricPrefix...)
 	return base64.StdEncoding.AppendEncode(dst, sig), nil
+}
+
+// maxCachedSigningKeys bounds a signingKeyCache: past it the cache starts again empty.
+const maxCachedSigningKeys = 4096
+
+// signingKeyCache keeps whsk_ keys parsed for the Client, which signs with the same few keys on
+// every attempt. Parsing checks the key's public half against its seed, a scalar multiplication,
+// and crypto/ed25519 keeps its own expansion of a key only while the same key slice is reused:
+// with the cache, two v1a signatures of a 1 KiB attempt take 0 allocations instead of 14 and
+// about 2.5 times less time (BenchmarkSignAttemptV1a, parse against cached).
+type signingKeyCache struct {
+	mu   sync.RWMutex
+	keys map[string]ed25519.PrivateKey
+	max  int // default maxCachedSigningKeys
+}
+
+// get returns the parsed key and whether it belongs to the cache (and must not be cleared). A nil
+// cache parses every time.
+func (c *signingKeyCache) get(key string) (ed25519.PrivateKey, bool, error) {
+	if c == nil {
+		priv, err := ParseSigningKey(key)
+		return priv, false, err
+	}
+	c.mu.RLock()
+	priv, ok := c.keys[key]
+	c.mu.RUnlock()
+	if ok {
+		return priv, true, nil
+	}
+	priv, err := ParseSigningKey(key)
+	if err != nil {
+		return nil, false, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	limit := c.max
+	if limit == 0 {
+		limit = maxCachedSigningKeys
+	}
+	if len(c.keys) >= limit || c.keys == nil {
+		// Retired keys leave this way too; forgetting them costs one parse each.
+		c.keys = make(map[string]ed25519.PrivateKey)
+	}
+	c.keys[key] = priv
+	return priv, true, nil
 }
 
 // signedContent returns "<msgID>.<ts>.<body>" in m's reusable buffer. Ed25519 (unlike HMAC)
