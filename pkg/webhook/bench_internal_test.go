@@ -38,16 +38,16 @@ func BenchmarkSignAttemptV1a(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			var pool macPool
-			var keys *signingKeyCache
+			var ed *ed25519Signer
 			if cached {
-				keys = new(signingKeyCache)
+				ed = new(ed25519Signer)
 			}
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			for b.Loop() {
 				var buf [2 * (len(asymmetricPrefix) + encodedEd25519Len + 1)]byte
 				m := pool.get()
-				if _, err := appendSignatures(buf[:0], m, keys, secrets, "evt_2KWPBgLlAfxdpx2AI54pPJ85f4W", time.Now().Unix(), body); err != nil {
+				if _, err := appendSignatures(buf[:0], m, ed, secrets, "evt_2KWPBgLlAfxdpx2AI54pPJ85f4W", time.Now().Unix(), body); err != nil {
 					b.Fatal(err)
 				}
 				pool.put(m)

@@ -139,7 +139,7 @@ type Client struct {
 	transport *http.Transport
 	http      *http.Client
 	macs      macPool
-	keys      signingKeyCache
+	ed25519   ed25519Signer
 	bufs      sync.Pool // *[MaxResponseBodyBytes]byte
 }
 
@@ -273,7 +273,7 @@ func (c *Client) newRequest(ctx context.Context, req *Request, now time.Time) (*
 	m := c.macs.get()
 	// Room for two signatures of either scheme (a rotation) without allocating.
 	var sigBuf [2 * (len(asymmetricPrefix) + encodedEd25519Len + 1)]byte
-	sig, err := appendSignatures(sigBuf[:0], m, &c.keys, req.Secrets, req.MessageID, unix, req.Body)
+	sig, err := appendSignatures(sigBuf[:0], m, &c.ed25519, req.Secrets, req.MessageID, unix, req.Body)
 	c.macs.put(m)
 	if err != nil {
 		return nil, fmt.Errorf("signing: %w", err)

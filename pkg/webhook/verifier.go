@@ -99,6 +99,7 @@ type Verifier struct {
 	now       func() time.Time
 	maxBody   int64
 	macs      macPool
+	contents  contentPool
 }
 
 // Verified describes a delivery that passed Verify.
@@ -197,7 +198,7 @@ func (v *Verifier) checkSignatures(id, ts string, body []byte, sigs []string) er
 		return nil
 	}
 	if len(v.pubs) > 0 {
-		return v.checkEd25519(m, id, ts, body, sigs)
+		return v.checkEd25519(id, ts, body, sigs)
 	}
 	return ErrInvalidSignature
 }
@@ -230,8 +231,13 @@ func (v *Verifier) macMatches(m *macer, id, ts string, body []byte, sigs []strin
 
 // checkEd25519 returns nil when any v1a signature in the header values verifies with any public
 // key, checking at most MaxAsymmetricSignatures of them.
-func (v *Verifier) checkEd25519(m *macer, id, ts string, body []byte, sigs []string) error {
-	var content []byte
+func (v *Verifier) checkEd25519(id, ts string, body []byte, sigs []string) error {
+	var content *[]byte // the signed content, assembled for the first well-formed v1a signature
+	defer func() {
+		if content != nil {
+			v.contents.put(content)
+		}
+	}()
 	var src [encodedEd25519Len]byte
 	var sig [encodedEd25519Len / 4 * 3]byte
 	seen := 0
@@ -253,10 +259,11 @@ func (v *Verifier) checkEd25519(m *macer, id, ts string, body []byte, sigs []str
 				continue
 			}
 			if content == nil {
-				content = m.signedContent(id, []byte(ts), body)
+				content = v.contents.get()
+				*content = appendSignedContent((*content)[:0], id, []byte(ts), body)
 			}
 			for _, pub := range v.pubs {
-				if ed25519.Verify(pub, content, sig[:n]) {
+				if ed25519.Verify(pub, *content, sig[:n]) {
 					return nil
 				}
 			}
