@@ -152,10 +152,10 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 
 // Verify checks a delivery's headers and exact body bytes: the Standard Webhooks signatures
 // (any listed v1 signature may match any secret, any listed v1a signature any public key), then
-// that webhook-timestamp is within the tolerance, then, with a JWT secret, the Authorization JWT and its bodySha256. Errors wrap
-// ErrMissingHeaders, ErrInvalidSignature, ErrTimestampOutOfRange, ErrInvalidToken or
-// ErrBodyMismatch. The signature is checked before the timestamp, so ErrTimestampOutOfRange
-// means a genuine but stale (or future) delivery.
+// that webhook-timestamp is within the tolerance, then, with a JWT secret, the Authorization JWT
+// and its bodySha256. Errors wrap ErrMissingHeaders, ErrInvalidSignature,
+// ErrTimestampOutOfRange, ErrInvalidToken or ErrBodyMismatch. The signature is checked before the
+// timestamp, so ErrTimestampOutOfRange means a genuine but stale (or future) delivery.
 func (v *Verifier) Verify(header http.Header, body []byte) (*Verified, error) {
 	id := header.Get(HeaderID)
 	tsText := header.Get(HeaderTimestamp)
