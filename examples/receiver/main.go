@@ -1,17 +1,23 @@
 // Command receiver is an example webhook receiver for Dispatch24: copy it as the starting
-// point of an integration. It verifies every delivery's Standard Webhooks signature and, when
-// given the survey's JWT secret, its Authorization JWT, with pkg/webhook; it deduplicates on
-// webhook-id in memory and prints each event (id, type, surveyId, username).
+// point of an integration. It verifies every delivery's Standard Webhooks signature (v1 with the
+// endpoint's whsec_ secret, v1a with its whpk_ public key) and, when given the survey's JWT
+// secret, its Authorization JWT, with pkg/webhook; it deduplicates on webhook-id in memory and
+// prints each event (id, type, surveyId, username).
 //
 // Usage:
 //
 //	go run ./examples/receiver -secret whsec_... [-jwt-secret ...] [-addr 127.0.0.1:9000]
+//	go run ./examples/receiver -public-key whpk_... [-jwt-secret ...] [-addr 127.0.0.1:9000]
 //
 // Flags (each falls back to the environment variable in brackets):
 //
 //	-addr        listen address [RECEIVER_ADDR], default 127.0.0.1:9000
-//	-secret      the endpoint's whsec_ signing secret [WEBHOOK_SECRET]; during a rotation give
-//	             the new and the old secret separated by a comma. Required.
+//	-secret      the endpoint's whsec_ signing secret [WEBHOOK_SECRET], for the scheme v1;
+//	             during a rotation give the new and the old secret separated by a comma
+//	-public-key  the endpoint's whpk_ public key [WEBHOOK_PUBLIC_KEY], for the scheme v1a
+//	             (Ed25519); during a rotation repeat the flag or separate the keys by commas.
+//	             A -secret or a -public-key is required; given both, either kind of
+//	             signature is accepted (as while an endpoint moves from v1 to v1a).
 //	-jwt-secret  the survey's jwtSecret [WEBHOOK_JWT_SECRET]; when set, the Authorization JWT
 //	             is required and verified
 //	-issuer      the JWT's expected iss [WEBHOOK_ISSUER], default intake24
@@ -25,7 +31,9 @@
 //	  -d '{"url":"http://127.0.0.1:9000/webhook","events":["survey.session.submitted"]}' \
 //	  http://127.0.0.1:8080/api/admin/surveys/demo-survey/webhooks
 //
-// then start the receiver with the "secret" from the answer. The receiver answers 204 for a new
+// then start the receiver with the "secret" from the answer. For an endpoint created with
+// "signatureScheme":"v1a" the answer carries a "publicKey" (whpk_…) instead: start the receiver
+// with -public-key and that key. A v1a receiver holds nothing that can sign a delivery. The receiver answers 204 for a new
 // event, 200 for a repeat, 400 for a malformed delivery and 401 for one that fails verification;
 // Dispatch24 retries anything but 2xx.
 package main
@@ -61,11 +69,12 @@ func main() {
 
 // config is the receiver's configuration.
 type config struct {
-	addr      string
-	secrets   []string
-	jwtSecret string
-	issuer    string
-	audience  string
+	addr       string
+	secrets    []string
+	publicKeys []string
+	jwtSecret  string
+	issuer     string
+	audience   string
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -81,21 +90,44 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	var secrets string
 	fs.StringVar(&c.addr, "addr", env("RECEIVER_ADDR", "127.0.0.1:9000"), "listen address")
 	fs.StringVar(&secrets, "secret", env("WEBHOOK_SECRET", ""), "whsec_ signing secret(s), comma separated")
+	var publicKeys listFlag
+	fs.Var(&publicKeys, "public-key", "whpk_ public key(s) for v1a signatures; repeat or separate by commas (default $WEBHOOK_PUBLIC_KEY)")
 	fs.StringVar(&c.jwtSecret, "jwt-secret", env("WEBHOOK_JWT_SECRET", ""), "the survey's jwtSecret (optional)")
 	fs.StringVar(&c.issuer, "issuer", env("WEBHOOK_ISSUER", webhook.DefaultIssuer), "expected JWT issuer")
 	fs.StringVar(&c.audience, "audience", env("WEBHOOK_AUDIENCE", ""), "expected JWT audience (default http://<addr>/webhook)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
-	for s := range strings.SplitSeq(secrets, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			c.secrets = append(c.secrets, s)
-		}
+	c.secrets = splitList(secrets)
+	c.publicKeys = publicKeys
+	if len(c.publicKeys) == 0 {
+		c.publicKeys = splitList(getenv("WEBHOOK_PUBLIC_KEY"))
 	}
-	if len(c.secrets) == 0 {
-		return config{}, errors.New("a signing secret is required: -secret or WEBHOOK_SECRET")
+	if len(c.secrets) == 0 && len(c.publicKeys) == 0 {
+		return config{}, errors.New("a signing secret or public key is required: -secret (WEBHOOK_SECRET) or -public-key (WEBHOOK_PUBLIC_KEY)")
 	}
 	return c, nil
+}
+
+// listFlag is a flag that may be repeated, each value a comma-separated list.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, splitList(v)...)
+	return nil
+}
+
+// splitList splits a comma-separated list, dropping empty items and surrounding space.
+func splitList(s string) []string {
+	var out []string
+	for item := range strings.SplitSeq(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 // run starts the receiver and serves until ctx is done.
@@ -114,10 +146,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		cfg.audience = "http://" + ln.Addr().String() + "/webhook"
 	}
 	verifier, err := webhook.NewVerifier(webhook.VerifierConfig{
-		Secrets:   cfg.secrets,
-		JWTSecret: cfg.jwtSecret,
-		Issuer:    cfg.issuer,
-		Audience:  cfg.audience,
+		Secrets:    cfg.secrets,
+		PublicKeys: cfg.publicKeys,
+		JWTSecret:  cfg.jwtSecret,
+		Issuer:     cfg.issuer,
+		Audience:   cfg.audience,
 	})
 	if err != nil {
 		_ = ln.Close()
@@ -131,7 +164,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "jwt", cfg.jwtSecret != "", "audience", cfg.audience)
+	log.Info("listening", "addr", ln.Addr().String(), "secrets", len(cfg.secrets), "publicKeys", len(cfg.publicKeys),
+		"jwt", cfg.jwtSecret != "", "audience", cfg.audience)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -31,16 +31,15 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-func TestReceiver(t *testing.T) {
-	secret := webhook.NewSecret()
-	const jwtSecret = "an opaque shared secret, 32+ characters"
-	env := map[string]string{"WEBHOOK_SECRET": secret, "WEBHOOK_JWT_SECRET": jwtSecret}
-
+// startReceiver runs the receiver with args and env on a free port and returns its webhook URL
+// and its standard output.
+func startReceiver(t *testing.T, args []string, env map[string]string) (string, *syncBuffer) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout, stderr syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-addr", "127.0.0.1:0"}, func(k string) string { return env[k] }, &stdout, &stderr)
+		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), func(k string) string { return env[k] }, &stdout, &stderr)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -61,14 +60,28 @@ func TestReceiver(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	url := "http://" + addr + "/webhook"
+	return "http://" + addr + "/webhook", &stdout
+}
 
+// newClient returns a delivery client allowed to reach the loopback receiver.
+func newClient(t *testing.T) *webhook.Client {
+	t.Helper()
 	_, loopback, _ := net.ParseCIDR("127.0.0.0/8")
 	client, err := webhook.NewClient(webhook.ClientConfig{AllowNets: []*net.IPNet{loopback}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(client.Close)
+	return client
+}
+
+func TestReceiver(t *testing.T) {
+	secret := webhook.NewSecret()
+	const jwtSecret = "an opaque shared secret, 32+ characters"
+	env := map[string]string{"WEBHOOK_SECRET": secret, "WEBHOOK_JWT_SECRET": jwtSecret}
+	url, stdout := startReceiver(t, nil, env)
+	client := newClient(t)
+	ctx := context.Background()
 	req := &webhook.Request{
 		URL:       url,
 		MessageID: "evt_1",
@@ -118,11 +131,82 @@ func TestReceiver(t *testing.T) {
 	}
 }
 
+// A v1a receiver: public keys from a repeated flag, a comma-separated flag, or the environment
+// verify deliveries signed with the matching whsk_ keys, during a rotation too.
+func TestReceiverPublicKey(t *testing.T) {
+	key1, pub1 := webhook.NewSigningKey()
+	key2, pub2 := webhook.NewSigningKey()
+	key3, pub3 := webhook.NewSigningKey()
+	strangerKey, _ := webhook.NewSigningKey()
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+	}{
+		{"repeated flag", []string{"-public-key", pub1, "-public-key", pub2 + "," + pub3}, nil},
+		{"environment", nil, map[string]string{"WEBHOOK_PUBLIC_KEY": pub1 + ", " + pub2 + "," + pub3}},
+		{"flag wins over environment", []string{"-public-key", pub1 + "," + pub2 + "," + pub3}, map[string]string{"WEBHOOK_PUBLIC_KEY": "whpk_unused"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			url, stdout := startReceiver(t, tt.args, tt.env)
+			client := newClient(t)
+			send := func(id string, secrets ...string) webhook.Result {
+				return client.Send(context.Background(), &webhook.Request{
+					URL: url, MessageID: id, EventType: "survey.session.submitted",
+					Body:    []byte(`{"id":"` + id + `","type":"survey.session.submitted","surveyId":"demo-survey"}`),
+					Secrets: secrets,
+				})
+			}
+			for i, secrets := range [][]string{{key1}, {key2}, {key3}, {strangerKey, key2}, {webhook.NewSecret(), key1}} {
+				if res := send("evt_"+string(rune('a'+i)), secrets...); res.StatusCode != http.StatusNoContent {
+					t.Errorf("delivery %d = %+v, want 204", i, res)
+				}
+			}
+			if res := send("evt_x", strangerKey); res.StatusCode != http.StatusUnauthorized {
+				t.Errorf("delivery signed by an unknown key = %+v, want 401", res)
+			}
+			if res := send("evt_y", webhook.NewSecret()); res.StatusCode != http.StatusUnauthorized {
+				t.Errorf("delivery with only an unknown v1 secret = %+v, want 401", res)
+			}
+			if out := stdout.String(); strings.Count(out, "msg=event ") != 5 || !strings.Contains(out, "publicKeys=3") {
+				t.Errorf("output:\n%s", out)
+			}
+		})
+	}
+}
+
 func TestReceiverNeedsSecret(t *testing.T) {
 	var out bytes.Buffer
 	err := run(context.Background(), nil, func(string) string { return "" }, &out, &out)
-	if err == nil || !strings.Contains(err.Error(), "secret") {
+	if err == nil || !strings.Contains(err.Error(), "-secret") || !strings.Contains(err.Error(), "-public-key") {
 		t.Fatalf("run without a secret: %v", err)
+	}
+}
+
+// Keys of the wrong kind are refused at start, saying what they are, without repeating them.
+func TestReceiverRejectsWrongKeys(t *testing.T) {
+	signingKey, publicKey := webhook.NewSigningKey()
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"signing key as public key", []string{"-public-key", signingKey}, "whsk_ secret signing key"},
+		{"public key as secret", []string{"-secret", publicKey}, "v1a"},
+		{"malformed public key", []string{"-public-key", "whpk_AAAA"}, "public key 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := run(context.Background(), append([]string{"-addr", "127.0.0.1:0"}, tt.args...), func(string) string { return "" }, &out, &out)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("run: err = %v, want it to say %q", err, tt.want)
+			}
+			if strings.Contains(err.Error()+out.String(), signingKey[5:20]) || strings.Contains(err.Error()+out.String(), publicKey[5:20]) {
+				t.Errorf("output repeats a key: %v\n%s", err, out.String())
+			}
+		})
 	}
 }
 

@@ -75,6 +75,32 @@ func BenchmarkVerify(b *testing.B) {
 	}
 }
 
+// BenchmarkVerifyV1a verifies a v1a delivery signed during a key rotation, with the old public
+// key, so that both signatures are checked.
+func BenchmarkVerifyV1a(b *testing.B) {
+	body := benchBody()
+	now := time.Now()
+	newKey, _ := webhook.NewSigningKey()
+	sig, err := webhook.Sign("evt_1", now, body, newKey, vectorSigningKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := http.Header{}
+	h.Set(webhook.HeaderID, "evt_1")
+	h.Set(webhook.HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
+	h.Set(webhook.HeaderSignature, sig)
+	v, err := webhook.NewVerifier(webhook.VerifierConfig{PublicKeys: []string{vectorPublicKey}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := v.Verify(h, body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // benchReceiver is a minimal receiver on 127.0.0.1 that counts new connections.
 func benchReceiver(b *testing.B) (*httptest.Server, *atomic.Int64) {
 	var dials atomic.Int64
@@ -126,6 +152,24 @@ func BenchmarkClientSend(b *testing.B) {
 			b.ReportMetric(float64(dials.Load()), "dials")
 		})
 	}
+}
+
+// BenchmarkClientSendV1a is BenchmarkClientSend's "signature" case for a v1a endpoint during a
+// key rotation: two Ed25519 signatures per attempt.
+func BenchmarkClientSendV1a(b *testing.B) {
+	srv, dials := benchReceiver(b)
+	c := newTestClient(b, webhook.ClientConfig{NowFunc: time.Now})
+	req := benchRequest(srv.URL, false)
+	newKey, _ := webhook.NewSigningKey()
+	req.Secrets = []string{newKey, vectorSigningKey}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if res := c.Send(ctx, req); !res.Delivered {
+			b.Fatalf("Send = %+v", res)
+		}
+	}
+	b.ReportMetric(float64(dials.Load()), "dials")
 }
 
 // BenchmarkClientSendParallel keeps 64 attempts in flight (32 goroutines per CPU on the 2-core

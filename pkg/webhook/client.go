@@ -111,8 +111,10 @@ type Request struct {
 	EventType string
 	// Body is the exact JSON body. It is signed and sent as it is.
 	Body []byte
-	// Secrets are the endpoint's whsec_ secrets: the current one first, then the previous one
-	// while a rotation is in its grace period. At least one is required; each adds a signature.
+	// Secrets are the endpoint's signing secrets: the current one first, then the previous one
+	// while a rotation is in its grace period. At least one is required; each adds a signature,
+	// whose scheme its prefix picks (see Sign): a whsec_ secret a v1 HMAC, a whsk_ signing key a
+	// v1a Ed25519 signature. The two kinds may be mixed.
 	Secrets []string
 	// JWTKey is the survey's jwtSecret. When set, an "Authorization: Bearer <JWT>" is added.
 	JWTKey []byte
@@ -137,6 +139,7 @@ type Client struct {
 	transport *http.Transport
 	http      *http.Client
 	macs      macPool
+	ed25519   ed25519Signer
 	bufs      sync.Pool // *[MaxResponseBodyBytes]byte
 }
 
@@ -268,8 +271,9 @@ func (c *Client) newRequest(ctx context.Context, req *Request, now time.Time) (*
 
 	unix := now.Unix()
 	m := c.macs.get()
-	var sigBuf [2 * (len(signaturePrefix) + encodedMACLen + 1)]byte
-	sig, err := appendSignatures(sigBuf[:0], m, req.Secrets, req.MessageID, unix, req.Body)
+	// Room for two signatures of either scheme (a rotation) without allocating.
+	var sigBuf [2 * (len(asymmetricPrefix) + encodedEd25519Len + 1)]byte
+	sig, err := appendSignatures(sigBuf[:0], m, &c.ed25519, req.Secrets, req.MessageID, unix, req.Body)
 	c.macs.put(m)
 	if err != nil {
 		return nil, fmt.Errorf("signing: %w", err)

@@ -157,6 +157,52 @@ func TestSendDelivers(t *testing.T) {
 	}
 }
 
+// A v1a endpoint during a move from v1: the request carries the whsec_ secret and the whsk_ key,
+// and a receiver verifying through the Middleware accepts it with either the secret or the
+// public key alone.
+func TestSendV1aThroughMiddleware(t *testing.T) {
+	t.Parallel()
+	c := newTestClient(t, webhook.ClientConfig{NowFunc: time.Now})
+	newKey, newPublic := webhook.NewSigningKey()
+	tests := []struct {
+		name    string
+		secrets []string
+		cfg     webhook.VerifierConfig
+		want    int
+	}{
+		{"v1a only", []string{newKey}, webhook.VerifierConfig{PublicKeys: []string{newPublic}}, http.StatusNoContent},
+		{"v1a rotation, old key", []string{newKey, vectorSigningKey}, webhook.VerifierConfig{PublicKeys: []string{vectorPublicKey}}, http.StatusNoContent},
+		{"v1 and v1a, receiver has the secret", []string{vectorSecret, newKey}, webhook.VerifierConfig{Secrets: []string{vectorSecret}}, http.StatusNoContent},
+		{"v1 and v1a, receiver has the public key", []string{vectorSecret, newKey}, webhook.VerifierConfig{PublicKeys: []string{newPublic}}, http.StatusNoContent},
+		{"another key", []string{newKey}, webhook.VerifierConfig{PublicKeys: []string{vectorPublicKey}}, http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := make(chan []byte, 1)
+			tt.cfg.NowFunc = time.Now
+			v := newVerifier(t, tt.cfg)
+			srv := httptest.NewServer(v.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				got <- body
+				w.WriteHeader(http.StatusNoContent)
+			})))
+			t.Cleanup(srv.Close)
+			req := testRequest(srv.URL + "/hook")
+			req.Secrets = tt.secrets
+			res := c.Send(context.Background(), req)
+			if res.StatusCode != tt.want {
+				t.Fatalf("Send = %+v, want HTTP %d", res, tt.want)
+			}
+			if tt.want == http.StatusNoContent {
+				if body := <-got; !bytes.Equal(body, req.Body) {
+					t.Errorf("handler saw body %q", body)
+				}
+			}
+		})
+	}
+}
+
 func TestSendWithoutJWTKeySendsNoAuthorization(t *testing.T) {
 	t.Parallel()
 	got := make(chan http.Header, 1)
@@ -379,6 +425,8 @@ func TestSendInvalidRequest(t *testing.T) {
 	tests := map[string]func(*webhook.Request){
 		"bad secret":   func(r *webhook.Request) { r.Secrets = []string{"whsec_tooshort"} },
 		"no secret":    func(r *webhook.Request) { r.Secrets = nil },
+		"bad key":      func(r *webhook.Request) { r.Secrets = []string{vectorSecret, "whsk_tooshort"} },
+		"public key":   func(r *webhook.Request) { r.Secrets = []string{vectorPublicKey} },
 		"no id":        func(r *webhook.Request) { r.MessageID = "" },
 		"ftp URL":      func(r *webhook.Request) { r.URL = "ftp://127.0.0.1/x" },
 		"unparseable":  func(r *webhook.Request) { r.URL = "http://[::1" },
@@ -416,6 +464,10 @@ func TestSendConcurrent(t *testing.T) {
 			req := testRequest(srv.URL)
 			req.MessageID = "evt_" + strconv.Itoa(i)
 			req.JWTKey = []byte(testJWTSecret)
+			if i%2 == 1 {
+				// v1a attempts share the client's parsed keys.
+				req.Secrets = []string{vectorSigningKey, vectorSecret}
+			}
 			if res := c.Send(context.Background(), req); !res.Delivered {
 				t.Errorf("Send %d = %+v", i, res)
 			}

@@ -42,3 +42,35 @@ func ExampleVerifier_Verify() {
 	// msg_p5jXN8AQM9LWM0D4loKWxJek <nil>
 	// true
 }
+
+// A v1a endpoint: the sender signs with the whsk_ key, the receiver verifies with its whpk_
+// public key. (NewSigningKey makes a fresh pair; this one is fixed so the output is.)
+func ExampleSign_v1a() {
+	const (
+		signingKey = "whsk_nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2DXWpgBgrEKt9VL/tPJZAc6DuFy89qmIyWvAhpo9wdRGg=="
+		publicKey  = "whpk_11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
+	)
+	body := []byte(`{"test": 2432232314}`)
+	sig, err := webhook.Sign("msg_p5jXN8AQM9LWM0D4loKWxJek", time.Unix(1614265330, 0), body, signingKey)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(sig)
+
+	v, err := webhook.NewVerifier(webhook.VerifierConfig{
+		PublicKeys: []string{publicKey},
+		NowFunc:    func() time.Time { return time.Unix(1614265330, 0) },
+	})
+	if err != nil {
+		panic(err)
+	}
+	header := http.Header{}
+	header.Set("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek")
+	header.Set("webhook-timestamp", "1614265330")
+	header.Set("webhook-signature", sig)
+	_, err = v.Verify(header, body)
+	fmt.Println(err)
+	// Output:
+	// v1a,fldxM4gAKugP6nnt1hdz3sgGfZ6d99nzrMFnZOELIxbzEHoVmAb2ADpkJK7zgPePmPsle0zV9jSeGlHFG2NVAw==
+	// <nil>
+}

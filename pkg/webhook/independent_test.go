@@ -4,6 +4,7 @@ package webhook_test
 // the package under test and nothing from golang-jwt, so a shared mistake cannot hide.
 
 import (
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -86,4 +87,16 @@ func handJWT(alg, headerJSON, claimsJSON string, key []byte) string {
 func refBodySHA256(body []byte) string {
 	sum := sha256.Sum256(body)
 	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// refV1aSignature computes a Standard Webhooks v1a signature with crypto/ed25519 alone: the
+// 64-byte key after "whsk_", over "<msgID>.<unix>.<body>".
+func refV1aSignature(t testing.TB, signingKey, msgID string, unix int64, body []byte) string {
+	t.Helper()
+	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(strings.TrimPrefix(signingKey, "whsk_")))
+	if err != nil || len(key) != ed25519.PrivateKeySize {
+		t.Fatalf("decoding signing key: %d bytes, %v", len(key), err)
+	}
+	sig := ed25519.Sign(ed25519.PrivateKey(key), []byte(fmt.Sprintf("%s.%d.%s", msgID, unix, body)))
+	return "v1a," + base64.StdEncoding.EncodeToString(sig)
 }

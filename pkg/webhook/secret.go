@@ -50,17 +50,26 @@ func decodeSecretInto(buf *[maxSecretBytes]byte, secret string) (int, error) {
 	// Decoding from a stack copy keeps the per-attempt path free of allocations.
 	var src [88]byte // base64.StdEncoding.EncodedLen(maxSecretBytes)
 	if len(enc) > len(src) {
-		return 0, fmt.Errorf("%w: longer than %d bytes", ErrInvalidSecret, maxSecretBytes)
+		return 0, badSecret(secret, fmt.Sprintf("longer than %d bytes", maxSecretBytes))
 	}
 	copy(src[:], enc)
 	var tmp [len(src) / 4 * 3]byte
 	n, err := base64.StdEncoding.Decode(tmp[:], src[:len(enc)])
 	if err != nil {
-		return 0, fmt.Errorf("%w: not standard base64", ErrInvalidSecret)
+		return 0, badSecret(secret, "not standard base64")
 	}
 	if n < minSecretBytes || n > maxSecretBytes {
 		return 0, fmt.Errorf("%w: %d bytes, want %d to %d", ErrInvalidSecret, n, minSecretBytes, maxSecretBytes)
 	}
 	copy(buf[:], tmp[:n])
 	return n, nil
+}
+
+// badSecret is the error for a secret that is not base64 of a sensible length. A v1a key in the
+// place of a secret gets a clearer word than its base64 would.
+func badSecret(secret, detail string) error {
+	if strings.HasPrefix(secret, SigningKeyPrefix) || strings.HasPrefix(secret, PublicKeyPrefix) {
+		detail = "an Ed25519 key of the scheme v1a, not a whsec_ secret"
+	}
+	return fmt.Errorf("%w: %s", ErrInvalidSecret, detail)
 }

@@ -172,3 +172,83 @@ func TestDecodeSecret(t *testing.T) {
 		})
 	}
 }
+
+func TestSignV1a(t *testing.T) {
+	t.Parallel()
+	otherKey, _ := webhook.NewSigningKey()
+	tests := []struct {
+		name    string
+		secrets []string
+		want    string // "REF:<whsk_ key>" stands for an independent Ed25519 signature
+	}{
+		{name: "fixed vector", secrets: []string{vectorSigningKey}, want: vectorV1aSignature},
+		{name: "surrounding space in the key", secrets: []string{vectorSigningKey + "\n"}, want: vectorV1aSignature},
+		{
+			name:    "v1a rotation: both keys, current first",
+			secrets: []string{otherKey, vectorSigningKey},
+			want:    "REF:" + otherKey + " " + vectorV1aSignature,
+		},
+		{
+			name:    "v1 and v1a together, in the order given",
+			secrets: []string{vectorSecret, vectorSigningKey},
+			want:    vectorSignature + " " + vectorV1aSignature,
+		},
+		{
+			name:    "v1a and v1 together",
+			secrets: []string{vectorSigningKey, vectorSecret},
+			want:    vectorV1aSignature + " " + vectorSignature,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			want := tt.want
+			if rest, ok := strings.CutPrefix(want, "REF:"); ok {
+				key, tail, _ := strings.Cut(rest, " ")
+				want = refV1aSignature(t, key, vectorMsgID, vectorTimestamp, []byte(vectorBody)) + " " + tail
+			}
+			got, err := webhook.Sign(vectorMsgID, time.Unix(vectorTimestamp, 0), []byte(vectorBody), tt.secrets...)
+			if err != nil {
+				t.Fatalf("Sign: %v", err)
+			}
+			if got != want {
+				t.Errorf("Sign = %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+func TestSignV1aMatchesIndependentEd25519(t *testing.T) {
+	t.Parallel()
+	bodies := []string{"", "{}", `{"id":"evt_1","type":"survey.session.submitted"}`, strings.Repeat("é.", 5000)}
+	for i := range 12 {
+		key, _ := webhook.NewSigningKey()
+		body := []byte(bodies[i%len(bodies)])
+		msgID := "evt_" + strings.Repeat("x", i*13)
+		unix := int64(1_700_000_000 + i*7919)
+		got, err := webhook.Sign(msgID, time.Unix(unix, 0), body, key)
+		if err != nil {
+			t.Fatalf("Sign: %v", err)
+		}
+		if want := refV1aSignature(t, key, msgID, unix, body); got != want {
+			t.Fatalf("case %d: Sign = %q, independent Ed25519 = %q", i, got, want)
+		}
+	}
+}
+
+func TestSignRejectsBadSigningKey(t *testing.T) {
+	t.Parallel()
+	bad := "whsk_" + strings.Repeat("A", 86) + "=="
+	_, err := webhook.Sign("evt_1", time.Unix(1, 0), nil, vectorSigningKey, bad)
+	if !errors.Is(err, webhook.ErrInvalidKey) {
+		t.Fatalf("Sign with a bad second key: err = %v, want ErrInvalidKey", err)
+	}
+	if strings.Contains(err.Error(), "AAAAAAAA") {
+		t.Errorf("error %q repeats the key", err)
+	}
+	// A public key cannot sign; the error says what it is.
+	_, err = webhook.Sign("evt_1", time.Unix(1, 0), nil, vectorPublicKey)
+	if !errors.Is(err, webhook.ErrInvalidSecret) || !strings.Contains(err.Error(), "v1a") {
+		t.Fatalf("Sign with a public key: err = %v, want ErrInvalidSecret naming v1a", err)
+	}
+}

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -20,13 +21,23 @@ const (
 	DefaultIssuer = "intake24"
 	// DefaultMaxBodyBytes bounds the body Verifier.Middleware reads.
 	DefaultMaxBodyBytes = 5 << 20
+	// MaxAsymmetricSignatures is how many v1a signatures Verify checks in one delivery. Each
+	// costs an Ed25519 verification per public key, so a header stuffed with them could tie up a
+	// receiver; a sender lists one per key, two while a key rotates. A delivery with more fails.
+	MaxAsymmetricSignatures = 8
 )
 
 // VerifierConfig configures a Verifier.
 type VerifierConfig struct {
-	// Secrets are the endpoint's whsec_ signing secrets; a delivery signed with any of them is
-	// accepted. While a rotation rolls out, list the new secret and the old one. Required.
+	// Secrets are the endpoint's whsec_ signing secrets (the symmetric scheme v1); a delivery
+	// with a v1 signature under any of them is accepted. While a rotation rolls out, list the new
+	// secret and the old one. At least one secret or public key is required.
 	Secrets []string
+	// PublicKeys are the endpoint's whpk_ public keys (the asymmetric scheme v1a, Ed25519); a
+	// delivery with a v1a signature by any of them is accepted. While a key rotates, list the new
+	// key and the old one. Secrets and PublicKeys may be given together, for instance while an
+	// endpoint moves from v1 to v1a.
+	PublicKeys []string
 	// JWTSecret is the survey's jwtSecret. When set, every delivery must carry an
 	// "Authorization: Bearer <JWT>" that is HS256-signed with it, has the expected issuer and
 	// audience, has not expired, and whose bodySha256 matches the body. Empty (the default)
@@ -63,8 +74,8 @@ func (c VerifierConfig) WithDefaults() VerifierConfig {
 }
 
 func (c VerifierConfig) validate() error {
-	if len(c.Secrets) == 0 {
-		return errors.New("at least one signing secret is required")
+	if len(c.Secrets) == 0 && len(c.PublicKeys) == 0 {
+		return errors.New("at least one signing secret or public key is required")
 	}
 	if c.JWTSecret != "" && c.Audience == "" {
 		return errors.New("an audience (the webhook URL) is required with a JWT secret")
@@ -81,12 +92,14 @@ func (c VerifierConfig) validate() error {
 // Verifier checks deliveries on the receiving side. It is safe for concurrent use.
 type Verifier struct {
 	keys      [][]byte
+	pubs      []ed25519.PublicKey
 	jwtKey    []byte
 	parser    *jwt.Parser
 	tolerance time.Duration
 	now       func() time.Time
 	maxBody   int64
 	macs      macPool
+	contents  contentPool
 }
 
 // Verified describes a delivery that passed Verify.
@@ -117,6 +130,13 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		}
 		v.keys = append(v.keys, key)
 	}
+	for i, s := range cfg.PublicKeys {
+		pub, err := ParsePublicKey(s)
+		if err != nil {
+			return nil, fmt.Errorf("webhook verifier: public key %d: %w", i+1, err)
+		}
+		v.pubs = append(v.pubs, pub)
+	}
 	if cfg.JWTSecret != "" {
 		v.jwtKey = []byte(cfg.JWTSecret)
 		v.parser = jwt.NewParser(
@@ -130,12 +150,12 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	return v, nil
 }
 
-// Verify checks a delivery's headers and exact body bytes: the Standard Webhooks signature
-// against each secret (any listed v1 signature may match), then that webhook-timestamp is within
-// the tolerance, then, with a JWT secret, the Authorization JWT and its bodySha256. Errors wrap
-// ErrMissingHeaders, ErrInvalidSignature, ErrTimestampOutOfRange, ErrInvalidToken or
-// ErrBodyMismatch. The signature is checked before the timestamp, so ErrTimestampOutOfRange
-// means a genuine but stale (or future) delivery.
+// Verify checks a delivery's headers and exact body bytes: the Standard Webhooks signatures
+// (any listed v1 signature may match any secret, any listed v1a signature any public key), then
+// that webhook-timestamp is within the tolerance, then, with a JWT secret, the Authorization JWT
+// and its bodySha256. Errors wrap ErrMissingHeaders, ErrInvalidSignature,
+// ErrTimestampOutOfRange, ErrInvalidToken or ErrBodyMismatch. The signature is checked before the
+// timestamp, so ErrTimestampOutOfRange means a genuine but stale (or future) delivery.
 func (v *Verifier) Verify(header http.Header, body []byte) (*Verified, error) {
 	id := header.Get(HeaderID)
 	tsText := header.Get(HeaderTimestamp)
@@ -147,8 +167,8 @@ func (v *Verifier) Verify(header http.Header, body []byte) (*Verified, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: %s is not Unix seconds", ErrInvalidSignature, HeaderTimestamp)
 	}
-	if !v.signatureMatches(id, tsText, body, sigs) {
-		return nil, ErrInvalidSignature
+	if err := v.checkSignatures(id, tsText, body, sigs); err != nil {
+		return nil, err
 	}
 	ts := time.Unix(unix, 0)
 	now := v.now()
@@ -169,11 +189,23 @@ func (v *Verifier) Verify(header http.Header, body []byte) (*Verified, error) {
 	return res, nil
 }
 
-// signatureMatches reports whether any v1 signature in the header values is the HMAC of the
-// delivery under any key.
-func (v *Verifier) signatureMatches(id, ts string, body []byte, sigs []string) bool {
+// checkSignatures returns nil when a signature in the header values is genuine: a v1 signature
+// under a secret or a v1a signature by a public key. The cheap HMACs go first.
+func (v *Verifier) checkSignatures(id, ts string, body []byte, sigs []string) error {
 	m := v.macs.get()
 	defer v.macs.put(m)
+	if v.macMatches(m, id, ts, body, sigs) {
+		return nil
+	}
+	if len(v.pubs) > 0 {
+		return v.checkEd25519(id, ts, body, sigs)
+	}
+	return ErrInvalidSignature
+}
+
+// macMatches reports whether any v1 signature in the header values is the HMAC of the delivery
+// under any key.
+func (v *Verifier) macMatches(m *macer, id, ts string, body []byte, sigs []string) bool {
 	var want [encodedMACLen]byte
 	var got [encodedMACLen]byte
 	for _, key := range v.keys {
@@ -195,6 +227,49 @@ func (v *Verifier) signatureMatches(id, ts string, body []byte, sigs []string) b
 		}
 	}
 	return false
+}
+
+// checkEd25519 returns nil when any v1a signature in the header values verifies with any public
+// key, checking at most MaxAsymmetricSignatures of them.
+func (v *Verifier) checkEd25519(id, ts string, body []byte, sigs []string) error {
+	var content *[]byte // the signed content, assembled for the first well-formed v1a signature
+	defer func() {
+		if content != nil {
+			v.contents.put(content)
+		}
+	}()
+	var src [encodedEd25519Len]byte
+	var sig [encodedEd25519Len / 4 * 3]byte
+	seen := 0
+	for _, value := range sigs {
+		for field := range strings.FieldsSeq(value) {
+			enc, ok := strings.CutPrefix(field, asymmetricPrefix)
+			if !ok {
+				continue
+			}
+			if seen++; seen > MaxAsymmetricSignatures {
+				return fmt.Errorf("%w: more than %d v1a signatures", ErrInvalidSignature, MaxAsymmetricSignatures)
+			}
+			if len(enc) != encodedEd25519Len {
+				continue
+			}
+			copy(src[:], enc)
+			n, err := base64.StdEncoding.Decode(sig[:], src[:])
+			if err != nil || n != ed25519.SignatureSize {
+				continue
+			}
+			if content == nil {
+				content = v.contents.get()
+				*content = appendSignedContent((*content)[:0], id, []byte(ts), body)
+			}
+			for _, pub := range v.pubs {
+				if ed25519.Verify(pub, *content, sig[:n]) {
+					return nil
+				}
+			}
+		}
+	}
+	return ErrInvalidSignature
 }
 
 // verifyToken checks the Authorization header's JWT and binds it to body.

@@ -314,3 +314,152 @@ func TestNewVerifierConfig(t *testing.T) {
 		})
 	}
 }
+
+// v1aHeader is the specification vector's delivery signed with the given secrets and keys.
+func v1aHeader(t *testing.T, secrets ...string) http.Header {
+	t.Helper()
+	sig, err := webhook.Sign(vectorMsgID, time.Unix(vectorTimestamp, 0), []byte(vectorBody), secrets...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := vectorHeader()
+	h.Set(webhook.HeaderSignature, sig)
+	return h
+}
+
+func TestVerifyV1a(t *testing.T) {
+	t.Parallel()
+	otherSK, otherPK := webhook.NewSigningKey()
+	body := []byte(vectorBody)
+	set := func(sig string) func(http.Header) {
+		return func(h http.Header) { h.Set(webhook.HeaderSignature, sig) }
+	}
+	v1aBody := strings.TrimPrefix(vectorV1aSignature, "v1a,")
+	tests := []struct {
+		name    string
+		secrets []string
+		pubs    []string
+		signed  []string // the secrets and keys the delivery is signed with; default the vector key
+		edit    func(http.Header)
+		body    string
+		now     int64
+		wantErr error
+	}{
+		{name: "fixed vector", pubs: []string{vectorPublicKey}, edit: set(vectorV1aSignature)},
+		{name: "either listed public key", pubs: []string{otherPK, vectorPublicKey}},
+		{name: "rotation header, old key", pubs: []string{vectorPublicKey}, signed: []string{otherSK, vectorSigningKey}},
+		{name: "rotation header, new key", pubs: []string{otherPK}, signed: []string{otherSK, vectorSigningKey}},
+		{name: "v1 and v1a header, public key", pubs: []string{vectorPublicKey}, signed: []string{vectorSecret, vectorSigningKey}},
+		{name: "v1 and v1a header, secret", secrets: []string{vectorSecret}, signed: []string{vectorSecret, vectorSigningKey}},
+		{name: "v1a and v1 header, secret", secrets: []string{vectorSecret}, signed: []string{vectorSigningKey, vectorSecret}},
+		{name: "v1 and v1a header, wrong secret, right key", secrets: []string{otherSecret}, pubs: []string{vectorPublicKey}, signed: []string{vectorSecret, vectorSigningKey}},
+		{name: "v1 and v1a header, right secret, wrong key", secrets: []string{vectorSecret}, pubs: []string{otherPK}, signed: []string{vectorSecret, vectorSigningKey}},
+		{name: "among unknown versions", pubs: []string{vectorPublicKey}, edit: set("v2," + v1aBody + " v1a,abc " + vectorV1aSignature + " v1b," + v1aBody)},
+		{name: "in a second header line", pubs: []string{vectorPublicKey}, edit: func(h http.Header) {
+			h.Set(webhook.HeaderSignature, "v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc=")
+			h.Add(webhook.HeaderSignature, vectorV1aSignature)
+		}},
+		{name: "wrong key", pubs: []string{otherPK}, wantErr: webhook.ErrInvalidSignature},
+		{name: "v1a only, verifier has the secret only", secrets: []string{vectorSecret}, wantErr: webhook.ErrInvalidSignature},
+		{name: "v1 only, verifier has the public key only", pubs: []string{vectorPublicKey}, edit: set(vectorSignature), wantErr: webhook.ErrInvalidSignature},
+		{name: "tampered body", pubs: []string{vectorPublicKey}, body: `{"test": 2432232315}`, wantErr: webhook.ErrInvalidSignature},
+		{name: "tampered id", pubs: []string{vectorPublicKey}, wantErr: webhook.ErrInvalidSignature, edit: func(h http.Header) { h.Set(webhook.HeaderID, vectorMsgID+"x") }},
+		{name: "tampered timestamp", pubs: []string{vectorPublicKey}, wantErr: webhook.ErrInvalidSignature, edit: func(h http.Header) { h.Set(webhook.HeaderTimestamp, strconv.Itoa(vectorTimestamp+1)) }},
+		{name: "signature labelled v1", pubs: []string{vectorPublicKey}, edit: set("v1," + v1aBody), wantErr: webhook.ErrInvalidSignature},
+		{name: "signature flipped in one bit", pubs: []string{vectorPublicKey}, edit: set("v1a,e" + v1aBody[1:]), wantErr: webhook.ErrInvalidSignature},
+		{name: "truncated signature", pubs: []string{vectorPublicKey}, edit: set(vectorV1aSignature[:60]), wantErr: webhook.ErrInvalidSignature},
+		{name: "signature without padding", pubs: []string{vectorPublicKey}, edit: set(strings.TrimRight(vectorV1aSignature, "=")), wantErr: webhook.ErrInvalidSignature},
+		{name: "signature not base64", pubs: []string{vectorPublicKey}, edit: set("v1a,-" + v1aBody[1:]), wantErr: webhook.ErrInvalidSignature},
+		{name: "empty v1a", pubs: []string{vectorPublicKey}, edit: set("v1a,"), wantErr: webhook.ErrInvalidSignature},
+		{name: "5 minutes old is still fine", pubs: []string{vectorPublicKey}, now: vectorTimestamp + 300},
+		{name: "stale", pubs: []string{vectorPublicKey}, now: vectorTimestamp + 301, wantErr: webhook.ErrTimestampOutOfRange},
+		{name: "future", pubs: []string{vectorPublicKey}, now: vectorTimestamp - 301, wantErr: webhook.ErrTimestampOutOfRange},
+		{name: "stale and wrong key is a bad signature", pubs: []string{otherPK}, now: vectorTimestamp + 3600, wantErr: webhook.ErrInvalidSignature},
+		{
+			name: "the genuine one after too many v1a signatures", pubs: []string{vectorPublicKey}, wantErr: webhook.ErrInvalidSignature,
+			edit: set(strings.Repeat("v1a,"+strings.Repeat("A", 86)+"== ", webhook.MaxAsymmetricSignatures) + vectorV1aSignature),
+		},
+		{
+			name: "the genuine one as the last allowed", pubs: []string{vectorPublicKey},
+			edit: set(strings.Repeat("v1a,"+strings.Repeat("A", 86)+"== ", webhook.MaxAsymmetricSignatures-1) + vectorV1aSignature),
+		},
+		{
+			name: "a genuine v1 signature is not held back by many v1a ones", secrets: []string{vectorSecret}, pubs: []string{vectorPublicKey},
+			edit: set(strings.Repeat("v1a,"+strings.Repeat("A", 86)+"== ", 100) + vectorSignature),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			now := tt.now
+			if now == 0 {
+				now = vectorTimestamp
+			}
+			v := newVerifier(t, webhook.VerifierConfig{Secrets: tt.secrets, PublicKeys: tt.pubs, NowFunc: fixedClock(now)})
+			signed := tt.signed
+			if signed == nil {
+				signed = []string{vectorSigningKey}
+			}
+			h := v1aHeader(t, signed...)
+			if tt.edit != nil {
+				tt.edit(h)
+			}
+			b := body
+			if tt.body != "" {
+				b = []byte(tt.body)
+			}
+			got, err := v.Verify(h, b)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("Verify: err = %v, want %v", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			if got.ID != h.Get(webhook.HeaderID) || got.Timestamp.Unix() != vectorTimestamp {
+				t.Errorf("Verify = %+v", got)
+			}
+		})
+	}
+}
+
+func TestNewVerifierKeys(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		cfg     webhook.VerifierConfig
+		wantMsg string // empty: ok
+	}{
+		{"public key only", webhook.VerifierConfig{PublicKeys: []string{vectorPublicKey}}, ""},
+		{"secret and public key", webhook.VerifierConfig{Secrets: []string{vectorSecret}, PublicKeys: []string{vectorPublicKey}}, ""},
+		{"public key with a final newline", webhook.VerifierConfig{PublicKeys: []string{vectorPublicKey + "\n"}}, ""},
+		{"neither", webhook.VerifierConfig{Secrets: []string{}, PublicKeys: []string{}}, "secret or public key is required"},
+		{"signing key as a public key", webhook.VerifierConfig{PublicKeys: []string{vectorSigningKey}}, "public key 1: invalid webhook signing key: this is a whsk_ secret signing key"},
+		{"second public key bad", webhook.VerifierConfig{PublicKeys: []string{vectorPublicKey, "whpk_nope"}}, "public key 2"},
+		{"public key as a secret", webhook.VerifierConfig{Secrets: []string{vectorPublicKey}}, "secret 1: invalid webhook secret: an Ed25519 key of the scheme v1a"},
+		{"signing key as a secret", webhook.VerifierConfig{Secrets: []string{vectorSigningKey}}, "secret 1: invalid webhook secret: an Ed25519 key of the scheme v1a"},
+		{"secret as a public key", webhook.VerifierConfig{PublicKeys: []string{vectorSecret}}, "whsec_ secret of the symmetric scheme v1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := webhook.NewVerifier(tt.cfg)
+			if tt.wantMsg == "" {
+				if err != nil {
+					t.Fatalf("NewVerifier: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Fatalf("NewVerifier: err = %v, want it to say %q", err, tt.wantMsg)
+			}
+			for _, k := range append(tt.cfg.Secrets, tt.cfg.PublicKeys...) {
+				if body := k[5:]; len(body) >= 8 && strings.Contains(err.Error(), body[:8]) {
+					t.Errorf("error %q repeats a key", err)
+				}
+			}
+		})
+	}
+}
