@@ -18,6 +18,12 @@ func (st *Store) RespondentByAuthToken(ctx context.Context, token string) (Respo
 	return st.drv.Surveys().RespondentByAuthToken(ctx, token)
 }
 
+// SwapPasswordHash replaces a respondent's password hash by next if it still is old (a
+// sign-in's or an upgrade's rehash), and reports whether it did.
+func (st *Store) SwapPasswordHash(ctx context.Context, id, old, next string) (bool, error) {
+	return st.drv.Surveys().SwapPasswordHash(ctx, id, old, next)
+}
+
 // CreateRespondent inserts r; store.ErrConflict when the username (or, with negligible
 // probability, the auth token) is taken.
 func (st *Store) CreateRespondent(ctx context.Context, r *Respondent) error {
