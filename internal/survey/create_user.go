@@ -153,7 +153,7 @@ func (s *Service) CreateUser(ctx context.Context, surveyID, token string) (Creat
 	}
 	var hash string
 	for attempt := 0; ; attempt++ {
-		r, err := s.store.respondent(ctx, s.cfg.DB, sv.ID, claims.Username, false)
+		r, err := s.store.Respondent(ctx, sv.ID, claims.Username)
 		if err == nil {
 			if r.Disabled {
 				return CreatedUser{}, httpapi.Forbidden("respondent_disabled", "this respondent's account is disabled")

@@ -23,7 +23,8 @@
 //     custom field columns are merged into the respondent's fields by name, as are a
 //     create-user token's customFields. The whole file is checked before anything is
 //     written, then one transaction reads the existing rows and upserts in multi-row batches
-//     (1,000 rows per statement on PostgreSQL, 50 on SQLite: see sqliteImportBatchRows).
+//     (1,000 rows per statement on PostgreSQL, 50 on SQLite: the drivers' surveysImportBatchRows
+//     say why).
 //     Imported passwords are hashed in parallel on every core with ImportPasswordParams, a
 //     cheaper argon2id parameter set than the default (DefaultImportPasswordParams says why
 //     that is acceptable), within the process's hashing bound (Config.Hasher), where each
@@ -35,6 +36,11 @@
 //     third parties' create-user tokens and sit next to the authToken. The import drops one
 //     such ' from the username column, so an export imports back unchanged
 //     (spreadsheetSafe, importCell).
+//   - Storage: every query of the surveys and respondents tables is the store driver's Surveys
+//     family (store.Surveys, one implementation per database in internal/store/postgres and
+//     internal/store/sqlite); this package reaches it only through Store, and other packages
+//     read surveys and respondents through Store too (Survey, SurveyWithSecret, JWTSecret,
+//     MissingSurveys, Respondent, RespondentByAuthToken, SwapPasswordHash).
 //   - create-user: exp and nbf are enforced without leeway; a token for a disabled respondent
 //     gets 403 respondent_disabled; redirectUrl is echoed in the response, not stored. Option
 //     B never logs or echoes the token: failures redirect with the problem code only.

@@ -30,48 +30,34 @@ func (s *Service) UpgradeImportedHashes(ctx context.Context) (int, error) {
 	fullPrefix := fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$", full.Memory, full.Time, full.Threads)
 	upgraded, after := 0, ""
 	for {
-		rows, err := s.cfg.DB.Query(ctx, `SELECT id, password_hash FROM respondents
-			WHERE id > $1 AND password_hash LIKE $2 AND password_hash NOT LIKE $3
-			ORDER BY id LIMIT $4`, after, "$argon2id$%", fullPrefix+"%", hashUpgradePage)
+		page, err := s.store.drv.Surveys().WeakerHashCandidates(ctx, after, fullPrefix, hashUpgradePage)
 		if err != nil {
-			return upgraded, fmt.Errorf("reading weaker password hashes: %w", err)
-		}
-		type row struct{ id, hash string }
-		var page []row
-		for rows.Next() {
-			var r row
-			if err := rows.Scan(&r.id, &r.hash); err != nil {
-				rows.Close()
-				return upgraded, fmt.Errorf("reading weaker password hashes: %w", err)
-			}
-			page = append(page, r)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return upgraded, fmt.Errorf("reading weaker password hashes: %w", err)
+			return upgraded, err
 		}
 		for _, r := range page {
-			if !password.Weaker(r.hash, full) {
+			if !password.Weaker(r.PasswordHash, full) {
 				continue
 			}
-			h, err := s.upgradeWhenIdle(ctx, r.hash)
+			h, err := s.upgradeWhenIdle(ctx, r.PasswordHash)
 			if errors.Is(err, password.ErrMalformedHash) {
-				s.logger.WarnContext(ctx, "unreadable password hash left as it is", "user_id", r.id)
+				s.logger.WarnContext(ctx, "unreadable password hash left as it is", "user_id", r.ID)
 				continue
 			}
 			if err != nil {
 				return upgraded, err
 			}
-			n, err := s.cfg.DB.Exec(ctx, `UPDATE respondents SET password_hash = $1 WHERE id = $2 AND password_hash = $3`, h, r.id, r.hash)
+			swapped, err := s.store.drv.Surveys().SwapPasswordHash(ctx, r.ID, r.PasswordHash, h)
 			if err != nil {
 				return upgraded, fmt.Errorf("storing an upgraded password hash: %w", err)
 			}
-			upgraded += int(n)
+			if swapped {
+				upgraded++
+			}
 		}
 		if len(page) < hashUpgradePage {
 			return upgraded, nil
 		}
-		after = page[len(page)-1].id
+		after = page[len(page)-1].ID
 	}
 }
 

@@ -3,6 +3,8 @@ package survey
 import (
 	"net/url"
 	"strings"
+
+	"github.com/dispatch24/dispatch24/internal/store"
 )
 
 // Redirect identifiers (CONTRACT section 4): which respondent value replaces {identifier} in
@@ -13,11 +15,9 @@ const (
 	IdentifierURLAuthToken = "urlAuthToken"
 )
 
-// CustomField is one respondent custom field.
-type CustomField struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
-}
+// CustomField is one respondent custom field (the store's record, marshalled as
+// {"name", "value"}).
+type CustomField = store.CustomField
 
 // RedirectTarget is what a redirect URL can be filled from.
 type RedirectTarget struct {

@@ -3,14 +3,14 @@ package survey
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+
+	"github.com/dispatch24/dispatch24/internal/store"
 )
 
 // Limits of respondent values, the same for the admin API, the CSV import and create-user
@@ -24,19 +24,9 @@ const (
 	MaxCustomFieldValueLength = 2048
 )
 
-// Respondent is a survey respondent's account as stored.
-type Respondent struct {
-	ID           string
-	SurveyID     string
-	Username     string
-	Name         string
-	PasswordHash string // empty: token sign-in only
-	AuthToken    string
-	CustomFields []CustomField
-	Disabled     bool
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-}
+// Respondent is a survey respondent's account as stored: the store's record, one type for the
+// whole code base.
+type Respondent = store.Respondent
 
 // newRespondentID returns a fresh user id. UUIDv7 ids grow with time, which keeps keyset
 // pages in insertion order among rows created in the same microsecond.
@@ -184,28 +174,4 @@ func mergeCustomFields(base, update []CustomField) []CustomField {
 		}
 	}
 	return out
-}
-
-// encodeCustomFields encodes custom fields for storage, never as null.
-func encodeCustomFields(fields []CustomField) []byte {
-	if len(fields) == 0 {
-		return []byte("[]")
-	}
-	b, err := json.Marshal(fields)
-	if err != nil {
-		// A []CustomField of strings always marshals.
-		panic(fmt.Sprintf("encoding custom fields: %v", err))
-	}
-	return b
-}
-
-func decodeCustomFields(b []byte) ([]CustomField, error) {
-	var out []CustomField
-	if len(b) == 0 {
-		return nil, nil
-	}
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, fmt.Errorf("decoding custom fields: %w", err)
-	}
-	return out, nil
 }

@@ -49,7 +49,7 @@ func (s *Service) handleExportRespondents(w http.ResponseWriter, r *http.Request
 			return nil
 		}
 		last := page[len(page)-1]
-		page, err = s.store.Respondents(ctx, sv.ID, &Cursor{CreatedAt: last.CreatedAt.UnixMicro(), ID: last.ID}, exportPageRows)
+		page, err = s.store.Respondents(ctx, sv.ID, &Cursor{CreatedAt: last.CreatedAt, ID: last.ID}, exportPageRows)
 		if err != nil {
 			s.logger.ErrorContext(ctx, "respondent export failed", "survey", sv.ID, "err", err)
 			// Abort the response so the client sees a broken download, not a short file.

@@ -113,7 +113,7 @@ func (s *Service) handleCreateRespondent(w http.ResponseWriter, r *http.Request)
 			return err
 		}
 		// The username is taken, or (once in 2^71 tries or more) the auth token is.
-		if _, rerr := s.store.respondent(r.Context(), s.cfg.DB.Write(), sv.ID, req.Username, false); rerr == nil || attempt >= 2 {
+		if _, rerr := s.store.Respondent(r.Context(), sv.ID, req.Username); rerr == nil || attempt >= 2 {
 			return httpapi.Conflict("respondent_exists", "a respondent with this username already exists")
 		}
 	}
@@ -252,7 +252,7 @@ func decodeCursor(s string) (*Cursor, error) {
 	if err != nil {
 		return nil, errors.New("not a cursor")
 	}
-	return &Cursor{CreatedAt: us, ID: id}, nil
+	return &Cursor{CreatedAt: store.FromMicros(us), ID: id}, nil
 }
 
 // parseLimit reads ?limit=: DefaultPageSize when absent, at most MaxPageSize (larger values

@@ -23,14 +23,6 @@ import (
 const (
 	// MaxImportErrors is how many problems of a rejected file are listed; the rest are counted.
 	MaxImportErrors = 1000
-	// pgImportBatchRows rows of 10 columns per INSERT keep a statement at 10,000 parameters,
-	// under PostgreSQL's 65,535; bigger statements save round trips.
-	pgImportBatchRows = 1000
-	// sqliteImportBatchRows is much smaller: SQLite resolves each $N parameter by a linear
-	// search while preparing, so the cost of one statement grows with the square of its
-	// parameters (1,000-row batches made a 100,000-row import ten times slower than 50-row
-	// ones), and there are no round trips to save.
-	sqliteImportBatchRows = 50
 	// importTimeout bounds reading, checking and writing one import.
 	importTimeout = 10 * time.Minute
 )
@@ -224,12 +216,10 @@ type ImportResult struct {
 	Updated int `json:"updated"`
 }
 
-// importColumns is the number of respondent columns one imported row writes.
-const importColumns = 10
-
 // Import writes checked rows (from ParseImport) to a survey in one transaction: new usernames
 // are created with fresh auth tokens, existing ones get the non-empty cells of their row (their
 // auth tokens are kept). Passwords are hashed first, in parallel, with ImportPasswordParams.
+// The store writes the rows in multi-row statements as large as its database does best with.
 //
 // Every existing row is read before the first write: reads interleaved with the inserts would
 // meet a table grown within the transaction that the planner still believes small, and
@@ -239,42 +229,36 @@ func (s *Service) Import(ctx context.Context, sv *Survey, rows []ImportRow) (Imp
 	if err != nil {
 		return ImportResult{}, err
 	}
-	batch := pgImportBatchRows
-	if s.cfg.DB.Dialect == store.SQLite {
-		batch = sqliteImportBatchRows
+	usernames := make([]string, len(rows))
+	for i := range rows {
+		usernames[i] = rows[i].Username
 	}
 	var res ImportResult
 	now := s.now()
-	err = s.cfg.DB.InTx(ctx, func(tx store.Querier) error {
-		existing := make(map[string]existingRespondent)
-		// A read binds one parameter per row: as many rows per query as a write has parameters.
-		for start := 0; start < len(rows); start += batch * importColumns {
-			end := min(start+batch*importColumns, len(rows))
-			if err := s.store.existingRespondents(ctx, tx, sv.ID, rows[start:end], existing); err != nil {
-				return err
-			}
+	err = s.store.drv.InTx(ctx, func(tx store.Executor) error {
+		existing, err := tx.Surveys().ExistingRespondents(ctx, sv.ID, usernames)
+		if err != nil {
+			return err
 		}
 		res = ImportResult{Updated: len(existing), Created: len(rows) - len(existing)}
-		for start := 0; start < len(rows); start += batch {
-			end := min(start+batch, len(rows))
-			if err := s.store.upsertImportBatch(ctx, tx, sv, rows[start:end], hashes[start:end], existing, now); err != nil {
-				return err
-			}
+		upsert, err := importRespondents(sv, rows, hashes, existing, now)
+		if err != nil {
+			return err
+		}
+		if err := tx.Surveys().UpsertRespondents(ctx, upsert); err != nil {
+			return err
 		}
 		// A password set by the file signs its existing respondent out everywhere, as a
 		// password set through the API does.
 		var reset []string
 		for i := range rows {
 			if e, ok := existing[rows[i].Username]; ok && hashes[i] != "" {
-				reset = append(reset, e.id)
+				reset = append(reset, e.ID)
 			}
 		}
-		for start := 0; start < len(reset); start += batch * importColumns {
-			if err := revokeRefreshTokensOf(ctx, tx, reset[start:min(start+batch*importColumns, len(reset))], now); err != nil {
-				return err
-			}
-		}
-		return nil
+		// TRANSITIONAL (issue 12): refresh_tokens is the Accounts family's; the lead switches
+		// this call to tx.Accounts() at merge.
+		return tx.Surveys().RevokeRespondentTokens(ctx, reset, now)
 	})
 	if err != nil {
 		return ImportResult{}, fmt.Errorf("importing respondents: %w", err)
@@ -286,6 +270,39 @@ func (s *Service) Import(ctx context.Context, sv *Survey, rows []ImportRow) (Imp
 		}
 	}
 	return res, nil
+}
+
+// importRespondents turns checked rows into the respondent rows to upsert. Rows of existing
+// respondents carry their merged values; the store keeps their ids and auth tokens, so the
+// fresh ones made for them go unused.
+func importRespondents(sv *Survey, rows []ImportRow, hashes []string, existing map[string]store.ExistingRespondent, now time.Time) ([]Respondent, error) {
+	out := make([]Respondent, len(rows))
+	for i := range rows {
+		row := &rows[i]
+		name, fields := row.Name, row.CustomFields
+		if e, ok := existing[row.Username]; ok {
+			if name == "" {
+				name = e.Name
+			}
+			fields = mergeCustomFields(e.CustomFields, row.CustomFields)
+		}
+		token, err := NewAuthToken(sv.AuthURLTokenLength)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = Respondent{
+			ID:           newRespondentID(),
+			SurveyID:     sv.ID,
+			Username:     row.Username,
+			Name:         name,
+			PasswordHash: hashes[i],
+			AuthToken:    token,
+			CustomFields: fields,
+			CreatedAt:    now,
+			UpdatedAt:    now,
+		}
+	}
+	return out, nil
 }
 
 // hashImportPasswords hashes the non-empty passwords of rows on ImportWorkers goroutines.
@@ -329,81 +346,6 @@ func (s *Service) hashImportPasswords(ctx context.Context, rows []ImportRow) ([]
 		return nil, fmt.Errorf("hashing passwords: %w", err)
 	}
 	return hashes, nil
-}
-
-// existingRespondent is what an import needs of a respondent already in the survey.
-type existingRespondent struct {
-	id     string
-	name   string
-	fields []CustomField
-}
-
-// existingRespondents adds the respondents of rows that already exist in the survey to out.
-func (st *Store) existingRespondents(ctx context.Context, tx store.Querier, surveyID string, rows []ImportRow, out map[string]existingRespondent) error {
-	args := make([]any, 0, len(rows)+1)
-	args = append(args, surveyID)
-	for i := range rows {
-		args = append(args, rows[i].Username)
-	}
-	q := `SELECT id, username, name, custom_fields FROM respondents WHERE survey_id = $1 AND username IN ` +
-		store.Placeholders(1, len(rows), 2)
-	dbRows, err := tx.Query(ctx, q, args...)
-	if err != nil {
-		return fmt.Errorf("reading existing respondents: %w", err)
-	}
-	defer dbRows.Close()
-	for dbRows.Next() {
-		var (
-			username string
-			e        existingRespondent
-			raw      []byte
-		)
-		if err := dbRows.Scan(&e.id, &username, &e.name, &raw); err != nil {
-			return fmt.Errorf("reading existing respondents: %w", err)
-		}
-		if e.fields, err = decodeCustomFields(raw); err != nil {
-			return err
-		}
-		out[username] = e
-	}
-	if err := dbRows.Err(); err != nil {
-		return fmt.Errorf("reading existing respondents: %w", err)
-	}
-	return nil
-}
-
-// upsertImportBatch writes a batch of rows with one multi-row INSERT … ON CONFLICT. Rows of
-// existing respondents carry their merged values; their auth tokens are not touched.
-func (st *Store) upsertImportBatch(ctx context.Context, tx store.Querier, sv *Survey, rows []ImportRow, hashes []string, existing map[string]existingRespondent, now time.Time) error {
-	us := store.Micros(now)
-	args := make([]any, 0, len(rows)*importColumns)
-	for i := range rows {
-		row := &rows[i]
-		name, fields := row.Name, row.CustomFields
-		if e, ok := existing[row.Username]; ok {
-			if name == "" {
-				name = e.name
-			}
-			fields = mergeCustomFields(e.fields, row.CustomFields)
-		}
-		// Existing rows take the update path and keep their token; the fresh one is unused.
-		token, err := NewAuthToken(sv.AuthURLTokenLength)
-		if err != nil {
-			return err
-		}
-		args = append(args, newRespondentID(), sv.ID, row.Username, name, nullString(hashes[i]), token,
-			st.jsonArg(encodeCustomFields(fields)), false, us, us)
-	}
-	q := `INSERT INTO respondents (` + respondentColumns + `) VALUES ` + store.Placeholders(len(rows), importColumns, 1) + `
-		ON CONFLICT (survey_id, username) DO UPDATE SET
-			name = excluded.name,
-			password_hash = COALESCE(excluded.password_hash, respondents.password_hash),
-			custom_fields = excluded.custom_fields,
-			updated_at = excluded.updated_at`
-	if _, err := tx.Exec(ctx, q, args...); err != nil {
-		return fmt.Errorf("writing respondents: %w", err)
-	}
-	return nil
 }
 
 func (s *Service) handleImportRespondents(w http.ResponseWriter, r *http.Request) error {

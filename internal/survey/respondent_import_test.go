@@ -33,7 +33,7 @@ func TestImport(t *testing.T) {
 			t.Fatal(err)
 		}
 		bob, _ := f.svc.Store().Respondent(t.Context(), "s1", "bob")
-		if ok, _ := password.Verify(alice.PasswordHash, "pw-alice"); !ok || alice.Name != "Alice" || len(alice.CustomFields) != 1 || alice.CustomFields[0] != (CustomField{"cohort", "A"}) {
+		if ok, _ := password.Verify(alice.PasswordHash, "pw-alice"); !ok || alice.Name != "Alice" || len(alice.CustomFields) != 1 || alice.CustomFields[0] != (CustomField{Name: "cohort", Value: "A"}) {
 			t.Fatalf("alice %+v", alice)
 		}
 		if bob.PasswordHash != "" || bob.Name != "Bob, Jr." || len(bob.CustomFields) != 0 || len(bob.AuthToken) != 32 {
@@ -51,10 +51,10 @@ func TestImport(t *testing.T) {
 		if alice2.AuthToken != alice.AuthToken || alice2.ID != alice.ID || alice2.Name != "Alice" || alice2.PasswordHash != alice.PasswordHash {
 			t.Fatalf("alice changed: %+v", alice2)
 		}
-		if want := []CustomField{{"cohort", "A"}, {"site", "Leeds"}}; !sameFields(alice2.CustomFields, want) {
+		if want := []CustomField{{Name: "cohort", Value: "A"}, {Name: "site", Value: "Leeds"}}; !sameFields(alice2.CustomFields, want) {
 			t.Fatalf("alice fields %v", alice2.CustomFields)
 		}
-		if ok, _ := password.Verify(bob2.PasswordHash, "pw-bob"); !ok || bob2.AuthToken != bob.AuthToken || !sameFields(bob2.CustomFields, []CustomField{{"site", "York"}, {"cohort", "B"}}) {
+		if ok, _ := password.Verify(bob2.PasswordHash, "pw-bob"); !ok || bob2.AuthToken != bob.AuthToken || !sameFields(bob2.CustomFields, []CustomField{{Name: "site", Value: "York"}, {Name: "cohort", Value: "B"}}) {
 			t.Fatalf("bob %+v", bob2)
 		}
 

@@ -14,28 +14,13 @@ import (
 // a value sealed with a key the keyring lacks stops it with a *secret.KeyError. Binaries call
 // it at start, first with apply false for every table.
 func (st *Store) SealSecrets(ctx context.Context, apply bool) (int, error) {
-	prefix := st.keys.SealedPrefix()
-	rows, err := st.db.Query(ctx, `SELECT id, jwt_secret FROM surveys WHERE substr(jwt_secret, 1, $2) <> $1`, prefix, len(prefix))
+	todo, err := st.drv.Surveys().JWTSecretsNotPrefixed(ctx, st.keys.SealedPrefix())
 	if err != nil {
-		return 0, fmt.Errorf("survey jwt secrets: %w", err)
-	}
-	type stale struct{ id, old string }
-	var todo []stale
-	for rows.Next() {
-		var r stale
-		if err := rows.Scan(&r.id, &r.old); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("survey jwt secrets: %w", err)
-		}
-		todo = append(todo, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("survey jwt secrets: %w", err)
+		return 0, err
 	}
 	written := 0
 	for _, r := range todo {
-		sealed, changed, err := st.keys.Reseal(secret.SurveyJWTSecret(r.id), r.old)
+		sealed, changed, err := st.keys.Reseal(secret.SurveyJWTSecret(r.SurveyID), r.JWTSecret)
 		if err != nil {
 			return written, fmt.Errorf("survey jwt secrets: %w", err)
 		}
@@ -46,11 +31,13 @@ func (st *Store) SealSecrets(ctx context.Context, apply bool) (int, error) {
 			written++
 			continue
 		}
-		n, err := st.db.Exec(ctx, `UPDATE surveys SET jwt_secret = $3 WHERE id = $1 AND jwt_secret = $2`, r.id, r.old, sealed)
+		swapped, err := st.drv.Surveys().SwapJWTSecret(ctx, r.SurveyID, r.JWTSecret, sealed)
 		if err != nil {
-			return written, fmt.Errorf("survey jwt secrets: %w", err)
+			return written, err
 		}
-		written += int(n)
+		if swapped {
+			written++
+		}
 	}
 	return written, nil
 }
