@@ -92,16 +92,6 @@ func NormalizeEvents(types []string) ([]string, string) {
 	return out, ""
 }
 
-// joinEvents and splitEvents convert the webhooks.events column (comma-separated).
-func joinEvents(types []string) string { return strings.Join(types, ",") }
-
-func splitEvents(s string) []string {
-	if s == "" {
-		return []string{}
-	}
-	return strings.Split(s, ",")
-}
-
 // quote shortens and quotes a user-supplied value for an error message.
 func quote(s string) string {
 	const limit = 64
