@@ -75,7 +75,7 @@ type Webhooks interface {
 	List(ctx context.Context, surveyID string) ([]*Webhook, error)
 	// Update writes w's URL, Events, Description, Disabled, DisabledReason, DisabledAt,
 	// ConsecutiveFailures, FirstFailureAt and UpdatedAt; ErrNotFound when there is no such
-	// webhook of w.SurveyID.
+	// webhook of w.SurveyID. It moves the webhooks version whatever changed.
 	Update(ctx context.Context, w *Webhook) error
 	// Delete removes the webhook id of surveyID; ErrNotFound when there is none.
 	Delete(ctx context.Context, surveyID, id string) error

@@ -198,9 +198,9 @@ func (q Webhooks) LoadSurvey(ctx context.Context, surveyID string) (*store.Surve
 	for rows.Next() {
 		var (
 			survey, jwtSecret, id, url, description, types, secret, prev, reason *string
-			prevUntil, disabledAt, firstFailure, createdAt, updatedAt           *int64
-			disabled                                                            *bool
-			failures                                                            *int64
+			prevUntil, disabledAt, firstFailure, createdAt, updatedAt            *int64
+			disabled                                                             *bool
+			failures                                                             *int64
 		)
 		if err := rows.Scan(&out.Version, &survey, &jwtSecret, &id, &url, &description, &types, &secret, &prev,
 			&prevUntil, &disabled, &reason, &disabledAt, &failures, &firstFailure, &createdAt, &updatedAt); err != nil {
