@@ -56,6 +56,16 @@ type DisabledWebhook struct {
 	Reason   string
 }
 
+// FailureCount is one batch's change to a webhook's failure counters: Failures failed attempts
+// after the batch's last success (Reset: the batch had one), the first of them at
+// FirstFailureAt.
+type FailureCount struct {
+	WebhookID      string
+	Reset          bool
+	Failures       int
+	FirstFailureAt time.Time
+}
+
 // Webhooks runs the queries of the webhooks and the webhooks version tables. The version is
 // moved by the database's triggers (migration 060) on every change of a webhook's URL, events,
 // secrets or disabled flag, on inserts and deletes, and on a change of a survey's jwt_secret;
@@ -99,4 +109,11 @@ type Webhooks interface {
 	// Disable disables the webhook id with reason at now and returns it; nil when there is no
 	// such webhook or it is disabled already.
 	Disable(ctx context.Context, id, reason string, now time.Time) (*DisabledWebhook, error)
+	// CountFailures applies the dispatch engine's failure counts: a reset sets the counters to
+	// the failures after it, otherwise they add up; no failures clear FirstFailureAt. It does
+	// not move the webhooks version.
+	CountFailures(ctx context.Context, counts []FailureCount) error
+	// DisableFailing disables, among ids, the enabled webhooks with at least threshold
+	// consecutive failures, the first of them at or before since, and returns them.
+	DisableFailing(ctx context.Context, ids []string, threshold int, since, now time.Time) ([]DisabledWebhook, error)
 }

@@ -328,6 +328,94 @@ func testWebhooks(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("failure counts", func(t *testing.T) {
+		db := setup(t)
+		q := db.Driver.Webhooks()
+		create(t, db, newWebhook("w1", "s1", t0), newWebhook("w2", "s1", t0), newWebhook("w3", "s2", t0))
+		counters := func(id string) (int, time.Time) {
+			t.Helper()
+			w, err := q.Get(ctx, map[string]string{"w1": "s1", "w2": "s1", "w3": "s2"}[id], id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return w.ConsecutiveFailures, w.FirstFailureAt
+		}
+		t1, t2 := t0.Add(time.Minute), t0.Add(2*time.Minute)
+		moves(t, db, "count failures", false, func() error {
+			return q.CountFailures(ctx, []store.FailureCount{
+				{WebhookID: "w1", Failures: 2, FirstFailureAt: t1},
+				{WebhookID: "w2", Failures: 1, FirstFailureAt: t1},
+				{WebhookID: "nosuch", Failures: 1, FirstFailureAt: t1},
+			})
+		})
+		if n, at := counters("w1"); n != 2 || !at.Equal(t1) {
+			t.Errorf("w1 after 2 failures: %d since %v", n, at)
+		}
+		// Failures add up and keep the first failure's time; a reset starts afresh.
+		if err := q.CountFailures(ctx, []store.FailureCount{
+			{WebhookID: "w1", Failures: 3, FirstFailureAt: t2},
+			{WebhookID: "w2", Reset: true, Failures: 1, FirstFailureAt: t2},
+			{WebhookID: "w3", Reset: true},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if n, at := counters("w1"); n != 5 || !at.Equal(t1) {
+			t.Errorf("w1 after 5 failures: %d since %v, want 5 since %v", n, at, t1)
+		}
+		if n, at := counters("w2"); n != 1 || !at.Equal(t2) {
+			t.Errorf("w2 after a success and a failure: %d since %v, want 1 since %v", n, at, t2)
+		}
+		if err := q.CountFailures(ctx, []store.FailureCount{{WebhookID: "w1", Reset: true}}); err != nil {
+			t.Fatal(err)
+		}
+		if n, at := counters("w1"); n != 0 || !at.IsZero() {
+			t.Errorf("w1 after a success: %d since %v", n, at)
+		}
+		if n, at := counters("w3"); n != 0 || !at.IsZero() {
+			t.Errorf("w3 (only successes): %d since %v", n, at)
+		}
+		if err := q.CountFailures(ctx, nil); err != nil {
+			t.Errorf("no counts: %v", err)
+		}
+	})
+
+	t.Run("disable failing", func(t *testing.T) {
+		db := setup(t)
+		q := db.Driver.Webhooks()
+		create(t, db, newWebhook("few", "s1", t0), newWebhook("recent", "s1", t0), newWebhook("failing", "s1", t0),
+			newWebhook("unlisted", "s2", t0))
+		if err := q.CountFailures(ctx, []store.FailureCount{
+			{WebhookID: "few", Failures: 2, FirstFailureAt: t0},
+			{WebhookID: "recent", Failures: 9, FirstFailureAt: t0.Add(time.Hour)},
+			{WebhookID: "failing", Failures: 5, FirstFailureAt: t0},
+			{WebhookID: "unlisted", Failures: 9, FirstFailureAt: t0},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		now := t0.Add(2 * time.Hour)
+		var got []store.DisabledWebhook
+		moves(t, db, "disable failing", true, func() (err error) {
+			got, err = q.DisableFailing(ctx, []string{"few", "recent", "failing", "nosuch"}, 3, t0.Add(time.Minute), now)
+			return err
+		})
+		want := []store.DisabledWebhook{{ID: "failing", SurveyID: "s1", Reason: "disabled after 5 consecutive failed attempts"}}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("disabled %+v, want %+v", got, want)
+		}
+		if w, err := q.Get(ctx, "s1", "failing"); err != nil || !w.Disabled || !w.DisabledAt.Equal(now) {
+			t.Errorf("failing: %+v, %v", w, err)
+		}
+		if got, err := q.DisableFailing(ctx, []string{"failing"}, 3, now, now); err != nil || len(got) != 0 {
+			t.Errorf("disabling a disabled webhook again: %+v, %v", got, err)
+		}
+		if got, err := q.DisableFailing(ctx, nil, 3, now, now); err != nil || len(got) != 0 {
+			t.Errorf("no ids: %+v, %v", got, err)
+		}
+		if w, err := q.Get(ctx, "s2", "unlisted"); err != nil || w.Disabled {
+			t.Errorf("an unlisted webhook was disabled: %+v, %v", w, err)
+		}
+	})
+
 	t.Run("stale secrets", func(t *testing.T) {
 		db := setup(t)
 		q := db.Driver.Webhooks()

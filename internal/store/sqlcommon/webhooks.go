@@ -289,8 +289,8 @@ func (q Webhooks) ReplaceSecret(ctx context.Context, id string, previous bool, o
 	return n > 0, nil
 }
 
-// DisableWebhookSQL disables the webhook $3 with reason $1 at $2, returning it unless it was
-// disabled already (so that a driver can queue it in a batch of its own).
+// DisableWebhookSQL disables the webhook $3 with reason $1 at $2, returning it (ScanDisabled)
+// unless it was disabled already; exported for a driver that queues it in a batch of its own.
 const DisableWebhookSQL = `UPDATE webhooks SET disabled = TRUE, disabled_reason = $1, disabled_at = $2, updated_at = $2
 WHERE id = $3 AND disabled = FALSE
 RETURNING id, survey_id, disabled_reason`
@@ -305,4 +305,96 @@ func (q Webhooks) Disable(ctx context.Context, id, reason string, now time.Time)
 		return nil, fmt.Errorf("disabling webhook: %w", err)
 	}
 	return &d, nil
+}
+
+// countFailuresSQL applies failure counts. Each VALUES row is (webhook id, 1 when the batch had
+// a success, failures after the last success, time of the first of those failures).
+const countFailuresSQL = `UPDATE webhooks SET
+	consecutive_failures = CASE WHEN v.column2 = 1 THEN v.column3 ELSE webhooks.consecutive_failures + v.column3 END,
+	first_failure_at = CASE WHEN v.column3 = 0 THEN NULL WHEN v.column2 = 1 THEN v.column4
+		ELSE COALESCE(webhooks.first_failure_at, v.column4) END
+FROM (VALUES %s) AS v
+WHERE webhooks.id = v.column1`
+
+const failureCountRow = "(CAST($%d AS TEXT), CAST($%d AS INTEGER), CAST($%d AS INTEGER), CAST($%d AS BIGINT))"
+
+// CountFailuresStatement returns the statement that applies counts (not empty), its arguments
+// appended to args, for a driver that queues it in a batch of its own.
+func CountFailuresStatement(counts []store.FailureCount, args []any) (string, []any) {
+	var b strings.Builder
+	for i, c := range counts {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		n := len(args) + 1
+		fmt.Fprintf(&b, failureCountRow, n, n+1, n+2, n+3)
+		reset := 0
+		if c.Reset {
+			reset = 1
+		}
+		var first int64
+		if !c.FirstFailureAt.IsZero() {
+			first = store.Micros(c.FirstFailureAt)
+		}
+		args = append(args, c.WebhookID, reset, c.Failures, first)
+	}
+	return fmt.Sprintf(countFailuresSQL, b.String()), args
+}
+
+func (q Webhooks) CountFailures(ctx context.Context, counts []store.FailureCount) error {
+	if len(counts) == 0 {
+		return nil
+	}
+	query, args := CountFailuresStatement(counts, nil)
+	if _, err := q.Write.Exec(ctx, query, args...); err != nil {
+		return fmt.Errorf("counting webhook failures: %w", err)
+	}
+	return nil
+}
+
+// disableFailingSQL disables, among the listed webhooks, those past the failure threshold.
+const disableFailingSQL = `UPDATE webhooks SET disabled = TRUE, disabled_reason = CAST($1 AS TEXT) || CAST(consecutive_failures AS TEXT) || ' consecutive failed attempts', disabled_at = $2, updated_at = $2
+WHERE id IN (%s) AND disabled = FALSE AND consecutive_failures >= $3 AND first_failure_at <= $4
+RETURNING id, survey_id, disabled_reason`
+
+// DisableFailingStatement returns the statement of DisableFailing (ids not empty), for a
+// driver that queues it in a batch of its own; it returns the rows ScanDisabled reads.
+func DisableFailingStatement(ids []string, threshold int, since, now time.Time) (string, []any) {
+	args := []any{"disabled after ", store.Micros(now), threshold, store.Micros(since)}
+	ph := make([]string, len(ids))
+	for i, id := range ids {
+		args = append(args, id)
+		ph[i] = fmt.Sprintf("$%d", len(args))
+	}
+	return fmt.Sprintf(disableFailingSQL, strings.Join(ph, ",")), args
+}
+
+// ScanDisabled reads the rows of DisableWebhookSQL and DisableFailingStatement, appending them
+// to out, and closes rows.
+func ScanDisabled(rows store.Rows, out []store.DisabledWebhook) ([]store.DisabledWebhook, error) {
+	defer rows.Close()
+	for rows.Next() {
+		var d store.DisabledWebhook
+		if err := rows.Scan(&d.ID, &d.SurveyID, &d.Reason); err != nil {
+			return out, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+func (q Webhooks) DisableFailing(ctx context.Context, ids []string, threshold int, since, now time.Time) ([]store.DisabledWebhook, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	query, args := DisableFailingStatement(ids, threshold, since, now)
+	rows, err := q.Write.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("disabling failing webhooks: %w", err)
+	}
+	out, err := ScanDisabled(rows, nil)
+	if err != nil {
+		return nil, fmt.Errorf("disabling failing webhooks: %w", err)
+	}
+	return out, nil
 }
