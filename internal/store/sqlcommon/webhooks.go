@@ -40,7 +40,7 @@ func ScanWebhook(row store.Row) (*store.Webhook, error) {
 	if err != nil {
 		return nil, err
 	}
-	w.Events = splitEvents(evs)
+	w.Events = splitWebhookEvents(evs)
 	if prevSecret != nil {
 		w.PreviousSecret = *prevSecret
 	}
@@ -52,11 +52,11 @@ func ScanWebhook(row store.Row) (*store.Webhook, error) {
 	return &w, nil
 }
 
-// joinEvents and splitEvents convert the webhooks.events column: event types separated by
+// joinWebhookEvents and splitWebhookEvents convert the webhooks.events column: event types separated by
 // commas.
-func joinEvents(types []string) string { return strings.Join(types, ",") }
+func joinWebhookEvents(types []string) string { return strings.Join(types, ",") }
 
-func splitEvents(s string) []string {
+func splitWebhookEvents(s string) []string {
 	out := []string{}
 	for t := range strings.SplitSeq(s, ",") {
 		if t = strings.TrimSpace(t); t != "" {
@@ -66,7 +66,7 @@ func splitEvents(s string) []string {
 	return out
 }
 
-func nullMicros(t time.Time) *int64 {
+func webhooksNullMicros(t time.Time) *int64 {
 	if t.IsZero() {
 		return nil
 	}
@@ -86,7 +86,7 @@ func (q Webhooks) Create(ctx context.Context, w *store.Webhook) error {
 	_, err = q.Write.Exec(ctx, `INSERT INTO webhooks (id, survey_id, url, description, events, secret,
 		disabled, disabled_reason, consecutive_failures, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		w.ID, w.SurveyID, w.URL, w.Description, joinEvents(w.Events), w.Secret,
+		w.ID, w.SurveyID, w.URL, w.Description, joinWebhookEvents(w.Events), w.Secret,
 		w.Disabled, w.DisabledReason, w.ConsecutiveFailures, store.Micros(w.CreatedAt), store.Micros(w.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("inserting webhook: %w", err)
@@ -132,8 +132,8 @@ func (q Webhooks) Update(ctx context.Context, w *store.Webhook) error {
 	n, err := q.Write.Exec(ctx, `UPDATE webhooks SET url = $3, events = $4, description = $5, disabled = $6,
 		disabled_reason = $7, disabled_at = $8, consecutive_failures = $9, first_failure_at = $10, updated_at = $11
 		WHERE id = $1 AND survey_id = $2`,
-		w.ID, w.SurveyID, w.URL, joinEvents(w.Events), w.Description, w.Disabled, w.DisabledReason,
-		nullMicros(w.DisabledAt), w.ConsecutiveFailures, nullMicros(w.FirstFailureAt), store.Micros(w.UpdatedAt))
+		w.ID, w.SurveyID, w.URL, joinWebhookEvents(w.Events), w.Description, w.Disabled, w.DisabledReason,
+		webhooksNullMicros(w.DisabledAt), w.ConsecutiveFailures, webhooksNullMicros(w.FirstFailureAt), store.Micros(w.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("updating webhook: %w", err)
 	}
@@ -176,10 +176,10 @@ func (q Webhooks) SurveyJWTSecret(ctx context.Context, surveyID string) (string,
 	return *stored, nil
 }
 
-// loadSurveySQL reads the webhooks version and a survey's webhooks in one statement, so in one
+// webhooksLoadSurveySQL reads the webhooks version and a survey's webhooks in one statement, so in one
 // snapshot: one row of NULL survey columns when the survey does not exist, one row of NULL
 // webhook columns when it has no webhooks.
-const loadSurveySQL = `SELECT v.version, s.id, s.jwt_secret, w.id, w.url, w.description, w.events, w.secret,
+const webhooksLoadSurveySQL = `SELECT v.version, s.id, s.jwt_secret, w.id, w.url, w.description, w.events, w.secret,
 	w.previous_secret, w.previous_secret_until, w.disabled, w.disabled_reason, w.disabled_at,
 	w.consecutive_failures, w.first_failure_at, w.created_at, w.updated_at
 FROM webhooks_version v
@@ -189,7 +189,7 @@ WHERE v.id = 1
 ORDER BY w.created_at, w.id`
 
 func (q Webhooks) LoadSurvey(ctx context.Context, surveyID string) (*store.SurveyWebhooks, error) {
-	rows, err := q.Read.Query(ctx, loadSurveySQL, surveyID)
+	rows, err := q.Read.Query(ctx, webhooksLoadSurveySQL, surveyID)
 	if err != nil {
 		return nil, fmt.Errorf("loading webhooks of survey %s: %w", surveyID, err)
 	}
@@ -210,21 +210,21 @@ func (q Webhooks) LoadSurvey(ctx context.Context, surveyID string) (*store.Surve
 			continue // the survey does not exist
 		}
 		out.Found = true
-		out.JWTSecret = deref(jwtSecret)
+		out.JWTSecret = webhooksDeref(jwtSecret)
 		if id == nil {
 			continue // the survey has no webhooks: one row of NULLs
 		}
 		w := &store.Webhook{
 			ID:                  *id,
 			SurveyID:            surveyID,
-			URL:                 deref(url),
-			Description:         deref(description),
-			Events:              splitEvents(deref(types)),
-			Secret:              deref(secret),
-			PreviousSecret:      deref(prev),
+			URL:                 webhooksDeref(url),
+			Description:         webhooksDeref(description),
+			Events:              splitWebhookEvents(webhooksDeref(types)),
+			Secret:              webhooksDeref(secret),
+			PreviousSecret:      webhooksDeref(prev),
 			PreviousSecretUntil: store.NullMicros(prevUntil),
 			Disabled:            disabled != nil && *disabled,
-			DisabledReason:      deref(reason),
+			DisabledReason:      webhooksDeref(reason),
 			DisabledAt:          store.NullMicros(disabledAt),
 			FirstFailureAt:      store.NullMicros(firstFailure),
 			CreatedAt:           store.NullMicros(createdAt),
@@ -241,7 +241,7 @@ func (q Webhooks) LoadSurvey(ctx context.Context, surveyID string) (*store.Surve
 	return out, nil
 }
 
-func deref(s *string) string {
+func webhooksDeref(s *string) string {
 	if s == nil {
 		return ""
 	}
@@ -289,7 +289,7 @@ func (q Webhooks) ReplaceSecret(ctx context.Context, id string, previous bool, o
 	return n > 0, nil
 }
 
-// DisableWebhookSQL disables the webhook $3 with reason $1 at $2, returning it (ScanDisabled)
+// DisableWebhookSQL disables the webhook $3 with reason $1 at $2, returning it (ScanDisabledWebhooks)
 // unless it was disabled already; exported for a driver that queues it in a batch of its own.
 const DisableWebhookSQL = `UPDATE webhooks SET disabled = TRUE, disabled_reason = $1, disabled_at = $2, updated_at = $2
 WHERE id = $3 AND disabled = FALSE
@@ -307,27 +307,27 @@ func (q Webhooks) Disable(ctx context.Context, id, reason string, now time.Time)
 	return &d, nil
 }
 
-// countFailuresSQL applies failure counts. Each VALUES row is (webhook id, 1 when the batch had
+// webhookFailuresSQL applies failure counts. Each VALUES row is (webhook id, 1 when the batch had
 // a success, failures after the last success, time of the first of those failures).
-const countFailuresSQL = `UPDATE webhooks SET
+const webhookFailuresSQL = `UPDATE webhooks SET
 	consecutive_failures = CASE WHEN v.column2 = 1 THEN v.column3 ELSE webhooks.consecutive_failures + v.column3 END,
 	first_failure_at = CASE WHEN v.column3 = 0 THEN NULL WHEN v.column2 = 1 THEN v.column4
 		ELSE COALESCE(webhooks.first_failure_at, v.column4) END
 FROM (VALUES %s) AS v
 WHERE webhooks.id = v.column1`
 
-const failureCountRow = "(CAST($%d AS TEXT), CAST($%d AS INTEGER), CAST($%d AS INTEGER), CAST($%d AS BIGINT))"
+const webhookFailuresRow = "(CAST($%d AS TEXT), CAST($%d AS INTEGER), CAST($%d AS INTEGER), CAST($%d AS BIGINT))"
 
-// CountFailuresStatement returns the statement that applies counts (not empty), its arguments
+// WebhookFailuresStatement returns the statement that applies counts (not empty), its arguments
 // appended to args, for a driver that queues it in a batch of its own.
-func CountFailuresStatement(counts []store.FailureCount, args []any) (string, []any) {
+func WebhookFailuresStatement(counts []store.FailureCount, args []any) (string, []any) {
 	var b strings.Builder
 	for i, c := range counts {
 		if i > 0 {
 			b.WriteByte(',')
 		}
 		n := len(args) + 1
-		fmt.Fprintf(&b, failureCountRow, n, n+1, n+2, n+3)
+		fmt.Fprintf(&b, webhookFailuresRow, n, n+1, n+2, n+3)
 		reset := 0
 		if c.Reset {
 			reset = 1
@@ -338,40 +338,40 @@ func CountFailuresStatement(counts []store.FailureCount, args []any) (string, []
 		}
 		args = append(args, c.WebhookID, reset, c.Failures, first)
 	}
-	return fmt.Sprintf(countFailuresSQL, b.String()), args
+	return fmt.Sprintf(webhookFailuresSQL, b.String()), args
 }
 
 func (q Webhooks) CountFailures(ctx context.Context, counts []store.FailureCount) error {
 	if len(counts) == 0 {
 		return nil
 	}
-	query, args := CountFailuresStatement(counts, nil)
+	query, args := WebhookFailuresStatement(counts, nil)
 	if _, err := q.Write.Exec(ctx, query, args...); err != nil {
 		return fmt.Errorf("counting webhook failures: %w", err)
 	}
 	return nil
 }
 
-// disableFailingSQL disables, among the listed webhooks, those past the failure threshold.
-const disableFailingSQL = `UPDATE webhooks SET disabled = TRUE, disabled_reason = CAST($1 AS TEXT) || CAST(consecutive_failures AS TEXT) || ' consecutive failed attempts', disabled_at = $2, updated_at = $2
+// webhooksDisableFailingSQL disables, among the listed webhooks, those past the failure threshold.
+const webhooksDisableFailingSQL = `UPDATE webhooks SET disabled = TRUE, disabled_reason = CAST($1 AS TEXT) || CAST(consecutive_failures AS TEXT) || ' consecutive failed attempts', disabled_at = $2, updated_at = $2
 WHERE id IN (%s) AND disabled = FALSE AND consecutive_failures >= $3 AND first_failure_at <= $4
 RETURNING id, survey_id, disabled_reason`
 
-// DisableFailingStatement returns the statement of DisableFailing (ids not empty), for a
-// driver that queues it in a batch of its own; it returns the rows ScanDisabled reads.
-func DisableFailingStatement(ids []string, threshold int, since, now time.Time) (string, []any) {
+// DisableFailingWebhooksStatement returns the statement of DisableFailing (ids not empty), for a
+// driver that queues it in a batch of its own; it returns the rows ScanDisabledWebhooks reads.
+func DisableFailingWebhooksStatement(ids []string, threshold int, since, now time.Time) (string, []any) {
 	args := []any{"disabled after ", store.Micros(now), threshold, store.Micros(since)}
 	ph := make([]string, len(ids))
 	for i, id := range ids {
 		args = append(args, id)
 		ph[i] = fmt.Sprintf("$%d", len(args))
 	}
-	return fmt.Sprintf(disableFailingSQL, strings.Join(ph, ",")), args
+	return fmt.Sprintf(webhooksDisableFailingSQL, strings.Join(ph, ",")), args
 }
 
-// ScanDisabled reads the rows of DisableWebhookSQL and DisableFailingStatement, appending them
+// ScanDisabledWebhooks reads the rows of DisableWebhookSQL and DisableFailingWebhooksStatement, appending them
 // to out, and closes rows.
-func ScanDisabled(rows store.Rows, out []store.DisabledWebhook) ([]store.DisabledWebhook, error) {
+func ScanDisabledWebhooks(rows store.Rows, out []store.DisabledWebhook) ([]store.DisabledWebhook, error) {
 	defer rows.Close()
 	for rows.Next() {
 		var d store.DisabledWebhook
@@ -387,12 +387,12 @@ func (q Webhooks) DisableFailing(ctx context.Context, ids []string, threshold in
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	query, args := DisableFailingStatement(ids, threshold, since, now)
+	query, args := DisableFailingWebhooksStatement(ids, threshold, since, now)
 	rows, err := q.Write.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("disabling failing webhooks: %w", err)
 	}
-	out, err := ScanDisabled(rows, nil)
+	out, err := ScanDisabledWebhooks(rows, nil)
 	if err != nil {
 		return nil, fmt.Errorf("disabling failing webhooks: %w", err)
 	}
