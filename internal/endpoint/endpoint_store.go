@@ -10,8 +10,10 @@ import (
 	"github.com/dispatch24/dispatch24/internal/store"
 )
 
-// Store holds the queries of the webhooks table (and the rows a test send records). Webhook
-// secrets are sealed with keys as they are written and opened as they are read.
+// Store reads and writes endpoints through the webhooks family of the store driver
+// (db.Driver.Webhooks()). Webhook secrets are sealed with keys as they are written and opened
+// as they are read. RecordTest, transitional, still writes the rows of a test send with its
+// own SQL until the events and deliveries owners take them.
 type Store struct {
 	db   *store.DB
 	keys *secret.Keyring
