@@ -63,7 +63,7 @@ type Attempt struct {
 }
 
 // NewID returns the id of a replay delivery: "dlv_" and the hex of a UUIDv7. First deliveries
-// have deterministic ids instead (see endpoint.DeliveryID).
+// have deterministic ids instead (see DeliveryID).
 func NewID() string { return "dlv_" + uuidHex() }
 
 // NewReplayID returns the id of a range replay: "rpl_" and the hex of a UUIDv7.

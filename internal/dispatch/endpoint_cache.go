@@ -2,11 +2,10 @@ package dispatch
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"sync"
 	"time"
 
+	endpoints "github.com/dispatch24/dispatch24/internal/endpoint"
 	"github.com/dispatch24/dispatch24/internal/secret"
 	"github.com/dispatch24/dispatch24/internal/store"
 )
@@ -75,11 +74,9 @@ func (s *surveyEndpoints) byID(id string) *endpoint {
 // other dispatchers move — at one query per survey and TTL, and while one caller refreshes
 // an expired copy the others keep using it. Concurrent loads of a survey are one query.
 type endpointCache struct {
-	db  *store.DB
+	src endpointSource
 	ttl time.Duration
 	now func() time.Time
-
-	keys *secret.Keyring // opens the sealed secrets once per load, not per delivery
 
 	mu sync.Mutex
 	m  map[string]*cacheEntry
@@ -103,8 +100,16 @@ type endpointLoad struct {
 // idleEviction is how long an unused survey stays in the cache.
 const idleEviction = 10 * time.Minute
 
+// endpointSource reads a survey's endpoints for the cache: internal/endpoint, the owner of the
+// webhooks table, which opens the sealed secrets once per load, not per delivery.
+type endpointSource interface {
+	LoadSurvey(ctx context.Context, surveyID string) (*endpoints.SurveyEndpoints, error)
+}
+
+var _ endpointSource = (*endpoints.Store)(nil)
+
 func newEndpointCache(db *store.DB, keys *secret.Keyring, ttl time.Duration, now func() time.Time) *endpointCache {
-	return &endpointCache{db: db, keys: keys, ttl: ttl, now: now, m: make(map[string]*cacheEntry)}
+	return &endpointCache{src: endpoints.NewStore(db, keys), ttl: ttl, now: now, m: make(map[string]*cacheEntry)}
 }
 
 // get returns the survey's endpoints as read at webhooks version need or later, loading them
@@ -202,86 +207,32 @@ func (c *endpointCache) evictIdleLocked(now time.Time) {
 	}
 }
 
-// loadEndpointsSQL reads the webhooks version and a survey's endpoints in one statement, so
-// in one snapshot: one row of NULL survey columns when the survey does not exist, one row
-// of NULL webhook columns when it has no endpoints.
-const loadEndpointsSQL = `SELECT v.version, s.id, s.jwt_secret, w.id, w.url, w.events, w.secret, w.previous_secret,
-	w.previous_secret_until, w.disabled, w.consecutive_failures, w.first_failure_at
-FROM webhooks_version v
-LEFT JOIN surveys s ON s.id = $1
-LEFT JOIN webhooks w ON w.survey_id = s.id
-WHERE v.id = 1
-ORDER BY w.created_at, w.id`
-
+// load reads the survey's endpoints into the engine's snapshots.
 func (c *endpointCache) load(ctx context.Context, surveyID string, now time.Time) (*surveyEndpoints, error) {
-	rows, err := c.db.Query(ctx, loadEndpointsSQL, surveyID)
+	se, err := c.src.LoadSurvey(ctx, surveyID)
 	if err != nil {
-		return nil, fmt.Errorf("loading endpoints of survey %s: %w", surveyID, err)
+		return nil, err
 	}
-	defer rows.Close()
-	out := &surveyEndpoints{loadedAt: now}
-	for rows.Next() {
-		var (
-			survey, jwtSecret, id, url, types, secret, prev *string
-			prevUntil, firstFailure                         *int64
-			disabled                                        *bool
-			failures                                        *int64
-		)
-		if err := rows.Scan(&out.version, &survey, &jwtSecret, &id, &url, &types, &secret, &prev, &prevUntil, &disabled,
-			&failures, &firstFailure); err != nil {
-			return nil, fmt.Errorf("loading endpoints of survey %s: %w", surveyID, err)
-		}
-		if survey == nil {
-			continue // the survey does not exist: its events go nowhere
-		}
-		out.found = true
-		if jwtSecret != nil && *jwtSecret != "" && out.jwtKey == nil {
-			if out.jwtKey, err = c.openJWTKey(surveyID, *jwtSecret); err != nil {
-				return nil, err
-			}
-		}
-		if id == nil {
-			continue // the survey has no endpoints: one row of NULLs
-		}
+	out := &surveyEndpoints{found: se.Found, version: se.Version, loadedAt: now}
+	if se.JWTSecret != "" {
+		out.jwtKey = []byte(se.JWTSecret)
+	}
+	for _, e := range se.Endpoints {
 		ep := &endpoint{
-			ID:       *id,
+			ID:       e.ID,
 			SurveyID: surveyID,
-			URL:      deref(url),
-			Types:    splitTypes(deref(types)),
-			Disabled: disabled != nil && *disabled,
-			Failing:  (failures != nil && *failures > 0) || firstFailure != nil,
+			URL:      e.URL,
+			Types:    e.Events,
+			Disabled: e.Disabled,
+			Failing:  e.ConsecutiveFailures > 0 || !e.FirstFailureAt.IsZero(),
 		}
-		ep.current = []string{deref(secret)}
+		ep.current = []string{e.Secret}
 		ep.both = ep.current
-		if prev != nil && *prev != "" && prevUntil != nil {
-			ep.both = []string{deref(secret), *prev}
-			ep.previousUntil = store.FromMicros(*prevUntil)
-		}
-		if err := c.openSecrets(ep); err != nil {
-			return nil, err
+		if e.PreviousSecret != "" && !e.PreviousSecretUntil.IsZero() {
+			ep.both = []string{e.Secret, e.PreviousSecret}
+			ep.previousUntil = e.PreviousSecretUntil
 		}
 		out.endpoints = append(out.endpoints, ep)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("loading endpoints of survey %s: %w", surveyID, err)
-	}
 	return out, nil
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
-// splitTypes parses the webhooks.events column: event types separated by commas.
-func splitTypes(s string) []string {
-	var out []string
-	for t := range strings.SplitSeq(s, ",") {
-		if t = strings.TrimSpace(t); t != "" {
-			out = append(out, t)
-		}
-	}
-	return out
 }

@@ -2,10 +2,11 @@
 // registration, listing, change and deletion of endpoints, the rotation of their signing
 // secrets, and the test send that delivers a webhook.test event at once.
 //
-// The dispatch engine reads the same webhooks table to deliver events; this package owns the
-// administrative writes and leaves the failure counters to the engine, except that re-enabling
-// an endpoint resets them. Signing secrets are stored sealed with SECRETS_KEY (internal/secret)
-// and shown only in the answers to create and rotate.
+// It owns the webhooks table and the webhooks version (store.Webhooks, through db.Driver): the
+// dispatch engine reads a survey's endpoints through Store.LoadSurvey and disables endpoints
+// through the same family. The failure counters are the engine's, except that re-enabling an
+// endpoint resets them. Signing secrets are stored sealed with SECRETS_KEY (internal/secret),
+// opened as they are read, and shown only in the answers to create and rotate.
 package endpoint
 
 import (
@@ -90,16 +91,6 @@ func NormalizeEvents(types []string) ([]string, string) {
 		}
 	}
 	return out, ""
-}
-
-// joinEvents and splitEvents convert the webhooks.events column (comma-separated).
-func joinEvents(types []string) string { return strings.Join(types, ",") }
-
-func splitEvents(s string) []string {
-	if s == "" {
-		return []string{}
-	}
-	return strings.Split(s, ",")
 }
 
 // quote shortens and quotes a user-supplied value for an error message.

@@ -10,8 +10,10 @@ import (
 	"github.com/dispatch24/dispatch24/internal/store"
 )
 
-// Store holds the queries of the webhooks table (and the rows a test send records). Webhook
-// secrets are sealed with keys as they are written and opened as they are read.
+// Store reads and writes endpoints through the webhooks family of the store driver
+// (db.Driver.Webhooks()). Webhook secrets are sealed with keys as they are written and opened
+// as they are read. RecordTest, transitional, still writes the rows of a test send with its
+// own SQL until the events and deliveries owners take them.
 type Store struct {
 	db   *store.DB
 	keys *secret.Keyring
@@ -20,74 +22,62 @@ type Store struct {
 // NewStore returns the endpoint queries over db, sealing secrets with keys.
 func NewStore(db *store.DB, keys *secret.Keyring) *Store { return &Store{db: db, keys: keys} }
 
-const endpointColumns = `id, survey_id, url, description, events, secret, previous_secret, previous_secret_until,
-	disabled, disabled_reason, disabled_at, consecutive_failures, first_failure_at, created_at, updated_at`
-
-func (s *Store) scanEndpoint(row store.Row) (*Endpoint, error) {
-	var (
-		e                                   Endpoint
-		evs                                 string
-		prevSecret                          *string
-		prevUntil, disabledAt, firstFailure *int64
-		createdAt, updatedAt                int64
-	)
-	err := row.Scan(&e.ID, &e.SurveyID, &e.URL, &e.Description, &evs, &e.Secret, &prevSecret, &prevUntil,
-		&e.Disabled, &e.DisabledReason, &disabledAt, &e.ConsecutiveFailures, &firstFailure, &createdAt, &updatedAt)
-	if err != nil {
+// open returns the endpoint of the stored webhook w, its secrets opened.
+func (s *Store) open(w *store.Webhook) (*Endpoint, error) {
+	e := &Endpoint{
+		ID:                  w.ID,
+		SurveyID:            w.SurveyID,
+		URL:                 w.URL,
+		Description:         w.Description,
+		Events:              w.Events,
+		PreviousSecretUntil: w.PreviousSecretUntil,
+		Disabled:            w.Disabled,
+		DisabledReason:      w.DisabledReason,
+		DisabledAt:          w.DisabledAt,
+		ConsecutiveFailures: w.ConsecutiveFailures,
+		FirstFailureAt:      w.FirstFailureAt,
+		CreatedAt:           w.CreatedAt,
+		UpdatedAt:           w.UpdatedAt,
+	}
+	var err error
+	if e.Secret, err = s.keys.Open(secret.WebhookSecret(e.ID), w.Secret); err != nil {
 		return nil, err
 	}
-	e.Events = splitEvents(evs)
-	if e.Secret, err = s.keys.Open(secret.WebhookSecret(e.ID), e.Secret); err != nil {
-		return nil, err
-	}
-	if prevSecret != nil {
-		if e.PreviousSecret, err = s.keys.Open(secret.WebhookSecret(e.ID), *prevSecret); err != nil {
+	if w.PreviousSecret != "" {
+		if e.PreviousSecret, err = s.keys.Open(secret.WebhookSecret(e.ID), w.PreviousSecret); err != nil {
 			return nil, err
 		}
 	}
-	e.PreviousSecretUntil = store.NullMicros(prevUntil)
-	e.DisabledAt = store.NullMicros(disabledAt)
-	e.FirstFailureAt = store.NullMicros(firstFailure)
-	e.CreatedAt = store.FromMicros(createdAt)
-	e.UpdatedAt = store.FromMicros(updatedAt)
-	return &e, nil
+	return e, nil
 }
 
 // Create inserts e. It returns ErrSurveyNotFound when e.SurveyID does not exist.
 func (s *Store) Create(ctx context.Context, e *Endpoint) error {
-	return s.db.InTx(ctx, func(tx store.Querier) error {
-		if err := surveyExists(ctx, tx, e.SurveyID); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO webhooks (id, survey_id, url, description, events, secret,
-			disabled, disabled_reason, consecutive_failures, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, '', 0, $8, $8)`,
-			e.ID, e.SurveyID, e.URL, e.Description, joinEvents(e.Events), s.keys.Seal(secret.WebhookSecret(e.ID), e.Secret),
-			false, store.Micros(e.CreatedAt))
-		if err != nil {
-			return fmt.Errorf("inserting webhook: %w", err)
-		}
-		return nil
-	})
-}
-
-func surveyExists(ctx context.Context, q store.Querier, surveyID string) error {
-	var one int
-	err := q.QueryRow(ctx, "SELECT 1 FROM surveys WHERE id = $1", surveyID).Scan(&one)
+	w := &store.Webhook{
+		ID:          e.ID,
+		SurveyID:    e.SurveyID,
+		URL:         e.URL,
+		Description: e.Description,
+		Events:      e.Events,
+		Secret:      s.keys.Seal(secret.WebhookSecret(e.ID), e.Secret),
+		CreatedAt:   e.CreatedAt,
+		UpdatedAt:   e.CreatedAt,
+	}
+	err := s.db.Driver.InTx(ctx, func(tx store.Executor) error { return tx.Webhooks().Create(ctx, w) })
 	if errors.Is(err, store.ErrNotFound) {
 		return ErrSurveyNotFound
 	}
-	if err != nil {
-		return fmt.Errorf("looking up survey: %w", err)
-	}
-	return nil
+	return err
 }
 
 // Get returns the endpoint id of surveyID; store.ErrNotFound when there is none (including
 // when it belongs to another survey).
 func (s *Store) Get(ctx context.Context, surveyID, id string) (*Endpoint, error) {
-	e, err := s.scanEndpoint(s.db.QueryRow(ctx,
-		"SELECT "+endpointColumns+" FROM webhooks WHERE id = $1 AND survey_id = $2", id, surveyID))
+	w, err := s.db.Driver.Webhooks().Get(ctx, surveyID, id)
+	if err != nil {
+		return nil, err
+	}
+	e, err := s.open(w)
 	if err != nil {
 		return nil, fmt.Errorf("getting webhook: %w", err)
 	}
@@ -96,22 +86,17 @@ func (s *Store) Get(ctx context.Context, surveyID, id string) (*Endpoint, error)
 
 // List returns the endpoints of surveyID, oldest first.
 func (s *Store) List(ctx context.Context, surveyID string) ([]*Endpoint, error) {
-	rows, err := s.db.Query(ctx,
-		"SELECT "+endpointColumns+" FROM webhooks WHERE survey_id = $1 ORDER BY created_at, id", surveyID)
+	ws, err := s.db.Driver.Webhooks().List(ctx, surveyID)
 	if err != nil {
-		return nil, fmt.Errorf("listing webhooks: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	out := []*Endpoint{}
-	for rows.Next() {
-		e, err := s.scanEndpoint(rows)
+	out := make([]*Endpoint, 0, len(ws))
+	for _, w := range ws {
+		e, err := s.open(w)
 		if err != nil {
 			return nil, fmt.Errorf("listing webhooks: %w", err)
 		}
 		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("listing webhooks: %w", err)
 	}
 	return out, nil
 }
@@ -129,42 +114,38 @@ type Patch struct {
 // failure counters, so the engine's disabling rule starts afresh.
 func (s *Store) Update(ctx context.Context, surveyID, id string, p Patch, now time.Time) (*Endpoint, error) {
 	var out *Endpoint
-	err := s.db.InTx(ctx, func(tx store.Querier) error {
+	err := s.db.Driver.InTx(ctx, func(tx store.Executor) error {
 		// The row lock keeps the engine's failure-counter updates from interleaving with the
-		// read below (SQLite's single writer serialises them anyway).
-		e, err := s.scanEndpoint(tx.QueryRow(ctx,
-			"SELECT "+endpointColumns+" FROM webhooks WHERE id = $1 AND survey_id = $2"+forUpdate(s.db.Dialect), id, surveyID))
+		// read below.
+		w, err := tx.Webhooks().GetForUpdate(ctx, surveyID, id)
 		if err != nil {
 			return fmt.Errorf("updating webhook: %w", err)
 		}
 		if p.URL != nil {
-			e.URL = *p.URL
+			w.URL = *p.URL
 		}
 		if p.Events != nil {
-			e.Events = p.Events
+			w.Events = p.Events
 		}
 		if p.Description != nil {
-			e.Description = *p.Description
+			w.Description = *p.Description
 		}
-		if p.Disabled != nil && *p.Disabled != e.Disabled {
-			e.Disabled = *p.Disabled
-			if e.Disabled {
-				e.DisabledReason, e.DisabledAt = ReasonManual, now
+		if p.Disabled != nil && *p.Disabled != w.Disabled {
+			w.Disabled = *p.Disabled
+			if w.Disabled {
+				w.DisabledReason, w.DisabledAt = ReasonManual, now
 			} else {
-				e.DisabledReason, e.DisabledAt = "", time.Time{}
-				e.ConsecutiveFailures, e.FirstFailureAt = 0, time.Time{}
+				w.DisabledReason, w.DisabledAt = "", time.Time{}
+				w.ConsecutiveFailures, w.FirstFailureAt = 0, time.Time{}
 			}
 		}
-		e.UpdatedAt = now
-		_, err = tx.Exec(ctx, `UPDATE webhooks SET url = $3, events = $4, description = $5, disabled = $6,
-			disabled_reason = $7, disabled_at = $8, consecutive_failures = $9, first_failure_at = $10, updated_at = $11
-			WHERE id = $1 AND survey_id = $2`,
-			id, surveyID, e.URL, joinEvents(e.Events), e.Description, e.Disabled, e.DisabledReason,
-			nullMicros(e.DisabledAt), e.ConsecutiveFailures, nullMicros(e.FirstFailureAt), store.Micros(now))
-		if err != nil {
+		w.UpdatedAt = now
+		if err := tx.Webhooks().Update(ctx, w); err != nil {
+			return err
+		}
+		if out, err = s.open(w); err != nil {
 			return fmt.Errorf("updating webhook: %w", err)
 		}
-		out = e
 		return nil
 	})
 	return out, err
@@ -173,51 +154,31 @@ func (s *Store) Update(ctx context.Context, surveyID, id string, p Patch, now ti
 // Delete removes the endpoint id of surveyID; store.ErrNotFound when there is none. Its
 // deliveries stay as history.
 func (s *Store) Delete(ctx context.Context, surveyID, id string) error {
-	n, err := s.db.Exec(ctx, "DELETE FROM webhooks WHERE id = $1 AND survey_id = $2", id, surveyID)
-	if err != nil {
-		return fmt.Errorf("deleting webhook: %w", err)
-	}
-	if n == 0 {
-		return fmt.Errorf("deleting webhook: %w", store.ErrNotFound)
-	}
-	return nil
+	return s.db.Driver.Webhooks().Delete(ctx, surveyID, id)
 }
 
 // RotateSecret makes newSecret the endpoint's signing secret and keeps the current one signing
 // until until. A rotation during the grace period of another drops the oldest secret.
 func (s *Store) RotateSecret(ctx context.Context, surveyID, id, newSecret string, until, now time.Time) (*Endpoint, error) {
-	var out *Endpoint
-	err := s.db.InTx(ctx, func(tx store.Querier) error {
-		n, err := tx.Exec(ctx, `UPDATE webhooks SET previous_secret = secret, previous_secret_until = $3,
-			secret = $4, updated_at = $5 WHERE id = $1 AND survey_id = $2`,
-			id, surveyID, store.Micros(until), s.keys.Seal(secret.WebhookSecret(id), newSecret), store.Micros(now))
-		if err != nil {
-			return fmt.Errorf("rotating webhook secret: %w", err)
-		}
-		if n == 0 {
-			return fmt.Errorf("rotating webhook secret: %w", store.ErrNotFound)
-		}
-		out, err = s.scanEndpoint(tx.QueryRow(ctx,
-			"SELECT "+endpointColumns+" FROM webhooks WHERE id = $1 AND survey_id = $2", id, surveyID))
-		if err != nil {
-			return fmt.Errorf("rotating webhook secret: %w", err)
-		}
-		return nil
-	})
-	return out, err
+	w, err := s.db.Driver.Webhooks().RotateSecret(ctx, surveyID, id,
+		s.keys.Seal(secret.WebhookSecret(id), newSecret), until, now)
+	if err != nil {
+		return nil, err
+	}
+	e, err := s.open(w)
+	if err != nil {
+		return nil, fmt.Errorf("rotating webhook secret: %w", err)
+	}
+	return e, nil
 }
 
 // SurveyJWTSecret returns the survey's jwtSecret, empty when none is set.
 func (s *Store) SurveyJWTSecret(ctx context.Context, surveyID string) (string, error) {
-	var stored *string
-	err := s.db.QueryRow(ctx, "SELECT jwt_secret FROM surveys WHERE id = $1", surveyID).Scan(&stored)
-	if err != nil {
-		return "", fmt.Errorf("reading survey jwt secret: %w", err)
+	stored, err := s.db.Driver.Webhooks().SurveyJWTSecret(ctx, surveyID)
+	if err != nil || stored == "" {
+		return "", err
 	}
-	if stored == nil {
-		return "", nil
-	}
-	return s.keys.Open(secret.SurveyJWTSecret(surveyID), *stored)
+	return s.keys.Open(secret.SurveyJWTSecret(surveyID), stored)
 }
 
 // TestRecord is what a test send leaves behind: an archived event (already marked published,
@@ -236,7 +197,7 @@ type TestRecord struct {
 	Delivered  bool
 	StatusCode int    // 0: no answer
 	Error      string // the attempt's error code (the delivery's lastError); empty when delivered
-	// AttemptError is the attempt log's error (dispatch.AttemptError: the code and what
+	// AttemptError is the attempt log's error (delivery.AttemptError: the code and what
 	// happened, without internal addresses).
 	AttemptError string
 	Body         string // the answer's body, at most 4 KiB
@@ -279,20 +240,4 @@ func (s *Store) RecordTest(ctx context.Context, r *TestRecord) error {
 		}
 		return nil
 	})
-}
-
-// forUpdate locks the selected row on PostgreSQL; SQLite's writer transactions are exclusive.
-func forUpdate(d store.Dialect) string {
-	if d == store.Postgres {
-		return " FOR UPDATE"
-	}
-	return ""
-}
-
-func nullMicros(t time.Time) *int64 {
-	if t.IsZero() {
-		return nil
-	}
-	us := store.Micros(t)
-	return &us
 }

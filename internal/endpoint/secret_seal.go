@@ -14,43 +14,26 @@ import (
 // the engine's updates are safe; a value sealed with a key the keyring lacks stops it with a
 // *secret.KeyError. Binaries call it at start, first with apply false for every table.
 func (s *Store) SealSecrets(ctx context.Context, apply bool) (int, error) {
-	type stale struct {
-		id, cur string
-		prev    *string
-	}
+	q := s.db.Driver.Webhooks()
 	prefix := s.keys.SealedPrefix()
 	written := 0
 	// A rotation between the read and the write moves a value into previous_secret: the next
 	// pass finds it.
 	for range 3 {
-		rows, err := s.db.Query(ctx, `SELECT id, secret, previous_secret FROM webhooks
-			WHERE substr(secret, 1, $2) <> $1 OR substr(previous_secret, 1, $2) <> $1`, prefix, len(prefix))
+		todo, err := q.StaleSecrets(ctx, prefix)
 		if err != nil {
-			return written, fmt.Errorf("webhook secrets: %w", err)
-		}
-		var todo []stale
-		for rows.Next() {
-			var r stale
-			if err := rows.Scan(&r.id, &r.cur, &r.prev); err != nil {
-				rows.Close()
-				return written, fmt.Errorf("webhook secrets: %w", err)
-			}
-			todo = append(todo, r)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return written, fmt.Errorf("webhook secrets: %w", err)
 		}
 		n := 0
 		for _, r := range todo {
 			for _, c := range []struct {
-				column string
-				old    *string
-			}{{"secret", &r.cur}, {"previous_secret", r.prev}} {
+				previous bool
+				old      *string
+			}{{false, &r.Secret}, {true, r.PreviousSecret}} {
 				if c.old == nil {
 					continue
 				}
-				sealed, changed, err := s.keys.Reseal(secret.WebhookSecret(r.id), *c.old)
+				sealed, changed, err := s.keys.Reseal(secret.WebhookSecret(r.ID), *c.old)
 				if err != nil {
 					return written, fmt.Errorf("webhook secrets: %w", err)
 				}
@@ -61,12 +44,13 @@ func (s *Store) SealSecrets(ctx context.Context, apply bool) (int, error) {
 					n++
 					continue
 				}
-				k, err := s.db.Exec(ctx, `UPDATE webhooks SET `+c.column+` = $3 WHERE id = $1 AND `+c.column+` = $2`,
-					r.id, *c.old, sealed)
+				ok, err := q.ReplaceSecret(ctx, r.ID, c.previous, *c.old, sealed)
 				if err != nil {
 					return written, fmt.Errorf("webhook secrets: %w", err)
 				}
-				n += int(k)
+				if ok {
+					n++
+				}
 			}
 		}
 		written += n

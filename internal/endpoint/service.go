@@ -14,7 +14,7 @@ import (
 
 	"go.opentelemetry.io/otel/propagation"
 
-	"github.com/dispatch24/dispatch24/internal/dispatch"
+	"github.com/dispatch24/dispatch24/internal/delivery"
 	"github.com/dispatch24/dispatch24/internal/secret"
 	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/pkg/events"
@@ -154,7 +154,7 @@ func (s *Service) SendTest(ctx context.Context, e *Endpoint) (*TestOutcome, erro
 	if res.Code == webhook.CodeCanceled {
 		return nil, fmt.Errorf("test send: %w", context.Cause(ctx))
 	}
-	out := &TestOutcome{DeliveryID: dispatch.DeliveryID(ev.ID, e.ID), EventID: ev.ID, Result: res}
+	out := &TestOutcome{DeliveryID: delivery.DeliveryID(ev.ID, e.ID), EventID: ev.ID, Result: res}
 	rec := &TestRecord{
 		EventID:      ev.ID,
 		EventType:    ev.Type,
@@ -168,7 +168,7 @@ func (s *Service) SendTest(ctx context.Context, e *Endpoint) (*TestOutcome, erro
 		Delivered:    res.Delivered,
 		StatusCode:   res.StatusCode,
 		Error:        string(res.Code),
-		AttemptError: dispatch.AttemptError(&res),
+		AttemptError: delivery.AttemptError(&res),
 		Body:         ResponseBodyText(res.ResponseBody),
 		StartedAt:    res.StartedAt,
 		Duration:     res.Duration,

@@ -1,4 +1,119 @@
 package store
 
-// Webhooks runs the queries of the webhooks and the webhooks version tables.
-type Webhooks interface{}
+import (
+	"context"
+	"time"
+)
+
+// Webhook is one webhook endpoint of a survey, as stored. Secret and PreviousSecret are the
+// stored values (sealed by internal/endpoint, which opens them).
+type Webhook struct {
+	ID          string
+	SurveyID    string
+	URL         string
+	Description string
+	// Events are the subscribed event types.
+	Events []string
+	Secret string
+	// PreviousSecret is "" when there is none; it signs until PreviousSecretUntil.
+	PreviousSecret      string
+	PreviousSecretUntil time.Time
+
+	Disabled       bool
+	DisabledReason string
+	DisabledAt     time.Time // zero while enabled
+
+	ConsecutiveFailures int
+	FirstFailureAt      time.Time // zero while not failing
+
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// SurveyWebhooks is a survey's webhooks and its jwtSecret, read in one snapshot with the
+// webhooks version: they are right for every event accepted at Version or earlier.
+type SurveyWebhooks struct {
+	Version int64
+	// Found is false when the survey does not exist (then there are no webhooks).
+	Found bool
+	// JWTSecret is the survey's stored jwtSecret; "" when it has none.
+	JWTSecret string
+	// Webhooks are the survey's webhooks, oldest first.
+	Webhooks []*Webhook
+}
+
+// WebhookSecrets are a webhook's stored secrets; PreviousSecret is nil when there is none.
+type WebhookSecrets struct {
+	ID             string
+	Secret         string
+	PreviousSecret *string
+}
+
+// DisabledWebhook is a webhook that a Disable call disabled.
+type DisabledWebhook struct {
+	ID       string
+	SurveyID string
+	Reason   string
+}
+
+// FailureCount is one batch's change to a webhook's failure counters: Failures failed attempts
+// after the batch's last success (Reset: the batch had one), the first of them at
+// FirstFailureAt.
+type FailureCount struct {
+	WebhookID      string
+	Reset          bool
+	Failures       int
+	FirstFailureAt time.Time
+}
+
+// Webhooks runs the queries of the webhooks and the webhooks version tables. The version is
+// moved by the database's triggers (migration 060) on every change of a webhook's URL, events,
+// secrets or disabled flag, on inserts and deletes, and on a change of a survey's jwt_secret;
+// so no method moves it by hand. Reads of the surveys table here are only those a webhook
+// query needs in the same statement or transaction (the survey's existence, its jwtSecret).
+type Webhooks interface {
+	// Create inserts w (its ID, SurveyID, URL, Description, Events, Secret, Disabled,
+	// DisabledReason, ConsecutiveFailures, CreatedAt and UpdatedAt). It returns ErrNotFound
+	// when the survey does not exist and ErrConflict when the id is taken.
+	Create(ctx context.Context, w *Webhook) error
+	// Get returns the webhook id of surveyID; ErrNotFound when there is none (including when
+	// it belongs to another survey).
+	Get(ctx context.Context, surveyID, id string) (*Webhook, error)
+	// GetForUpdate is Get, locking the row until the end of the transaction (Driver.InTx).
+	GetForUpdate(ctx context.Context, surveyID, id string) (*Webhook, error)
+	// List returns the webhooks of surveyID, oldest first.
+	List(ctx context.Context, surveyID string) ([]*Webhook, error)
+	// Update writes w's URL, Events, Description, Disabled, DisabledReason, DisabledAt,
+	// ConsecutiveFailures, FirstFailureAt and UpdatedAt; ErrNotFound when there is no such
+	// webhook of w.SurveyID. It moves the webhooks version whatever changed.
+	Update(ctx context.Context, w *Webhook) error
+	// Delete removes the webhook id of surveyID; ErrNotFound when there is none.
+	Delete(ctx context.Context, surveyID, id string) error
+	// RotateSecret moves the webhook's secret to its previous secret, signing until until, and
+	// makes secret (stored as given) the current one, and returns the webhook as changed;
+	// ErrNotFound when there is no such webhook.
+	RotateSecret(ctx context.Context, surveyID, id, secret string, until, now time.Time) (*Webhook, error)
+	// SurveyJWTSecret returns the survey's stored jwtSecret, "" when it has none; ErrNotFound
+	// when the survey does not exist.
+	SurveyJWTSecret(ctx context.Context, surveyID string) (string, error)
+	// LoadSurvey reads the webhooks version, the survey and its webhooks in one statement.
+	LoadSurvey(ctx context.Context, surveyID string) (*SurveyWebhooks, error)
+	// Version returns the webhooks version.
+	Version(ctx context.Context) (int64, error)
+	// StaleSecrets returns the webhooks with a secret or previous secret that does not start
+	// with sealedPrefix.
+	StaleSecrets(ctx context.Context, sealedPrefix string) ([]WebhookSecrets, error)
+	// ReplaceSecret sets the webhook's secret (previous false) or previous secret to value if
+	// it is still old, and reports whether it did.
+	ReplaceSecret(ctx context.Context, id string, previous bool, old, value string) (bool, error)
+	// Disable disables the webhook id with reason at now and returns it; nil when there is no
+	// such webhook or it is disabled already.
+	Disable(ctx context.Context, id, reason string, now time.Time) (*DisabledWebhook, error)
+	// CountFailures applies the dispatch engine's failure counts: a reset sets the counters to
+	// the failures after it, otherwise they add up; no failures clear FirstFailureAt. It does
+	// not move the webhooks version.
+	CountFailures(ctx context.Context, counts []FailureCount) error
+	// DisableFailing disables, among ids, the enabled webhooks with at least threshold
+	// consecutive failures, the first of them at or before since, and returns them.
+	DisableFailing(ctx context.Context, ids []string, threshold int, since, now time.Time) ([]DisabledWebhook, error)
+}
