@@ -17,8 +17,8 @@ type Events interface {
 	// outbox never publishes it, while replays can still read it from the archive.
 	InsertPublished(ctx context.Context, ev Event) error
 	// Claim leases up to limit unpublished events that no relay holds (never claimed,
-	// released, or whose lease ended before now) until `until`, oldest first, and returns
-	// them. Concurrent claims take disjoint events.
+	// released, or whose lease ended before now) until `until`, the oldest first, and returns
+	// them (in no particular order). Concurrent claims take disjoint events.
 	Claim(ctx context.Context, now, until time.Time, limit int) ([]Event, error)
 	// MarkPublished records that the events were published at now: their lease ends and their
 	// publish attempts count one more, in one transaction. The commit need not wait for its
