@@ -55,11 +55,12 @@ type Config struct {
 	// MaxBatch bounds the submissions written in one transaction (default 256).
 	MaxBatch int
 	// Writers is how many batch transactions may run at once (default 1 when the store has a
-	// single writer, as SQLite has; otherwise, as on PostgreSQL, one per CPU, from 2 to 4). A writer beyond the first
-	// starts only when several submissions are waiting, so batches stay big: the server's
-	// cost of a batch is mostly per statement and per transaction, not per row (on a 2-CPU
-	// machine, about 250-300 µs of server CPU per 10 KB submission in batches of ~15, and
-	// ~500 µs when four writers each take whatever is queued).
+	// single writer, as SQLite has; otherwise, as on PostgreSQL, one per CPU, from 2 to 4).
+	// A writer beyond the first starts only when several submissions are waiting, so
+	// batches stay big: the server's cost of a batch is mostly per statement and per
+	// transaction, not per row (on a 2-CPU machine, about 250-300 µs of server CPU per
+	// 10 KB submission in batches of ~15, and ~500 µs when four writers each take whatever
+	// is queued).
 	Writers int
 	// Linger makes a writer wait this long for more submissions before committing a batch
 	// that is not full (default 0: batches form only from what queues during the previous
