@@ -27,6 +27,12 @@ type Events interface {
 	// Release gives back unpublished events after a failed publish, recording the attempt and
 	// reason: their lease ends, so the next sweep takes them.
 	Release(ctx context.Context, ids []string, reason string) error
+
+	// ByID reads stored events, published or not (the archive that retries and replays
+	// read); ids that name no event are left out, and the order is the database's.
+	ByID(ctx context.Context, ids []string) ([]Event, error)
+	// CountUnpublished counts the events not yet published (the outbox's backlog).
+	CountUnpublished(ctx context.Context) (int, error)
 }
 
 // Event is one event of the events table.

@@ -20,6 +20,7 @@ func testEvents(t *testing.T, open Opener) {
 	t.Run("ClaimConcurrent", func(t *testing.T) { testEventsClaimConcurrent(t, open(t)) })
 	t.Run("MarkPublished", func(t *testing.T) { testEventsMarkPublished(t, open(t)) })
 	t.Run("Release", func(t *testing.T) { testEventsRelease(t, open(t)) })
+	t.Run("ByID", func(t *testing.T) { testEventsByID(t, open(t)) })
 }
 
 // intakeEvents returns n events of survey s, created a millisecond apart from start.
@@ -297,5 +298,54 @@ func testEventsRelease(t *testing.T, db *store.DB) {
 	}
 	if err := evs.Release(ctx, nil, "nothing"); err != nil {
 		t.Errorf("releasing nothing: %v", err)
+	}
+}
+
+// ByID reads events published or not, in chunks, leaving out unknown ids; CountUnpublished
+// counts the backlog.
+func testEventsByID(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	evs := db.Driver.Events()
+	created := time.Now().Add(-time.Minute).UTC().Truncate(time.Microsecond)
+	all := intakeEvents("evt_b", 510, created) // more than one statement's chunk (500)
+	all[0].Trace = map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+	all[0].WebhooksVersion = 3
+	if err := evs.Insert(ctx, time.Time{}, all); err != nil {
+		t.Fatal(err)
+	}
+	published := intakeEvents("evt_p", 1, created)[0]
+	if err := evs.InsertPublished(ctx, published); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := evs.CountUnpublished(ctx); err != nil || n != len(all) {
+		t.Fatalf("CountUnpublished = %d, %v; want %d", n, err, len(all))
+	}
+	ids := append(intakeIDs(all), published.ID, "evt_unknown")
+	got, err := evs.ByID(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(all)+1 {
+		t.Fatalf("read %d events, want %d", len(got), len(all)+1)
+	}
+	byID := map[string]store.Event{}
+	for _, e := range got {
+		byID[e.ID] = e
+	}
+	if e := byID[all[0].ID]; e.Trace["traceparent"] == "" || e.WebhooksVersion != 3 || !e.CreatedAt.Equal(created) ||
+		string(e.Payload) != string(all[0].Payload) || e.Subject != all[0].Subject || e.Type != all[0].Type || e.SurveyID != "s" {
+		t.Errorf("read %+v, want %+v", e, all[0])
+	}
+	if _, ok := byID[published.ID]; !ok {
+		t.Error("the published event was not read")
+	}
+	if got, err := evs.ByID(ctx, nil); err != nil || len(got) != 0 {
+		t.Errorf("no ids: %v, %v", got, err)
+	}
+	if err := evs.MarkPublished(ctx, time.Now(), intakeIDs(all[:10])); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := evs.CountUnpublished(ctx); err != nil || n != len(all)-10 {
+		t.Fatalf("CountUnpublished after marking 10 = %d, %v; want %d", n, err, len(all)-10)
 	}
 }

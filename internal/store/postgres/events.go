@@ -13,7 +13,7 @@ import (
 
 // Events returns the executor's queries of the events and the outbox tables.
 func (e executor) Events() store.Events {
-	return events{sqlcommon.Events{Write: e.write(), LockClause: " FOR UPDATE SKIP LOCKED"}, e}
+	return events{sqlcommon.Events{Read: e.read(), Write: e.write(), LockClause: " FOR UPDATE SKIP LOCKED"}, e}
 }
 
 // events claims with SKIP LOCKED, so that replicas claim disjoint rows concurrently, and marks

@@ -30,10 +30,10 @@ func Run(ctx context.Context, q store.Querier, stmts []Statement) error {
 	return nil
 }
 
-// Events is the events family on both databases: Write runs its statements. A driver embeds it
-// and overrides Claim and MarkPublished where it can do better.
+// Events is the events family on both databases: Read runs read-only queries, Write the
+// statements that write. A driver embeds it and adds MarkPublished.
 type Events struct {
-	Write store.Querier
+	Read, Write store.Querier
 	// LockClause ends the claim's inner SELECT (" FOR UPDATE SKIP LOCKED" on PostgreSQL).
 	LockClause string
 }
@@ -103,11 +103,55 @@ func (e Events) Claim(ctx context.Context, now, until time.Time, limit int) ([]s
 		WHERE id IN (SELECT id FROM events
 			WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until < $2)
 			ORDER BY created_at LIMIT $3`+e.LockClause+`)
-		RETURNING id, type, survey_id, subject, payload, headers, created_at, webhooks_version`,
+		RETURNING `+eventFields,
 		store.Micros(until), store.Micros(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("claiming events: %w", err)
 	}
+	out, err := scanEvents(rows)
+	if err != nil {
+		return nil, fmt.Errorf("claiming events: %w", err)
+	}
+	return out, nil
+}
+
+// ByID implements store.Events.
+func (e Events) ByID(ctx context.Context, ids []string) ([]store.Event, error) {
+	var out []store.Event
+	for len(ids) > 0 {
+		n := min(len(ids), EventsChunk)
+		args := make([]any, n)
+		for i, id := range ids[:n] {
+			args[i] = id
+		}
+		rows, err := e.Read.Query(ctx, `SELECT `+eventFields+` FROM events WHERE id IN (`+store.Placeholders(n, 1, 1)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("reading events: %w", err)
+		}
+		chunk, err := scanEvents(rows)
+		if err != nil {
+			return nil, fmt.Errorf("reading events: %w", err)
+		}
+		out = append(out, chunk...)
+		ids = ids[n:]
+	}
+	return out, nil
+}
+
+// CountUnpublished implements store.Events.
+func (e Events) CountUnpublished(ctx context.Context) (int, error) {
+	var n int
+	if err := e.Read.QueryRow(ctx, "SELECT count(*) FROM events WHERE published_at IS NULL").Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting unpublished events: %w", err)
+	}
+	return n, nil
+}
+
+// eventFields are the columns scanEvents reads.
+const eventFields = "id, type, survey_id, subject, payload, headers, created_at, webhooks_version"
+
+// scanEvents reads rows of eventFields and closes them.
+func scanEvents(rows store.Rows) ([]store.Event, error) {
 	defer rows.Close()
 	var out []store.Event
 	for rows.Next() {
@@ -118,7 +162,7 @@ func (e Events) Claim(ctx context.Context, now, until time.Time, limit int) ([]s
 			version *int64
 		)
 		if err := rows.Scan(&ev.ID, &ev.Type, &ev.SurveyID, &ev.Subject, &ev.Payload, &headers, &created, &version); err != nil {
-			return nil, fmt.Errorf("claiming events: %w", err)
+			return nil, err
 		}
 		if len(headers) > 2 {
 			if err := json.Unmarshal(headers, &ev.Trace); err != nil {
@@ -133,7 +177,7 @@ func (e Events) Claim(ctx context.Context, now, until time.Time, limit int) ([]s
 		out = append(out, ev)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("claiming events: %w", err)
+		return nil, err
 	}
 	return out, nil
 }

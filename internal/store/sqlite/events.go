@@ -9,7 +9,9 @@ import (
 )
 
 // Events returns the executor's queries of the events and the outbox tables.
-func (e executor) Events() store.Events { return events{sqlcommon.Events{Write: e.write()}, e} }
+func (e executor) Events() store.Events {
+	return events{sqlcommon.Events{Read: e.read(), Write: e.write()}, e}
+}
 
 // events needs no row locks to claim: the one writer already serialises claims.
 type events struct {
