@@ -18,7 +18,7 @@ func TestMarkPublished(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		created := time.Now().Add(-time.Minute)
-		n := insertChunk + 20
+		n := 520 // more than one statement's chunk (500)
 		entries := make([]Entry, n)
 		ids := make([]string, n)
 		for i := range entries {
@@ -27,7 +27,7 @@ func TestMarkPublished(t *testing.T) {
 				ID: ids[i], Type: events.TypeSessionStarted, Subject: events.Subject("s", events.TypeSessionStarted),
 				Payload: []byte(`{"id":"` + ids[i] + `"}`)}}
 		}
-		if err := Insert(ctx, db, created.Add(time.Hour), entries); err != nil {
+		if err := Insert(ctx, db.Driver, created.Add(time.Hour), entries); err != nil {
 			t.Fatal(err)
 		}
 		// All but the last three: more than one chunk.

@@ -168,7 +168,7 @@ func BenchmarkDrainAfterReconnect(b *testing.B) {
 		}
 		for j := 0; j < perOutage; j += 10 {
 			batch := entries[j : j+10]
-			if err := db.InTx(ctx, func(tx store.Querier) error { return r.Add(ctx, tx, batch) }); err != nil {
+			if err := db.Driver.InTx(ctx, func(tx store.Executor) error { return r.Add(ctx, tx, batch) }); err != nil {
 				b.Fatal(err)
 			}
 			r.Notify(batch)

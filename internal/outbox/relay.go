@@ -172,11 +172,17 @@ func (r *Relay) Wake() {
 	}
 }
 
-// Add stores entries through q (the caller's transaction), reserved for this relay's fast
-// path for FastLease. Call Notify with the same entries once the transaction has committed.
-func (r *Relay) Add(ctx context.Context, q store.Querier, entries []Entry) error {
-	return Insert(ctx, q, r.nowFunc().Add(r.cfg.FastLease), entries)
+// Add stores entries through tx (the caller's transaction, store.Driver.InTx), reserved for
+// this relay's fast path until ReservedUntil. Call Notify with the same entries once the
+// transaction has committed.
+func (r *Relay) Add(ctx context.Context, tx store.Executor, entries []Entry) error {
+	return Insert(ctx, tx, r.ReservedUntil(), entries)
 }
+
+// ReservedUntil is the claimed_until of events written now for this relay's fast path: now
+// plus FastLease. Writers that store events themselves (a submission batch's commit) give it
+// their rows; Add uses it.
+func (r *Relay) ReservedUntil() time.Time { return r.nowFunc().Add(r.cfg.FastLease) }
 
 // Notify hands committed entries to the fast path without blocking. When the relay is
 // saturated or not running, the entries stay in the outbox and a sweep publishes them after

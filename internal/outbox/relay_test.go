@@ -107,7 +107,7 @@ func (b *bundle) entries(t *testing.T, n int) []outbox.Entry {
 // commit stores entries through the relay in one transaction and notifies it.
 func commit(t *testing.T, db *store.DB, r *outbox.Relay, entries []outbox.Entry) {
 	t.Helper()
-	err := db.InTx(context.Background(), func(tx store.Querier) error { return r.Add(context.Background(), tx, entries) })
+	err := db.Driver.InTx(context.Background(), func(tx store.Executor) error { return r.Add(context.Background(), tx, entries) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +266,7 @@ func TestRelaySweepsAbandonedRows(t *testing.T) {
 		b := setup(t, db)
 		ctx := context.Background()
 		entries := b.entries(t, 40)
-		if err := db.InTx(ctx, func(tx store.Querier) error {
+		if err := db.Driver.InTx(ctx, func(tx store.Executor) error {
 			if err := outbox.Insert(ctx, tx, time.Now().Add(-time.Minute), entries[:20]); err != nil {
 				return err
 			}
@@ -287,7 +287,7 @@ func TestRelayReplicasShareBacklog(t *testing.T) {
 		b := setup(t, db)
 		ctx := context.Background()
 		entries := b.entries(t, 1200)
-		if err := db.InTx(ctx, func(tx store.Querier) error { return outbox.Insert(ctx, tx, time.Time{}, entries) }); err != nil {
+		if err := db.Driver.InTx(ctx, func(tx store.Executor) error { return outbox.Insert(ctx, tx, time.Time{}, entries) }); err != nil {
 			t.Fatal(err)
 		}
 		small := func(c *outbox.Config) { c.BatchSize = 25 }

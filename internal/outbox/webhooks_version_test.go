@@ -30,7 +30,7 @@ func TestRelayCarriesWebhooksVersion(t *testing.T) {
 			}
 		}
 		// The first half is left for the sweep (no reservation), the rest goes by the fast path.
-		if err := outbox.Insert(context.Background(), db, time.Time{}, entries[:3]); err != nil {
+		if err := outbox.Insert(context.Background(), db.Driver, time.Time{}, entries[:3]); err != nil {
 			t.Fatal(err)
 		}
 		r, _ := b.start(t, b.config(nil))

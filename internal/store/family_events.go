@@ -1,4 +1,53 @@
 package store
 
-// Events runs the queries of the events and the outbox tables.
-type Events interface{}
+import (
+	"context"
+	"time"
+)
+
+// Events runs the queries of the events table: the transactional outbox that internal/outbox
+// publishes to JetStream, and the archive that replays and test sends read.
+type Events interface {
+	// Insert stores events, normally in the transaction of the change they report, so an
+	// event exists exactly when its change does. The rows are claimed until claimedUntil (the
+	// zero time: not claimed, free for any relay's sweep at once). Large slices are written in
+	// chunks of a few hundred rows per statement.
+	Insert(ctx context.Context, claimedUntil time.Time, events []Event) error
+	// InsertPublished stores a test send's event, already published at ev.CreatedAt: the
+	// outbox never publishes it, while replays can still read it from the archive.
+	InsertPublished(ctx context.Context, ev Event) error
+	// Claim leases up to limit unpublished events that no relay holds (never claimed,
+	// released, or whose lease ended before now) until `until`, the oldest first, and returns
+	// them (in no particular order). Concurrent claims take disjoint events.
+	Claim(ctx context.Context, now, until time.Time, limit int) ([]Event, error)
+	// MarkPublished records that the events were published at now: their lease ends and their
+	// publish attempts count one more, in one transaction. The commit need not wait for its
+	// flush to disk: a mark lost in a crash only means the event is published again.
+	MarkPublished(ctx context.Context, now time.Time, ids []string) error
+	// Release gives back unpublished events after a failed publish, recording the attempt and
+	// reason: their lease ends, so the next sweep takes them.
+	Release(ctx context.Context, ids []string, reason string) error
+
+	// ByID reads stored events, published or not (the archive that retries and replays
+	// read); ids that name no event are left out, and the order is the database's.
+	ByID(ctx context.Context, ids []string) ([]Event, error)
+	// CountUnpublished counts the events not yet published (the outbox's backlog).
+	CountUnpublished(ctx context.Context) (int, error)
+}
+
+// Event is one event of the events table.
+type Event struct {
+	ID       string
+	Type     string
+	SurveyID string
+	// Subject is the NATS subject it is published on.
+	Subject string
+	// Payload is the exact envelope delivered to receivers (a JSON object).
+	Payload []byte
+	// Trace holds the W3C trace context headers of the request that created it (nil: none).
+	Trace map[string]string
+	// CreatedAt is when the event happened.
+	CreatedAt time.Time
+	// WebhooksVersion is the webhooks version its transaction read (0: unknown).
+	WebhooksVersion int64
+}

@@ -33,9 +33,9 @@
 // the submissions (INSERT … ON CONFLICT DO NOTHING, so the unique constraints on key and
 // session decide repeats, also across replicas), their events and the sessions they close,
 // and every submitter answers 201 only after that commit. Repeats inside a batch follow the
-// first; a batch that fails is retried one submission at a time. On PostgreSQL the batch's
-// statements are pipelined into two round trips, and the sessions a batch closes are closed
-// by one UPDATE.
+// first; a batch that fails is retried one submission at a time. The store writes a batch
+// in one call (store.Submissions.Commit): PostgreSQL pipelines its statements into two round
+// trips, and the sessions a batch closes are closed by one UPDATE.
 //
 // The server's cost of a batch is mostly per statement and per transaction, not per row, so
 // batches are kept big: a writer beyond the first (Config.Writers) starts only when several

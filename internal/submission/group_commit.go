@@ -25,9 +25,9 @@ type pending struct {
 	submittedAt time.Time
 	entry       outbox.Entry
 
-	// respondent is read by Submit (SQLite) or inside the batch's pipeline (PostgreSQL);
-	// the follow-up URL is filled from it.
-	respondent *respondentInfo
+	// respondent is read by Submit (SQLite) or by the batch's commit (PostgreSQL, in its
+	// first round trip); the follow-up URL is filled from it.
+	respondent *store.Submitter
 	// span is the submitting request's span, which the batch's commit span belongs to or
 	// links to.
 	span trace.SpanContext
@@ -180,94 +180,55 @@ func (c *committer) write(batch []*pending) {
 	}
 }
 
-func (it *pending) respondentKey() respondentKey {
-	return respondentKey{surveyID: it.surveyID, userID: it.userID}
+// admit refuses a respondent deleted or disabled after its token was issued (404 or 403),
+// when the batch's commit reads it (store.SubmissionBatch.Admit).
+func admit(ri *store.Submitter) error {
+	_, err := checkRespondent(ri)
+	return err
 }
 
-// admit returns the items whose respondent (read into found) may submit, failing the others
-// with 404 or 403 — a respondent deleted or disabled after its token was issued.
-func admit(items []*pending, found map[respondentKey]*respondentInfo) []*pending {
-	ok := items[:0:0]
-	for _, it := range items {
-		if it.respondent, it.err = checkRespondent(found[it.respondentKey()]); it.err == nil {
-			ok = append(ok, it)
+// writeTx writes items in one transaction (store.Submissions.Commit) and, after the commit,
+// hands their events to the outbox's fast path.
+func (c *committer) writeTx(ctx context.Context, items []*pending) error {
+	b := store.SubmissionBatch{
+		Items:              make([]store.SubmissionItem, len(items)),
+		EventsClaimedUntil: c.outbox.ReservedUntil(),
+		Admit:              admit,
+	}
+	for i, it := range items {
+		b.Items[i] = store.SubmissionItem{
+			Submission: store.Submission{
+				ID:             it.id,
+				SurveyID:       it.surveyID,
+				UserID:         it.userID,
+				SessionID:      it.sessionID,
+				IdempotencyKey: it.idemKey,
+				Body:           it.body,
+				SubmittedAt:    it.submittedAt,
+			},
+			Event:     it.entry.Row(),
+			Submitter: it.respondent,
 		}
 	}
-	return ok
-}
-
-// writeTx writes items in one transaction and, after the commit, hands their events to the
-// outbox's fast path. PostgreSQL pipelines the transaction's statements (writePipelined);
-// SQLite, in process, runs them one by one.
-func (c *committer) writeTx(ctx context.Context, items []*pending) error {
-	var (
-		entries []outbox.Entry
-		err     error
-	)
-	if c.db.Dialect == store.Postgres {
-		entries, err = c.writePipelined(ctx, items)
-	} else {
-		entries, err = c.writeInTx(ctx, items)
-	}
-	if err != nil {
+	if err := c.db.Driver.Submissions().Commit(ctx, &b); err != nil {
 		return err
+	}
+	var entries []outbox.Entry
+	for i, it := range items {
+		r := &b.Items[i]
+		it.respondent, it.err = r.Submitter, r.Err
+		it.created, it.resultID = r.Created, r.ResultID
+		if r.Created {
+			e := it.entry
+			e.Message.WebhooksVersion = r.Event.WebhooksVersion
+			entries = append(entries, e)
+		}
 	}
 	c.outbox.Notify(entries)
 	if c.onCommit != nil && len(entries) > 0 {
 		c.onCommit(len(entries))
 	}
 	return nil
-}
-
-// writeInTx writes items whose respondents Submit has checked already (on SQLite, reading
-// them in the request, on the read pool, keeps the single writer's turn short).
-func (c *committer) writeInTx(ctx context.Context, items []*pending) ([]outbox.Entry, error) {
-	var entries []outbox.Entry
-	err := c.db.InTx(ctx, func(tx store.Querier) error {
-		inserted, err := insertSubmissions(ctx, tx, items)
-		if err != nil {
-			return err
-		}
-		var created, repeats []*pending
-		entries, created, repeats = sortOut(items, inserted)
-		for _, it := range repeats {
-			if it.resultID, err = findSubmission(ctx, tx, it); err != nil {
-				return err
-			}
-		}
-		return c.stage(ctx, tx, entries, created)
-	})
-	return entries, err
-}
-
-// sortOut records which submissions the insert created; the others repeat an earlier
-// submission (committed, or just committed by a concurrent transaction the insert waited
-// for), whose id they answer with.
-func sortOut(items []*pending, inserted map[string]bool) (entries []outbox.Entry, created, repeats []*pending) {
-	for _, it := range items {
-		it.created = inserted[it.id]
-		if !it.created {
-			repeats = append(repeats, it)
-			continue
-		}
-		it.resultID = it.id
-		e := it.entry
-		e.Message.WebhooksVersion = it.respondent.webhooksVersion
-		entries = append(entries, e)
-		created = append(created, it)
-	}
-	return entries, created, repeats
-}
-
-// stage writes the events of the created submissions and closes their sessions.
-func (c *committer) stage(ctx context.Context, q store.Querier, entries []outbox.Entry, created []*pending) error {
-	if len(created) == 0 {
-		return nil
-	}
-	if err := c.outbox.Add(ctx, q, entries); err != nil {
-		return err
-	}
-	return closeSessions(ctx, q, created[0].submittedAt, created)
 }
 
 // dedupe splits a batch into the submissions to write and those repeating one of them.

@@ -23,9 +23,12 @@ type recordingOutbox struct {
 	notified []outbox.Entry
 }
 
-func (o *recordingOutbox) Add(ctx context.Context, q store.Querier, entries []outbox.Entry) error {
-	return outbox.Insert(ctx, q, time.Time{}, entries)
+func (o *recordingOutbox) Add(ctx context.Context, tx store.Executor, entries []outbox.Entry) error {
+	return outbox.Insert(ctx, tx, o.ReservedUntil(), entries)
 }
+
+// ReservedUntil is no reservation: the events are free for any sweep.
+func (o *recordingOutbox) ReservedUntil() time.Time { return time.Time{} }
 
 func (o *recordingOutbox) Notify(entries []outbox.Entry) {
 	o.mu.Lock()
@@ -37,7 +40,7 @@ func newPending(id, idemKey, sessionID string) *pending {
 	it := &pending{id: id, surveyID: "s", userID: "u", idemKey: idemKey, sessionID: sessionID,
 		submittedAt: time.Now(), done: make(chan struct{})}
 	// As Submit does on SQLite; PostgreSQL's pipeline reads respondents itself.
-	it.respondent = &respondentInfo{}
+	it.respondent = &store.Submitter{}
 	it.body = storedSubmission(id, "s", "u", it.submittedAt, []byte(`{"meals":[]}`))
 	ev := events.Event{ID: events.NewID(), Type: events.TypeSessionSubmitted, Timestamp: it.submittedAt, SurveyID: "s", SubmissionID: id, Data: it.body}
 	payload, _ := ev.Marshal()
@@ -100,60 +103,6 @@ func TestCommitterBatchFailureAndRepeats(t *testing.T) {
 	})
 }
 
-// A submission closes the session it names only when that session is the submitting
-// respondent's and open; one statement closes a whole batch's sessions.
-func TestCloseSessions(t *testing.T) {
-	t.Parallel()
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		now := store.Micros(time.Now())
-		for _, q := range []string{
-			`INSERT INTO surveys (id, name, created_at, updated_at) VALUES ('s', 's', $1, $1)`,
-			`INSERT INTO surveys (id, name, created_at, updated_at) VALUES ('s2', 's2', $1, $1)`,
-			`INSERT INTO survey_sessions (id, survey_id, user_id, status, created_at, updated_at) VALUES ('ses_u', 's', 'u', 'open', $1, $1)`,
-			`INSERT INTO survey_sessions (id, survey_id, user_id, status, created_at, updated_at) VALUES ('ses_w', 's', 'w', 'open', $1, $1)`,
-			`INSERT INTO survey_sessions (id, survey_id, user_id, status, created_at, updated_at) VALUES ('ses_v', 's', 'v', 'open', $1, $1)`,
-			`INSERT INTO survey_sessions (id, survey_id, user_id, status, created_at, updated_at) VALUES ('ses_old', 's', 'u', 'cancelled', $1, $1)`,
-			`INSERT INTO survey_sessions (id, survey_id, user_id, status, created_at, updated_at) VALUES ('ses_x', 's2', 'x', 'open', $1, $1)`,
-		} {
-			if _, err := db.Exec(ctx, q, now); err != nil {
-				t.Fatal(err)
-			}
-		}
-		item := func(surveyID, userID, sessionID string) *pending {
-			return &pending{surveyID: surveyID, userID: userID, sessionID: sessionID}
-		}
-		batch := []*pending{
-			item("s", "u", "ses_u"),    // its own open session: closed
-			item("s", "w", "ses_w"),    // likewise
-			item("s", "u", "ses_v"),    // another respondent's: untouched
-			item("s", "u", "ses_old"),  // cancelled already: untouched
-			item("s", "x", "ses_x"),    // the session is of another survey: untouched
-			item("s", "u", ""),         // no session
-			item("s", "u", "ses_none"), // no such session
-		}
-		if err := db.InTx(ctx, func(tx store.Querier) error {
-			return closeSessions(ctx, tx, time.Now(), batch)
-		}); err != nil {
-			t.Fatal(err)
-		}
-		want := map[string]string{"ses_u": "submitted", "ses_w": "submitted", "ses_v": "open", "ses_old": "cancelled", "ses_x": "open"}
-		for id, status := range want {
-			var got string
-			if err := db.QueryRow(ctx, `SELECT status FROM survey_sessions WHERE id = $1`, id).Scan(&got); err != nil {
-				t.Fatal(err)
-			}
-			if got != status {
-				t.Errorf("session %s is %s, want %s", id, got, status)
-			}
-		}
-		// A batch without sessions runs no statement.
-		if q, _ := closeSessionsQuery(time.Now(), []*pending{item("s", "u", "")}); q != "" {
-			t.Errorf("query %q for a batch without sessions", q)
-		}
-	})
-}
-
 // A writer beyond the first starts only when extraWriterMin submissions wait; the first
 // starts for any.
 func TestCommitterMayLead(t *testing.T) {
@@ -200,7 +149,7 @@ func TestCommitterConcurrentWriters(t *testing.T) {
 		}
 		ob := &recordingOutbox{}
 		writers := 3
-		if db.Dialect == store.SQLite {
+		if !db.Driver.Submissions().ConcurrentCommits() {
 			writers = 1
 		}
 		c := &committer{db: db, outbox: ob, tracer: noop.NewTracerProvider().Tracer(""), maxBatch: 8, writers: writers}
@@ -294,7 +243,7 @@ func TestCommitterPostgresMixedBatch(t *testing.T) {
 	if fresh.err != nil || !fresh.created || fresh.resultID != "sub_new" {
 		t.Fatalf("fresh %+v", fresh)
 	}
-	if got := fresh.respondent.followUpURL("u"); got != "https://example.org/done?u=user-u" {
+	if got := followUpURL(fresh.respondent, "u"); got != "https://example.org/done?u=user-u" {
 		t.Errorf("follow-up URL %q", got)
 	}
 	if repeat.err != nil || repeat.created || repeat.resultID != "sub_earlier" {
@@ -350,9 +299,11 @@ type leasingOutbox struct {
 	lease time.Time
 }
 
-func (o *leasingOutbox) Add(ctx context.Context, q store.Querier, entries []outbox.Entry) error {
-	return outbox.Insert(ctx, q, o.lease, entries)
+func (o *leasingOutbox) Add(ctx context.Context, tx store.Executor, entries []outbox.Entry) error {
+	return outbox.Insert(ctx, tx, o.lease, entries)
 }
+
+func (o *leasingOutbox) ReservedUntil() time.Time { return o.lease }
 
 func errorHasCode(err error, code string) bool {
 	var p *httpapi.Problem

@@ -25,7 +25,12 @@ import (
 // Outbox stores events in the caller's transaction and, after the commit, hands them to the
 // relay's fast path. *outbox.Relay is one.
 type Outbox interface {
-	Add(ctx context.Context, q store.Querier, entries []outbox.Entry) error
+	// Add stores entries in the transaction tx, reserved for the fast path.
+	Add(ctx context.Context, tx store.Executor, entries []outbox.Entry) error
+	// ReservedUntil is the reservation of events written now, for a batch's commit that
+	// stores its events itself (store.SubmissionBatch.EventsClaimedUntil).
+	ReservedUntil() time.Time
+	// Notify hands committed entries to the fast path.
 	Notify(entries []outbox.Entry)
 }
 
@@ -49,12 +54,13 @@ type Config struct {
 
 	// MaxBatch bounds the submissions written in one transaction (default 256).
 	MaxBatch int
-	// Writers is how many batch transactions may run at once (default 1 on SQLite, whose
-	// writer is single; on PostgreSQL one per CPU, from 2 to 4). A writer beyond the first
-	// starts only when several submissions are waiting, so batches stay big: the server's
-	// cost of a batch is mostly per statement and per transaction, not per row (on a 2-CPU
-	// machine, about 250-300 µs of server CPU per 10 KB submission in batches of ~15, and
-	// ~500 µs when four writers each take whatever is queued).
+	// Writers is how many batch transactions may run at once (default 1 when the store has a
+	// single writer, as SQLite has; otherwise, as on PostgreSQL, one per CPU, from 2 to 4).
+	// A writer beyond the first starts only when several submissions are waiting, so
+	// batches stay big: the server's cost of a batch is mostly per statement and per
+	// transaction, not per row (on a 2-CPU machine, about 250-300 µs of server CPU per
+	// 10 KB submission in batches of ~15, and ~500 µs when four writers each take whatever
+	// is queued).
 	Writers int
 	// Linger makes a writer wait this long for more submissions before committing a batch
 	// that is not full (default 0: batches form only from what queues during the previous
@@ -78,7 +84,7 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Writers <= 0 && c.DB != nil {
 		c.Writers = 1
-		if c.DB.Dialect == store.Postgres {
+		if c.DB.Driver.Submissions().ConcurrentCommits() {
 			c.Writers = min(max(runtime.NumCPU(), 2), 4)
 		}
 	}
@@ -98,9 +104,12 @@ func (c Config) validate() error {
 // Service is the survey app's side of Dispatch24: respondents start and cancel sessions and
 // submit recalls; each becomes an event in the outbox, written in the same transaction.
 type Service struct {
-	cfg       Config
-	db        *store.DB
-	outbox    Outbox
+	cfg    Config
+	db     *store.DB
+	outbox Outbox
+	// readFirst: each request reads its respondent before joining a batch, since the
+	// store's batch commit had better not (store.Submissions.CommitReadsSubmitters).
+	readFirst bool
 	committer *committer
 	nowFunc   func() time.Time
 }
@@ -111,7 +120,8 @@ func New(cfg Config) (*Service, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, db: cfg.DB, outbox: cfg.Outbox, nowFunc: time.Now}
+	s := &Service{cfg: cfg, db: cfg.DB, outbox: cfg.Outbox, nowFunc: time.Now,
+		readFirst: !cfg.DB.Driver.Submissions().CommitReadsSubmitters()}
 	s.committer = &committer{
 		db:       cfg.DB,
 		outbox:   cfg.Outbox,
@@ -168,9 +178,10 @@ func (s *Service) Submit(ctx context.Context, p *httpapi.Principal, rec *Recall,
 	if it.entry, err = s.entry(ctx, &ev); err != nil {
 		return nil, err
 	}
-	if s.db.Dialect != store.Postgres {
-		// PostgreSQL reads the batch's respondents inside its pipeline; elsewhere each
-		// request reads its own, concurrently, before joining a batch.
+	if s.readFirst {
+		// Where the batch's commit does not read its respondents itself (PostgreSQL reads
+		// them in its first round trip), each request reads its own, concurrently, before
+		// joining a batch.
 		if it.respondent, err = s.respondent(ctx, p); err != nil {
 			return nil, err
 		}
@@ -178,7 +189,7 @@ func (s *Service) Submit(ctx context.Context, p *httpapi.Principal, rec *Recall,
 	if err := s.committer.submit(ctx, it); err != nil {
 		return nil, err
 	}
-	return &Receipt{SubmissionID: it.resultID, FollowUpURL: it.respondent.followUpURL(p.UserID), Created: it.created}, nil
+	return &Receipt{SubmissionID: it.resultID, FollowUpURL: followUpURL(it.respondent, p.UserID), Created: it.created}, nil
 }
 
 // StartSession opens a new session for the respondent p and returns its id. A session the
@@ -192,24 +203,24 @@ func (s *Service) StartSession(ctx context.Context, p *httpapi.Principal) (strin
 	id := newID("ses_")
 	for attempt := 1; ; attempt++ {
 		var entries []outbox.Entry
-		err := s.db.InTx(ctx, func(tx store.Querier) error {
+		err := s.db.Driver.InTx(ctx, func(tx store.Executor) error {
 			now := s.nowFunc()
-			cancelled, err := cancelOpenSessions(ctx, tx, p.SurveyID, p.UserID, now)
+			cancelled, err := tx.Submissions().CancelOpenSessions(ctx, p.SurveyID, p.UserID, now)
 			if err != nil {
 				return err
 			}
-			if err := insertSession(ctx, tx, id, p.SurveyID, p.UserID, now); err != nil {
+			if err := tx.Submissions().OpenSession(ctx, id, p.SurveyID, p.UserID, now); err != nil {
 				return err
 			}
 			entries = entries[:0]
 			for _, sid := range cancelled {
-				e, err := s.sessionEntry(ctx, p, events.TypeSessionCancelled, sid, now, ri.webhooksVersion)
+				e, err := s.sessionEntry(ctx, p, events.TypeSessionCancelled, sid, now, ri.WebhooksVersion)
 				if err != nil {
 					return err
 				}
 				entries = append(entries, e)
 			}
-			e, err := s.sessionEntry(ctx, p, events.TypeSessionStarted, id, now, ri.webhooksVersion)
+			e, err := s.sessionEntry(ctx, p, events.TypeSessionStarted, id, now, ri.WebhooksVersion)
 			if err != nil {
 				return err
 			}
@@ -238,16 +249,16 @@ func (s *Service) CancelSession(ctx context.Context, p *httpapi.Principal) (stri
 		entries []outbox.Entry
 		id      string
 	)
-	err := s.db.InTx(ctx, func(tx store.Querier) error {
+	err := s.db.Driver.InTx(ctx, func(tx store.Executor) error {
 		now := s.nowFunc()
-		cancelled, err := cancelOpenSessions(ctx, tx, p.SurveyID, p.UserID, now)
+		cancelled, err := tx.Submissions().CancelOpenSessions(ctx, p.SurveyID, p.UserID, now)
 		if err != nil {
 			return err
 		}
 		if len(cancelled) == 0 {
 			return ErrNoOpenSession
 		}
-		version, err := webhooksVersion(ctx, tx)
+		version, err := tx.Submissions().WebhooksVersion(ctx)
 		if err != nil {
 			return err
 		}
@@ -270,9 +281,9 @@ func (s *Service) CancelSession(ctx context.Context, p *httpapi.Principal) (stri
 }
 
 // respondent reads the principal's respondent record, failing as checkRespondent does.
-func (s *Service) respondent(ctx context.Context, p *httpapi.Principal) (*respondentInfo, error) {
-	k := respondentKey{surveyID: p.SurveyID, userID: p.UserID}
-	found, err := lookupRespondents(ctx, s.db, []respondentKey{k})
+func (s *Service) respondent(ctx context.Context, p *httpapi.Principal) (*store.Submitter, error) {
+	k := store.SubmitterKey{SurveyID: p.SurveyID, UserID: p.UserID}
+	found, err := s.db.Driver.Submissions().Submitters(ctx, []store.SubmitterKey{k})
 	if err != nil {
 		return nil, err
 	}
@@ -281,18 +292,18 @@ func (s *Service) respondent(ctx context.Context, p *httpapi.Principal) (*respon
 
 // checkRespondent turns a looked-up respondent into an error when it cannot act: 404 when it
 // or its survey is gone (nil), 403 when the account is disabled.
-func checkRespondent(ri *respondentInfo) (*respondentInfo, error) {
+func checkRespondent(ri *store.Submitter) (*store.Submitter, error) {
 	if ri == nil {
 		return nil, httpapi.NotFound("survey_not_found", "no such survey")
 	}
-	if ri.disabled {
+	if ri.Disabled {
 		return nil, httpapi.Forbidden("account_disabled", "this respondent account is disabled")
 	}
 	return ri, nil
 }
 
 // sessionEntry is the event of a session's change; webhooksVersion is as read in the request
-// (respondentInfo.webhooksVersion).
+// (store.Submitter.WebhooksVersion).
 func (s *Service) sessionEntry(ctx context.Context, p *httpapi.Principal, typ, sessionID string, now time.Time,
 	webhooksVersion int64) (outbox.Entry, error) {
 	ev := events.Event{

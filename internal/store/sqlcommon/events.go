@@ -1,0 +1,253 @@
+package sqlcommon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/dispatch24/dispatch24/internal/store"
+)
+
+// EventsChunk bounds the rows of one statement on the events table, keeping under both
+// databases' parameter limits.
+const EventsChunk = 500
+
+// Statement is one SQL statement with its arguments, built once and run by a driver as it
+// sees fit: on its own, in a transaction, or queued in a pipeline.
+type Statement struct {
+	SQL  string
+	Args []any
+}
+
+// Run runs statements one after the other through q, stopping at the first failure.
+func Run(ctx context.Context, q store.Querier, stmts []Statement) error {
+	for _, s := range stmts {
+		if _, err := q.Exec(ctx, s.SQL, s.Args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Events is the events family on both databases: Read runs read-only queries, Write the
+// statements that write. A driver embeds it and adds MarkPublished.
+type Events struct {
+	Read, Write store.Querier
+	// LockClause ends the claim's inner SELECT (" FOR UPDATE SKIP LOCKED" on PostgreSQL).
+	LockClause string
+}
+
+const eventColumns = 9
+
+// InsertEvents builds the INSERTs of events (one per EventsChunk rows).
+func InsertEvents(claimedUntil time.Time, events []store.Event) ([]Statement, error) {
+	var claim *int64
+	if !claimedUntil.IsZero() {
+		us := store.Micros(claimedUntil)
+		claim = &us
+	}
+	stmts := make([]Statement, 0, (len(events)+EventsChunk-1)/EventsChunk)
+	for len(events) > 0 {
+		n := min(len(events), EventsChunk)
+		args := make([]any, 0, n*eventColumns)
+		for i := range events[:n] {
+			e := &events[i]
+			headers, err := encodeTrace(e.Trace)
+			if err != nil {
+				return nil, err
+			}
+			args = append(args, e.ID, e.Type, e.SurveyID, e.Subject, e.Payload, headers, store.Micros(e.CreatedAt), claim,
+				nullVersion(e.WebhooksVersion))
+		}
+		stmts = append(stmts, Statement{
+			SQL: `INSERT INTO events (id, type, survey_id, subject, payload, headers, created_at, claimed_until,
+			webhooks_version) VALUES ` + store.Placeholders(n, eventColumns, 1),
+			Args: args,
+		})
+		events = events[n:]
+	}
+	return stmts, nil
+}
+
+// Insert implements store.Events.
+func (e Events) Insert(ctx context.Context, claimedUntil time.Time, events []store.Event) error {
+	stmts, err := InsertEvents(claimedUntil, events)
+	if err != nil {
+		return err
+	}
+	if err := Run(ctx, e.Write, stmts); err != nil {
+		return fmt.Errorf("storing %d events: %w", len(events), err)
+	}
+	return nil
+}
+
+// InsertPublished implements store.Events.
+func (e Events) InsertPublished(ctx context.Context, ev store.Event) error {
+	headers, err := encodeTrace(ev.Trace)
+	if err != nil {
+		return err
+	}
+	_, err = e.Write.Exec(ctx, `INSERT INTO events (id, type, survey_id, subject, payload, headers, created_at, published_at,
+		webhooks_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)`,
+		ev.ID, ev.Type, ev.SurveyID, ev.Subject, ev.Payload, headers, store.Micros(ev.CreatedAt), nullVersion(ev.WebhooksVersion))
+	if err != nil {
+		return fmt.Errorf("storing a published event: %w", err)
+	}
+	return nil
+}
+
+// Claim implements store.Events.
+func (e Events) Claim(ctx context.Context, now, until time.Time, limit int) ([]store.Event, error) {
+	rows, err := e.Write.Query(ctx, `UPDATE events SET claimed_until = $1
+		WHERE id IN (SELECT id FROM events
+			WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until < $2)
+			ORDER BY created_at LIMIT $3`+e.LockClause+`)
+		RETURNING `+eventFields,
+		store.Micros(until), store.Micros(now), limit)
+	if err != nil {
+		return nil, fmt.Errorf("claiming events: %w", err)
+	}
+	out, err := scanEvents(rows)
+	if err != nil {
+		return nil, fmt.Errorf("claiming events: %w", err)
+	}
+	return out, nil
+}
+
+// ByID implements store.Events.
+func (e Events) ByID(ctx context.Context, ids []string) ([]store.Event, error) {
+	var out []store.Event
+	for len(ids) > 0 {
+		n := min(len(ids), EventsChunk)
+		args := make([]any, n)
+		for i, id := range ids[:n] {
+			args[i] = id
+		}
+		rows, err := e.Read.Query(ctx, `SELECT `+eventFields+` FROM events WHERE id IN (`+store.Placeholders(n, 1, 1)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("reading events: %w", err)
+		}
+		chunk, err := scanEvents(rows)
+		if err != nil {
+			return nil, fmt.Errorf("reading events: %w", err)
+		}
+		out = append(out, chunk...)
+		ids = ids[n:]
+	}
+	return out, nil
+}
+
+// CountUnpublished implements store.Events.
+func (e Events) CountUnpublished(ctx context.Context) (int, error) {
+	var n int
+	if err := e.Read.QueryRow(ctx, "SELECT count(*) FROM events WHERE published_at IS NULL").Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting unpublished events: %w", err)
+	}
+	return n, nil
+}
+
+// eventFields are the columns scanEvents reads.
+const eventFields = "id, type, survey_id, subject, payload, headers, created_at, webhooks_version"
+
+// scanEvents reads rows of eventFields and closes them.
+func scanEvents(rows store.Rows) ([]store.Event, error) {
+	defer rows.Close()
+	var out []store.Event
+	for rows.Next() {
+		var (
+			ev      store.Event
+			headers []byte
+			created int64
+			version *int64
+		)
+		if err := rows.Scan(&ev.ID, &ev.Type, &ev.SurveyID, &ev.Subject, &ev.Payload, &headers, &created, &version); err != nil {
+			return nil, err
+		}
+		if len(headers) > 2 {
+			if err := json.Unmarshal(headers, &ev.Trace); err != nil {
+				// Trace context is an aid, never a reason to hold an event back.
+				ev.Trace = nil
+			}
+		}
+		ev.CreatedAt = store.FromMicros(created)
+		if version != nil {
+			ev.WebhooksVersion = *version
+		}
+		out = append(out, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// MarkPublishedStatements builds the UPDATEs of MarkPublished (one per EventsChunk ids).
+func MarkPublishedStatements(now time.Time, ids []string) []Statement {
+	stmts := make([]Statement, 0, (len(ids)+EventsChunk-1)/EventsChunk)
+	for len(ids) > 0 {
+		n := min(len(ids), EventsChunk)
+		args := make([]any, 0, n+1)
+		args = append(args, store.Micros(now))
+		for _, id := range ids[:n] {
+			args = append(args, id)
+		}
+		stmts = append(stmts, Statement{
+			SQL: `UPDATE events SET published_at = $1, claimed_until = NULL,
+			publish_attempts = publish_attempts + 1, last_error = NULL
+			WHERE id IN (` + store.Placeholders(n, 1, 2) + `)`,
+			Args: args,
+		})
+		ids = ids[n:]
+	}
+	return stmts
+}
+
+// MarkPublishedIn runs MarkPublished's statements through q, which must be a transaction (or
+// the caller's): several chunks commit together.
+func (e Events) MarkPublishedIn(ctx context.Context, q store.Querier, now time.Time, ids []string) error {
+	if err := Run(ctx, q, MarkPublishedStatements(now, ids)); err != nil {
+		return fmt.Errorf("marking %d events published: %w", len(ids), err)
+	}
+	return nil
+}
+
+// Release implements store.Events.
+func (e Events) Release(ctx context.Context, ids []string, reason string) error {
+	for len(ids) > 0 {
+		n := min(len(ids), EventsChunk)
+		args := make([]any, 0, n+1)
+		args = append(args, reason)
+		for _, id := range ids[:n] {
+			args = append(args, id)
+		}
+		_, err := e.Write.Exec(ctx, `UPDATE events SET claimed_until = NULL,
+			publish_attempts = publish_attempts + 1, last_error = $1
+			WHERE published_at IS NULL AND id IN (`+store.Placeholders(n, 1, 2)+`)`, args...)
+		if err != nil {
+			return fmt.Errorf("releasing %d events: %w", n, err)
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+// nullVersion stores an unknown webhooks version (0) as NULL.
+func nullVersion(v int64) *int64 {
+	if v == 0 {
+		return nil
+	}
+	return &v
+}
+
+// encodeTrace is the stored form of trace headers: a JSON object, "{}" for none.
+func encodeTrace(h map[string]string) ([]byte, error) {
+	if len(h) == 0 {
+		return []byte("{}"), nil
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		return nil, fmt.Errorf("encoding trace headers: %w", err)
+	}
+	return b, nil
+}
