@@ -2,7 +2,6 @@ package survey
 
 import (
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -10,7 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
+	"github.com/dispatch24/dispatch24/internal/ids"
 )
 
 // Limits of respondent values, the same for the admin API, the CSV import and create-user
@@ -41,8 +40,7 @@ type Respondent struct {
 // newRespondentID returns a fresh user id. UUIDv7 ids grow with time, which keeps keyset
 // pages in insertion order among rows created in the same microsecond.
 func newRespondentID() string {
-	u := uuid.Must(uuid.NewV7())
-	return "res_" + hex.EncodeToString(u[:])
+	return ids.New("res_")
 }
 
 const tokenAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
