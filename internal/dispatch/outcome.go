@@ -72,7 +72,7 @@ func classOf(res *webhook.Result) errorClass {
 	switch {
 	case res.RetryAfter > 0:
 		return classRetry
-	case res.Gone || res.StatusCode == http.StatusGone:
+	case res.Gone:
 		return classDisable
 	case res.Code == webhook.CodeInvalidRequest:
 		return classFailNow
