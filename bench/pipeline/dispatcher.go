@@ -29,7 +29,7 @@ type runningDispatcher struct {
 	stop   func() error
 }
 
-// startInProcess runs the workers in this process, configured as dispatch.NewFromEnv
+// startInProcess runs the workers in this process, configured as app.NewDispatcher
 // configures them in cmd/api with the default settings: WEBHOOK_TIMEOUT 15s, the default
 // retry schedule, DISPATCH_CONCURRENCY 64 per core, DISPATCH_ENDPOINT_CONCURRENCY 32.
 func (w *world) startInProcess(ctx context.Context) (*runningDispatcher, error) {

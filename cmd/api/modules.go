@@ -7,7 +7,6 @@ import (
 	"github.com/dispatch24/dispatch24/internal/app"
 	"github.com/dispatch24/dispatch24/internal/auth"
 	"github.com/dispatch24/dispatch24/internal/delivery"
-	"github.com/dispatch24/dispatch24/internal/dispatch"
 	"github.com/dispatch24/dispatch24/internal/endpoint"
 	"github.com/dispatch24/dispatch24/internal/httpapi"
 	"github.com/dispatch24/dispatch24/internal/outbox"
@@ -116,7 +115,7 @@ func newModules(ctx context.Context, env *app.Env, stdout io.Writer) (*modules, 
 	// In-process delivery workers (embedded mode, or DISPATCH_IN_PROCESS=true), sharing the
 	// process's webhook client.
 	if env.Config.DispatchInProcess {
-		dispatcher, err := dispatch.NewFromEnv(env, webhookClient)
+		dispatcher, err := app.NewDispatcher(env, webhookClient)
 		if err != nil {
 			return nil, err
 		}

@@ -35,7 +35,6 @@ import (
 
 	"github.com/dispatch24/dispatch24/internal/app"
 	"github.com/dispatch24/dispatch24/internal/config"
-	"github.com/dispatch24/dispatch24/internal/dispatch"
 	"github.com/dispatch24/dispatch24/internal/endpoint"
 	"github.com/dispatch24/dispatch24/internal/httpapi"
 	"github.com/dispatch24/dispatch24/internal/opscli"
@@ -163,7 +162,7 @@ func runWorkers(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer client.Close()
-	d, err := dispatch.NewFromEnv(env, client)
+	d, err := app.NewDispatcher(env, client)
 	if err != nil {
 		return err
 	}

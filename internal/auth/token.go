@@ -11,6 +11,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/dispatch24/dispatch24/internal/httpapi"
+	"github.com/dispatch24/dispatch24/internal/ids"
 )
 
 // The values of the type claim.
@@ -130,4 +131,4 @@ func randomString(n int) string {
 }
 
 // newID returns a prefixed random id, e.g. usr_…, pat_….
-func newID(prefix string) string { return prefix + randomString(12) }
+func newID(prefix string) string { return ids.Random(prefix) }

@@ -2,12 +2,10 @@ package delivery
 
 import (
 	"slices"
-	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/dispatch24/dispatch24/internal/httpapi"
+	"github.com/dispatch24/dispatch24/internal/ids"
 	"github.com/dispatch24/dispatch24/pkg/events"
 )
 
@@ -64,12 +62,10 @@ type Attempt struct {
 
 // NewID returns the id of a replay delivery: "dlv_" and the hex of a UUIDv7. First deliveries
 // have deterministic ids instead (see DeliveryID).
-func NewID() string { return "dlv_" + uuidHex() }
+func NewID() string { return ids.New("dlv_") }
 
 // NewReplayID returns the id of a range replay: "rpl_" and the hex of a UUIDv7.
-func NewReplayID() string { return "rpl_" + uuidHex() }
-
-func uuidHex() string { return strings.ReplaceAll(uuid.Must(uuid.NewV7()).String(), "-", "") }
+func NewReplayID() string { return ids.New("rpl_") }
 
 // Scope is what a caller may see: every survey, or the listed ones only.
 type Scope struct {

@@ -96,13 +96,20 @@ func (d *Dispatcher) attempt(ctx context.Context, j *job) outcome {
 	o.d.Attempts = n
 	o.d.LastStatusCode = res.StatusCode
 	o.d.LastError = code
-	switch {
-	case res.Delivered:
+	if res.Delivered {
 		o.d.Status = StatusSucceeded
 		o.effect = effectSuccess
-	case res.Gone:
+		return o
+	}
+	class := classOf(&res)
+	o.a.Error = notRetried(o.a.Error, &res, class)
+	switch class {
+	case classDisable:
 		o.d.Status = StatusFailed
 		o.effect = effectGone
+	case classFailNow:
+		o.d.Status = StatusFailed
+		o.effect = effectFailure
 	default:
 		o.effect = effectFailure
 		if next, ok := d.policy.next(n, end, res.RetryAfter); ok {
@@ -112,10 +119,8 @@ func (d *Dispatcher) attempt(ctx context.Context, j *job) outcome {
 			o.d.Status = StatusFailed
 		}
 	}
-	if !res.Delivered {
-		span.SetStatus(codes.Error, res.Detail())
-		d.failures.failed(spanCtx, j.ep.ID, j.id, n, code, res.Detail(), o.d.Status)
-	}
+	span.SetStatus(codes.Error, res.Detail())
+	d.failures.failed(spanCtx, j.ep.ID, j.id, n, code, res.Detail(), o.d.Status)
 	return o
 }
 

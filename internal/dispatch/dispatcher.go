@@ -237,11 +237,8 @@ type Dispatcher struct {
 	attemptCounters  map[string]prometheus.Counter
 	deliveryCounters map[string]prometheus.Counter
 	failures         *failureLog
-
-	// Test hooks: skipAck leaves messages unacked once their deliveries are recorded, and
-	// onMessageDone sees every message whose deliveries are recorded.
-	skipAck       bool
-	onMessageDone func(msg jetstream.Msg)
+	// acks settles messages whose deliveries are all recorded.
+	acks acker
 }
 
 // New returns a Dispatcher for cfg, with defaults applied.
@@ -264,6 +261,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		attemptCounters:  make(map[string]prometheus.Counter),
 		deliveryCounters: make(map[string]prometheus.Counter),
 		failures:         newFailureLog(cfg.Logger, cfg.NowFunc),
+		acks:             jetStreamAcker{},
 	}
 	for _, code := range []string{"delivered", string(webhook.CodeHTTPStatus), string(webhook.CodeRedirect),
 		string(webhook.CodeTimeout), string(webhook.CodeConnection), string(webhook.CodeDNS), string(webhook.CodeTLS),
@@ -628,14 +626,7 @@ func (d *Dispatcher) settle(ctx context.Context, msg jetstream.Msg, span trace.S
 }
 
 // ack acks a message whose deliveries are all recorded.
-func (d *Dispatcher) ack(msg jetstream.Msg) {
-	if !d.skipAck {
-		_ = msg.Ack()
-	}
-	if d.onMessageDone != nil {
-		d.onMessageDone(msg)
-	}
-}
+func (d *Dispatcher) ack(msg jetstream.Msg) { d.acks.ack(msg) }
 
 // transientError marks a failure that a later redelivery may not meet (the store was away).
 type transientError struct {

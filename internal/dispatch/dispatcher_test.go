@@ -615,14 +615,11 @@ func TestRedeliveredMessageNotResent(t *testing.T) {
 		h.addEndpoint(survey, ok.url())
 		h.addEndpoint(survey, failing.url())
 		var redeliveries atomic.Int32
-		h.start(h.config("0s,1h"), func(d *Dispatcher) {
-			d.skipAck = true
-			d.onMessageDone = func(msg jetstream.Msg) {
-				if md, err := msg.Metadata(); err == nil && md.NumDelivered > 1 {
-					redeliveries.Add(1)
-				}
+		h.start(h.config("0s,1h"), withAcker(watchAcks{skip: true, done: func(msg jetstream.Msg) {
+			if md, err := msg.Metadata(); err == nil && md.NumDelivered > 1 {
+				redeliveries.Add(1)
 			}
-		})
+		}}))
 		ev := h.publish(context.Background(), survey, events.TypeSessionSubmitted)
 		waitFor(t, "two redeliveries handled", func() bool { return redeliveries.Load() >= 2 })
 		if n, m := ok.count(), failing.count(); n != 1 || m != 1 {

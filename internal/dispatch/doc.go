@@ -63,11 +63,31 @@
 // due deliveries than the process has room for, so parked deliveries of a stuck endpoint stay
 // in the store instead of churning.
 //
-// # Outcomes
+// # Outcomes and error classes
 //
-// 2xx delivers; 410 Gone disables the endpoint and fails the delivery; 429 and 503 with
-// Retry-After push the next attempt at least that far; anything else is retried per the
-// schedule (with jitter) until it runs out and the delivery fails. An endpoint failing
-// DisableAfterFailures times in a row over at least DisableAfter is disabled; events that
-// arrive for a disabled endpoint are recorded as skipped.
+// 2xx delivers. A failed attempt's class, decided from its result alone (classOf: the
+// pkg/webhook error code, the HTTP status, Retry-After), says what follows:
+//
+//   - Retry on schedule: the next attempt follows WEBHOOK_RETRY_SCHEDULE (with jitter), at
+//     least Retry-After away when a 429 or 503 asked for it; after the last one the delivery
+//     fails. An answer with Retry-After is always retried.
+//   - Fail now: the delivery fails after this attempt, and the attempt log's error says why
+//     ("…; not retried: …"). invalid_request (the request cannot be built from the endpoint:
+//     credentials in its URL, an unusable secret) and 413 Content Too Large and 415
+//     Unsupported Media Type (the body and its type, identical on every attempt, are what the
+//     receiver refuses). A replay sends the event again once someone has changed something.
+//   - Disable: 410 Gone fails the delivery and disables the endpoint.
+//
+// Everything else is retried, deliberately: 400 (Standard Webhooks and Stripe-style
+// receivers answer it for a signature they cannot verify, often a secret or clock being fixed
+// on their side, and every attempt is signed afresh), 401 and 403 (the same), 404 and 405 (a
+// deploy in progress, a route not live yet), 422 (receivers use it for state that may change,
+// such as a survey they do not know yet), redirects (never followed, but the next attempt uses
+// the endpoint's URL as it is then, so an admin's fix is picked up), 5xx, timeouts and
+// connection, DNS, TLS and address failures. Failing these at once would lose deliveries
+// that the schedule recovers without anyone's help, which is what it is for.
+//
+// Every failed attempt, whatever its class, counts towards the endpoint's failure counters:
+// an endpoint failing DisableAfterFailures times in a row over at least DisableAfter is
+// disabled; events that arrive for a disabled endpoint are recorded as skipped.
 package dispatch

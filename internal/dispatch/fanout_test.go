@@ -58,9 +58,7 @@ func (rc *pathReceiver) requestFor(path, eventID string) (request, bool) {
 // recorded, and the channel it reports on.
 func messagesDone() (func(*Dispatcher), <-chan string) {
 	ch := make(chan string, 1024)
-	return func(d *Dispatcher) {
-		d.onMessageDone = func(msg jetstream.Msg) { ch <- msg.Headers().Get(jetstream.MsgIDHeader) }
-	}, ch
+	return withAcker(watchAcks{done: func(msg jetstream.Msg) { ch <- msg.Headers().Get(jetstream.MsgIDHeader) }}), ch
 }
 
 // awaitDone waits until the message of event id has had its deliveries recorded.

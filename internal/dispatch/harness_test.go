@@ -195,6 +195,27 @@ func (h *harness) start(cfg Config, tweak ...func(*Dispatcher)) (stop func()) {
 	return stop
 }
 
+// watchAcks is an acker for tests: it acks as the engine does, or withholds the ack when
+// skip (the message is redelivered after AckWait), then reports the message to done.
+type watchAcks struct {
+	skip bool
+	done func(msg jetstream.Msg)
+}
+
+func (a watchAcks) ack(msg jetstream.Msg) {
+	if !a.skip {
+		jetStreamAcker{}.ack(msg)
+	}
+	if a.done != nil {
+		a.done(msg)
+	}
+}
+
+// withAcker is a start tweak that settles messages with a instead of acking them.
+func withAcker(a acker) func(*Dispatcher) {
+	return func(d *Dispatcher) { d.acks = a }
+}
+
 func randomID(prefix string) string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])

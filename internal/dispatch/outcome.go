@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/dispatch24/dispatch24/pkg/webhook"
 )
 
 // Delivery statuses (deliveries.status).
@@ -29,6 +32,77 @@ const (
 	// CodeEventMissing: a stored delivery's event is not in the events archive.
 	CodeEventMissing = "event_missing"
 )
+
+// errorClass is what a failed attempt decides for its delivery (see "Error classes" in the
+// package doc). classOf decides it from the attempt's result alone; the attempt acts on it.
+type errorClass uint8
+
+const (
+	// classRetry: the next attempt follows the schedule (at least Retry-After away); the
+	// delivery fails once the schedule is used up.
+	classRetry errorClass = iota
+	// classFailNow: the same request would get the same answer; the delivery fails after this
+	// attempt. A replay sends it again once someone has changed something.
+	classFailNow
+	// classDisable: the receiver wants no more deliveries; the delivery fails and the endpoint
+	// is disabled.
+	classDisable
+)
+
+// String names the class for logs and the attempt log.
+func (c errorClass) String() string {
+	switch c {
+	case classFailNow:
+		return "fail now"
+	case classDisable:
+		return "disable"
+	default:
+		return "retry"
+	}
+}
+
+// classOf is the class of a failed attempt (res.Delivered false, not cancelled). An answer
+// that says when to come back (Retry-After) is always retried; 410 disables; an invalid
+// request (built the same way each time) and 413/415 (the body, identical on every attempt,
+// is what is refused) fail now; everything else, 400, 401, 403, 404, 405, 422, redirects, 5xx,
+// timeouts, connection, DNS, TLS and address failures, is retried: each can end without
+// anyone touching the delivery (a deploy finishes, a secret or clock is fixed on the
+// receiver's side, a certificate is renewed) and every attempt is signed afresh.
+func classOf(res *webhook.Result) errorClass {
+	switch {
+	case res.RetryAfter > 0:
+		return classRetry
+	case res.Gone:
+		return classDisable
+	case res.Code == webhook.CodeInvalidRequest:
+		return classFailNow
+	case res.StatusCode == http.StatusRequestEntityTooLarge, res.StatusCode == http.StatusUnsupportedMediaType:
+		return classFailNow
+	default:
+		return classRetry
+	}
+}
+
+// notRetried adds to an attempt log error (AttemptError) why no retry follows when the
+// attempt's class ends the delivery at once: "http_error: HTTP 413 Request Entity Too Large;
+// not retried: …". The part before the first ":" stays the bare code.
+func notRetried(attemptErr string, res *webhook.Result, c errorClass) string {
+	var why string
+	switch {
+	case c == classDisable:
+		why = "not retried: the receiver answered 410 Gone, the endpoint is disabled"
+	case c != classFailNow:
+		return attemptErr
+	case res.Code == webhook.CodeInvalidRequest:
+		why = "not retried: the request cannot be built until the endpoint is changed"
+	default:
+		why = "not retried: the receiver refuses this body, which is the same on every attempt"
+	}
+	if attemptErr == string(res.Code) {
+		return attemptErr + ": " + why
+	}
+	return attemptErr + "; " + why
+}
 
 // event is what every delivery of one event shares.
 type event struct {

@@ -15,8 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
+	"github.com/dispatch24/dispatch24/internal/ids"
 	"github.com/dispatch24/dispatch24/pkg/events"
 )
 
@@ -71,7 +70,7 @@ func (e *Endpoint) SigningSecrets(now time.Time) []string {
 
 // NewID returns a new endpoint id: "wh_" and the hex of a UUIDv7.
 func NewID() string {
-	return "wh_" + strings.ReplaceAll(uuid.Must(uuid.NewV7()).String(), "-", "")
+	return ids.New("wh_")
 }
 
 // NormalizeEvents checks a requested list of event types and removes repeats, keeping the

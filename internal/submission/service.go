@@ -7,15 +7,14 @@ import (
 	"errors"
 	"log/slog"
 	"runtime"
-	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/dispatch24/dispatch24/internal/httpapi"
+	"github.com/dispatch24/dispatch24/internal/ids"
 	"github.com/dispatch24/dispatch24/internal/outbox"
 	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/internal/telemetry"
@@ -367,5 +366,5 @@ func appendString(b []byte, s string) []byte {
 
 // newID returns prefix and a UUIDv7 without dashes: unique, opaque, sorting by creation.
 func newID(prefix string) string {
-	return prefix + strings.ReplaceAll(uuid.Must(uuid.NewV7()).String(), "-", "")
+	return ids.New(prefix)
 }

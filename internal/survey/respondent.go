@@ -2,14 +2,12 @@ package survey
 
 import (
 	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/url"
 	"strings"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
-
+	"github.com/dispatch24/dispatch24/internal/ids"
 	"github.com/dispatch24/dispatch24/internal/store"
 )
 
@@ -31,8 +29,7 @@ type Respondent = store.Respondent
 // newRespondentID returns a fresh user id. UUIDv7 ids grow with time, which keeps keyset
 // pages in insertion order among rows created in the same microsecond.
 func newRespondentID() string {
-	u := uuid.Must(uuid.NewV7())
-	return "res_" + hex.EncodeToString(u[:])
+	return ids.New("res_")
 }
 
 const tokenAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"

@@ -3,10 +3,9 @@ package events
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
-	"github.com/google/uuid"
+	"github.com/dispatch24/dispatch24/internal/ids"
 )
 
 // Event types.
@@ -49,7 +48,7 @@ type Event struct {
 
 // NewID returns a new event id: "evt_" and a UUIDv7, so ids sort by creation time.
 func NewID() string {
-	return "evt_" + strings.ReplaceAll(uuid.Must(uuid.NewV7()).String(), "-", "")
+	return ids.New("evt_")
 }
 
 // Marshal encodes the envelope as delivered (the exact bytes signed and sent).

@@ -1,4 +1,4 @@
-package dispatch
+package app
 
 import (
 	"context"
@@ -7,15 +7,17 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/dispatch24/dispatch24/internal/app"
+	"github.com/dispatch24/dispatch24/internal/dispatch"
 	"github.com/dispatch24/dispatch24/pkg/webhook"
 )
 
-// NewFromEnv wires a Dispatcher from an opened environment, the way both binaries run it: the
-// process configuration's WEBHOOK_* and DISPATCH_* settings, the store, the shared consumer,
-// metrics, and the global tracer provider and propagator. client is the process's delivery
-// client (built from WEBHOOK_TIMEOUT and WEBHOOK_ALLOW_NETS); its owner closes it.
-func NewFromEnv(env *app.Env, client *webhook.Client) (*Dispatcher, error) {
+// NewDispatcher wires the delivery engine from an opened environment, the way both binaries
+// run it: the process configuration's WEBHOOK_* and DISPATCH_* settings, the store, the shared
+// consumer, metrics, and the global tracer provider and propagator. client is the process's
+// delivery client (built from WEBHOOK_TIMEOUT and WEBHOOK_ALLOW_NETS); its owner closes it.
+// It lives with the wiring so that internal/dispatch does not import the package that
+// assembles it.
+func NewDispatcher(env *Env, client *webhook.Client) (*dispatch.Dispatcher, error) {
 	if client == nil {
 		return nil, errors.New("dispatcher: a webhook client is required")
 	}
@@ -29,7 +31,7 @@ func NewFromEnv(env *app.Env, client *webhook.Client) (*Dispatcher, error) {
 	if span == 0 {
 		span = -1
 	}
-	return New(Config{
+	return dispatch.New(dispatch.Config{
 		DB:                   env.DB,
 		Secrets:              env.Secrets,
 		ConsumerFunc:         consumerFunc(env.Link),
@@ -50,7 +52,7 @@ func NewFromEnv(env *app.Env, client *webhook.Client) (*Dispatcher, error) {
 // consumerFunc gives the dispatcher the link's consumer, waiting for NATS. Asked again (its
 // message iterator ended: the consumer may have been deleted), it has the link check the
 // topology first.
-func consumerFunc(link *app.NATSLink) func(ctx context.Context) (jetstream.Consumer, error) {
+func consumerFunc(link *NATSLink) func(ctx context.Context) (jetstream.Consumer, error) {
 	var asked atomic.Bool
 	return func(ctx context.Context) (jetstream.Consumer, error) {
 		if asked.Swap(true) {

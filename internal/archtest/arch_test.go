@@ -1,0 +1,235 @@
+package archtest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/dispatch24/dispatch24"
+
+// violation is one broken rule: rule's name, the package (module-relative import path) or
+// file (module-relative path) that breaks it, and what it reaches for.
+type violation struct {
+	rule, where, what string
+}
+
+func (v violation) String() string { return v.rule + ": " + v.where + " → " + v.what }
+
+// stillMoving lists today's violations that issue 12's helpers are removing. The lead
+// empties it as their branches merge; an entry that matches nothing fails the test.
+var stillMoving = []violation{
+	// helper "deliveries": the result writer's pgx batch moves into the PostgreSQL driver.
+	{"pgx", "internal/dispatch", "github.com/jackc/pgx/v5"},
+	{"pgx", "internal/dispatch", "github.com/jackc/pgx/v5/pgxpool"},
+	// helper "intake": outbox queries and the submission pipeline move into the drivers.
+	{"pgx", "internal/outbox", "github.com/jackc/pgx/v5"},
+	{"pgx", "internal/submission", "github.com/jackc/pgx/v5"},
+	// helper "webhooks": DeliveryID moves to the deliveries owner, dropping endpoint → dispatch.
+	{"endpoint-dispatch", "internal/endpoint", "internal/dispatch"},
+	// Dialect reads in production code, each family's helper moves them into the drivers.
+	{"dialect", "internal/delivery/replay_store.go", ".Dialect"},
+	{"dialect", "internal/endpoint/endpoint_store.go", ".Dialect"},
+	{"dialect", "internal/outbox/queries.go", ".Dialect"},
+	{"dialect", "internal/submission/group_commit.go", ".Dialect"},
+	{"dialect", "internal/submission/service.go", ".Dialect"},
+	{"dialect", "internal/survey/respondent_import.go", ".Dialect"},
+	{"dialect", "internal/survey/respondent_store.go", ".Dialect"},
+	{"dialect", "internal/survey/survey_store.go", ".Dialect"},
+	// Nobody's task yet: the "store ready" log line names the dialect. The lead decides: a
+	// name from the driver, or an allowance here.
+	{"dialect", "internal/app/app.go", ".Dialect"},
+}
+
+// benchHarnesses may use pgx: they stand outside the product and connect to PostgreSQL's
+// maintenance database to create and drop their scratch databases, which no store API offers.
+var benchHarnesses = []string{"bench/faults", "bench/intake", "bench/pipeline"}
+
+type goPackage struct {
+	ImportPath string
+	Dir        string
+	GoFiles    []string
+	Imports    []string
+	Deps       []string
+	Error      *struct{ Err string }
+}
+
+func TestDependencyRules(t *testing.T) {
+	root, pkgs := listModule(t)
+	var got []violation
+	for _, p := range pkgs {
+		rel := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")
+		got = append(got, importRules(rel, p)...)
+		for _, f := range p.GoFiles {
+			file := filepath.Join(p.Dir, f)
+			relFile, err := filepath.Rel(root, file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			relFile = filepath.ToSlash(relFile)
+			if under(relFile, "internal/store") {
+				continue
+			}
+			if readsDialect(t, file) {
+				got = append(got, violation{"dialect", relFile, ".Dialect"})
+			}
+		}
+	}
+	for _, v := range got {
+		if !slices.Contains(stillMoving, v) {
+			t.Errorf("dependency rule broken (see the archtest package doc): %s", v)
+		}
+	}
+	for _, v := range stillMoving {
+		if !slices.Contains(got, v) {
+			t.Errorf("stillMoving lists %s, which no longer happens: remove it", v)
+		}
+	}
+}
+
+// importRules checks package p (rel: its module-relative path) against the import rules.
+func importRules(rel string, p goPackage) []violation {
+	var out []violation
+	for _, imp := range p.Imports {
+		switch {
+		case strings.HasPrefix(imp, "github.com/jackc/pgx"):
+			if !under(rel, "internal/store/postgres") && !slices.Contains(benchHarnesses, rel) {
+				out = append(out, violation{"pgx", rel, imp})
+			}
+		case imp == "modernc.org/sqlite" || strings.HasPrefix(imp, "modernc.org/sqlite/"):
+			if !under(rel, "internal/store/sqlite") && !under(rel, "internal/store/postgres") {
+				out = append(out, violation{"sqlite", rel, imp})
+			}
+		case under(rel, "pkg") && strings.HasPrefix(imp, module+"/internal/") && imp != module+"/internal/ids":
+			out = append(out, violation{"pkg-internal", rel, strings.TrimPrefix(imp, module+"/")})
+		}
+	}
+	// Dependencies, not only imports: a package must not reach internal/app (or endpoint the
+	// engine) through another one either.
+	for _, dep := range p.Deps {
+		d := strings.TrimPrefix(dep, module+"/")
+		if d == dep {
+			continue
+		}
+		if d == "internal/app" && (under(rel, "pkg") || (under(rel, "internal") && !under(rel, "internal/app"))) {
+			out = append(out, violation{"below-app", rel, d})
+		}
+		if d == "internal/dispatch" && under(rel, "internal/endpoint") {
+			out = append(out, violation{"endpoint-dispatch", rel, d})
+		}
+	}
+	return out
+}
+
+// under reports whether the slash path p is dir or inside it.
+func under(p, dir string) bool { return p == dir || strings.HasPrefix(p, dir+"/") }
+
+// readsDialect reports whether a Go file selects a field or method named Dialect.
+func readsDialect(t *testing.T, file string) bool {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), file, nil, parser.SkipObjectResolution)
+	if err != nil {
+		t.Fatalf("parsing %s: %v", file, err)
+	}
+	found := false
+	ast.Inspect(f, func(n ast.Node) bool {
+		if s, ok := n.(*ast.SelectorExpr); ok && s.Sel.Name == "Dialect" {
+			found = true
+		}
+		return !found
+	})
+	return found
+}
+
+// listModule lists every package of the module (production files; tests are out of scope:
+// they may set up and check through raw SQL) and returns the module's root directory.
+func listModule(t *testing.T) (string, []goPackage) {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatalf("go env GOMOD: %v", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(out)))
+	cmd := exec.Command("go", "list", "-e", "-json=ImportPath,Dir,GoFiles,Imports,Deps,Error", "./...")
+	cmd.Dir = root
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err = cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, stderr.String())
+	}
+	var pkgs []goPackage
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var p goPackage
+		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("decoding go list: %v", err)
+		}
+		if p.Error != nil {
+			t.Fatalf("go list %s: %s", p.ImportPath, p.Error.Err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	if len(pkgs) < 10 {
+		t.Fatalf("go list found %d packages in %s; is this the module root?", len(pkgs), root)
+	}
+	sort.Slice(pkgs, func(i, j int) bool { return pkgs[i].ImportPath < pkgs[j].ImportPath })
+	return root, pkgs
+}
+
+// TestRulesCatchViolations: each rule fires on a package that breaks it and stays quiet on one
+// that keeps it, so a passing TestDependencyRules means something.
+func TestRulesCatchViolations(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		rel  string
+		p    goPackage
+		want string
+	}{
+		{"internal/outbox", goPackage{Imports: []string{"github.com/jackc/pgx/v5/pgconn"}}, "pgx: internal/outbox → github.com/jackc/pgx/v5/pgconn"},
+		{"internal/store/postgres", goPackage{Imports: []string{"github.com/jackc/pgx/v5"}}, ""},
+		{"internal/store", goPackage{Imports: []string{"modernc.org/sqlite"}}, "sqlite: internal/store → modernc.org/sqlite"},
+		{"internal/store/sqlite", goPackage{Imports: []string{"modernc.org/sqlite/lib"}}, ""},
+		{"internal/survey", goPackage{Deps: []string{module + "/internal/app"}}, "below-app: internal/survey → internal/app"},
+		{"pkg/webhook", goPackage{Deps: []string{module + "/internal/app"}}, "below-app: pkg/webhook → internal/app"},
+		{"cmd/api", goPackage{Deps: []string{module + "/internal/app"}}, ""},
+		{"internal/app", goPackage{Deps: []string{module + "/internal/dispatch"}}, ""},
+		{"internal/endpoint", goPackage{Deps: []string{module + "/internal/dispatch"}}, "endpoint-dispatch: internal/endpoint → internal/dispatch"},
+		{"pkg/events", goPackage{Imports: []string{module + "/internal/ids"}}, ""},
+		{"pkg/events", goPackage{Imports: []string{module + "/internal/store"}}, "pkg-internal: pkg/events → internal/store"},
+	} {
+		var got []string
+		for _, v := range importRules(tc.rel, tc.p) {
+			got = append(got, v.String())
+		}
+		if strings.Join(got, "; ") != tc.want {
+			t.Errorf("%s %+v: violations %q, want %q", tc.rel, tc.p, got, tc.want)
+		}
+	}
+	dir := t.TempDir()
+	for src, want := range map[string]bool{
+		"package p\nfunc f(db struct{ Dialect string }) string { return db.Dialect }\n": true,
+		"package p\nfunc f(db struct{ Driver string }) string { return db.Driver }\n":   false,
+	} {
+		file := filepath.Join(dir, "f.go")
+		if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if got := readsDialect(t, file); got != want {
+			t.Errorf("readsDialect(%q) = %v, want %v", src, got, want)
+		}
+	}
+}
