@@ -60,6 +60,7 @@ type options struct {
 	verifyEvery   int
 	timeout       time.Duration
 	cpuprofile    string
+	bare          bool
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -79,6 +80,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.verify, "verify", "sample", "receiver verification: all, sample (every -verify-every-th request), none")
 	fs.IntVar(&o.verifyEvery, "verify-every", 10, "with -verify sample: verify one request in this many")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of this process over the delivery window (backlog: the drain) here")
+	fs.BoolVar(&o.bare, "bare", true, "with -mode backlog: after the drain, run the bare loop (pull → sign → POST → ack, no database) over the same events and print the drain's ratio to it")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up when the run has not completed by then")
 	if err := fs.Parse(args); err != nil {
 		return o, err

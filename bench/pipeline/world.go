@@ -80,6 +80,7 @@ type world struct {
 	recv        *receiver
 	respondents []string // access tokens
 	webhookIDs  []string
+	epSecrets   []string // the endpoints' whsec_ secrets, for the bare loop
 	jwtSecret   string
 
 	mu      sync.Mutex
@@ -395,6 +396,7 @@ func (w *world) setup(ctx context.Context) error {
 			return err
 		}
 		w.webhookIDs = append(w.webhookIDs, ep.ID)
+		w.epSecrets = append(w.epSecrets, ep.Secret)
 	}
 	return nil
 }
