@@ -12,8 +12,8 @@ import (
 
 // cpuSample is the CPU counters at one moment.
 type cpuSample struct {
-	self, dispatcher, postgres, pgAux time.Duration
-	busy, total                       time.Duration
+	self, api, dispatcher, postgres, pgAux time.Duration
+	busy, total                            time.Duration
 }
 
 func (w *world) sampleCPU(d *runningDispatcher) cpuSample {
@@ -22,12 +22,15 @@ func (w *world) sampleCPU(d *runningDispatcher) cpuSample {
 	if d != nil && d.pid != 0 {
 		s.dispatcher = procCPU(d.pid)
 	}
+	if w.apiPid != 0 {
+		s.api = procCPU(w.apiPid)
+	}
 	s.busy, s.total = machineCPU()
 	return s
 }
 
 func (a cpuSample) sub(b cpuSample) cpuSample {
-	return cpuSample{self: a.self - b.self, dispatcher: a.dispatcher - b.dispatcher, postgres: a.postgres - b.postgres,
+	return cpuSample{self: a.self - b.self, api: a.api - b.api, dispatcher: a.dispatcher - b.dispatcher, postgres: a.postgres - b.postgres,
 		pgAux: a.pgAux - b.pgAux, busy: a.busy - b.busy, total: a.total - b.total}
 }
 
@@ -282,6 +285,9 @@ func report(out io.Writer, o options, w *world, r *result) {
 			o.rate, o.rate, perSec(n, r.intake), pct(late, 50), pct(late, 99), 100*float64(behind)/float64(max(n, 1)), r.load.inFlightMax, verdict)
 	}
 	if o.mode == "backlog" {
+		if w.apiPid != 0 {
+			fmt.Fprintf(out, "intake CPU: api process %s = %.0f µs per submission\n", r.cpuIntake.api.Round(time.Millisecond), float64(r.cpuIntake.api.Microseconds())/float64(max(n, 1)))
+		}
 		fmt.Fprintf(out, "outbox: empty %s after the last 201; intake CPU: this process %s, postgres backends %s = %.0f µs per submission; machine busy %.0f%%\n",
 			r.outboxDrained.Round(time.Millisecond), r.cpuIntake.self.Round(time.Millisecond), r.cpuIntake.postgres.Round(time.Millisecond),
 			float64((r.cpuIntake.self+r.cpuIntake.postgres).Microseconds())/float64(max(n, 1)), busyPct(r.cpuIntake))
@@ -313,12 +319,23 @@ func report(out io.Writer, o options, w *world, r *result) {
 		r.checked.parked, r.checked.maxInternal.Round(time.Millisecond))
 	c := r.cpu
 	fmt.Fprintf(out, "cpu over the delivery window: this process %s", c.self.Round(time.Millisecond))
+	if w.apiPid != 0 {
+		fmt.Fprintf(out, ", api process %s", c.api.Round(time.Millisecond))
+	}
 	if r.disp.pid != 0 {
 		fmt.Fprintf(out, ", dispatcher process %s", c.dispatcher.Round(time.Millisecond))
 	}
 	fmt.Fprintf(out, ", postgres backends %s = %.0f µs per delivery; postgres WAL writer, checkpointer and bgwriter (shared) %s; machine busy %.0f%% of %d cores\n",
 		c.postgres.Round(time.Millisecond), float64((c.self+c.dispatcher+c.postgres).Microseconds())/float64(max(deliveries, 1)),
 		c.pgAux.Round(time.Millisecond), busyPct(c), cores())
+	if w.apiPid != 0 && r.disp.pid != 0 {
+		// The CPU the product spends per submission, without the harness's (load generator,
+		// receiver) or PostgreSQL's: what the parser A/B comparisons of issue 12 compare.
+		api := r.cpu.api + r.cpuIntake.api
+		per := func(d time.Duration) float64 { return d.Seconds() * 10000 / float64(max(n, 1)) }
+		fmt.Fprintf(out, "process cpu per 10,000 submissions: api %.3fs + dispatcher %.3fs = %.3fs\n",
+			per(api), per(r.cpu.dispatcher), per(api+r.cpu.dispatcher))
+	}
 	if r.bare.deliveries > 0 {
 		drain := perSec(deliveries, win)
 		bare := perSec(r.bare.deliveries, r.bare.took)
