@@ -50,6 +50,7 @@ type result struct {
 
 	disp *runningDispatcher
 
+	stages     bool       // the span log holds the run's spans
 	bare       bareResult // backlog: the bare loop over the same events, after the drain
 	bareCopied int
 
@@ -88,6 +89,9 @@ func (w *world) measure(ctx context.Context) (*result, error) {
 		if err != nil {
 			return nil, err
 		}
+		if w.spans != nil && w.o.dispatcher == "inproc" {
+			w.spans.on.Store(true)
+		}
 		res.load = submit(ctx, w.apiURL, w.respondents, n, w.o.clients, w.o.recallBytes, w.o.rate, w.stderr)
 		res.intake = res.load.lastDone.Sub(res.load.firstSent)
 		res.deliveryStart = res.load.firstSent
@@ -97,6 +101,13 @@ func (w *world) measure(ctx context.Context) (*result, error) {
 		}
 		stopProfile()
 		res.cpu = w.sampleCPU(res.disp).sub(c0)
+		if w.spans != nil && w.spans.on.Load() {
+			// The last messages' process spans end with their ack, just after the rows are
+			// counted.
+			time.Sleep(200 * time.Millisecond)
+			w.spans.on.Store(false)
+			res.stages = true
+		}
 	case "backlog":
 		c0 := w.sampleCPU(nil)
 		res.load = submit(ctx, w.apiURL, w.respondents, n, w.o.clients, w.o.recallBytes, w.o.rate, w.stderr)
@@ -342,6 +353,9 @@ func report(out io.Writer, o options, w *world, r *result) {
 		fmt.Fprintf(out, "bare loop (JetStream pull → sign with pkg/webhook → POST → ack, no database; same events, receiver kind, endpoints and concurrency, after the drain): %d deliveries in %s = %.0f/s, this process %s CPU\n",
 			r.bare.deliveries, r.bare.took.Round(time.Millisecond), bare, r.bare.cpu.Round(time.Millisecond))
 		fmt.Fprintf(out, "drain / bare loop: %.0f / %.0f = %.2f\n", drain, bare, drain/bare)
+	}
+	if r.stages {
+		reportStages(out, w.spans, r.load.accepted)
 	}
 	if r.disp.pid != 0 {
 		fmt.Fprintf(out, "dispatcher process RSS: %.1f MiB at the end, peak %.1f MiB\n", float64(r.rss)/(1<<20), float64(r.peak)/(1<<20))

@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/dispatch24/dispatch24/bench/internal/benchapi"
 	"github.com/dispatch24/dispatch24/internal/app"
@@ -77,7 +78,8 @@ type world struct {
 	stopAPI func()
 	apiPid  int // with -api process
 
-	apiMetricsURL, dispMetricsURL string // /metrics of the processes ("" in-process)
+	apiMetricsURL, dispMetricsURL string
+	spans                         *spanLog // in-process: the product's spans, for the stage breakdown // /metrics of the processes ("" in-process)
 
 	pg          *pgCPU
 	recv        *receiver
@@ -231,6 +233,10 @@ func (w *world) startAPI(ctx context.Context) error {
 		return err
 	}
 	w.onClose(func() { _ = w.tracing.Shutdown(context.Background()) })
+	if tp, ok := w.tracing.Provider.(*sdktrace.TracerProvider); ok {
+		w.spans = &spanLog{}
+		tp.RegisterSpanProcessor(w.spans)
+	}
 	var tok [24]byte
 	_, _ = rand.Read(tok[:])
 	w.tokenKey = hex.EncodeToString(tok[:])
