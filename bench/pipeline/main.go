@@ -62,6 +62,7 @@ type options struct {
 	verifyEvery   int
 	timeout       time.Duration
 	cpuprofile    string
+	profileDir    string
 	bare          bool
 }
 
@@ -85,6 +86,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.verifyEvery, "verify-every", 10, "with -verify sample: verify one request in this many")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of this process over the delivery window (backlog: the drain) here")
 	fs.BoolVar(&o.bare, "bare", true, "with -mode backlog: after the drain, run the bare loop (pull → sign → POST → ack, no database) over the same events and print the drain's ratio to it")
+	fs.StringVar(&o.profileDir, "profile-dir", "", "write CPU, allocation, block and mutex profiles of this process (the in-process API and dispatcher) over the delivery window into this directory")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up when the run has not completed by then")
 	if err := fs.Parse(args); err != nil {
 		return o, err

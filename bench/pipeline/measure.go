@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"time"
@@ -161,12 +163,23 @@ func (w *world) measure(ctx context.Context) (*result, error) {
 	return res, nil
 }
 
-// startProfile starts the CPU profile of -cpuprofile; the returned func stops it.
+// startProfile starts the CPU profile of -cpuprofile, and with -profile-dir the CPU, block
+// and mutex profiles (every event) and a baseline of allocations; the returned func stops
+// them and writes them out.
 func (w *world) startProfile() (func(), error) {
-	if w.o.cpuprofile == "" {
+	cpuFile := w.o.cpuprofile
+	if w.o.profileDir != "" {
+		if err := os.MkdirAll(w.o.profileDir, 0o755); err != nil {
+			return nil, err
+		}
+		cpuFile = filepath.Join(w.o.profileDir, "cpu.pprof")
+		runtime.SetBlockProfileRate(1)
+		runtime.SetMutexProfileFraction(1)
+	}
+	if cpuFile == "" {
 		return func() {}, nil
 	}
-	f, err := os.Create(w.o.cpuprofile)
+	f, err := os.Create(cpuFile)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +187,25 @@ func (w *world) startProfile() (func(), error) {
 		f.Close()
 		return nil, err
 	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+		if w.o.profileDir == "" {
+			return
+		}
+		// allocs holds every allocation since the start (setup included, a small part).
+		for _, name := range []string{"allocs", "block", "mutex"} {
+			pf, err := os.Create(filepath.Join(w.o.profileDir, name+".pprof"))
+			if err != nil {
+				fmt.Fprintln(w.stderr, "profile:", err)
+				continue
+			}
+			_ = pprof.Lookup(name).WriteTo(pf, 0)
+			pf.Close()
+		}
+		runtime.SetBlockProfileRate(0)
+		runtime.SetMutexProfileFraction(0)
+	}, nil
 }
 
 // waitOutbox waits until every stored event has been acknowledged by JetStream.

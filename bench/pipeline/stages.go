@@ -101,7 +101,7 @@ func (l *spanLog) breakdown() (stages []*stage, complete, incomplete int) {
 		pubAck   = mk("(publish ack)", "publish span: until JetStream's ack reaches the relay (off the delivery's path)")
 		queue    = mk("dispatch queue", "dispatch process start → first attempt start: envelope decode, endpoint lookup, worker and endpoint slot")
 		attempt  = mk("attempt", "attempt span: sign, POST, the receiver's answer (the receipt is inside)")
-		record   = mk("record+ack", "last attempt end → dispatch process end: delivery and attempt rows committed (result writer), message acked")
+		record   = mk("record+ack", "last attempt end → dispatch process end: delivery and attempt rows committed (result writer), message acked (parked deliveries left out)")
 		total    = mk("server start→acked", "server span start → dispatch process end")
 	)
 	for _, ss := range byTrace {
@@ -150,7 +150,11 @@ func (l *spanLog) breakdown() (stages []*stage, complete, incomplete int) {
 		for _, a := range atts {
 			attempt.d = append(attempt.d, a.end.Sub(a.start))
 		}
-		record.d = append(record.d, d.end.Sub(last.end))
+		if !d.end.Before(last.end) {
+			// A delivery parked for a congested endpoint is acked when parked and sent from
+			// the store later: its record stage is not on this path.
+			record.d = append(record.d, d.end.Sub(last.end))
+		}
 		total.d = append(total.d, d.end.Sub(h.start))
 	}
 	for _, st := range stages {
