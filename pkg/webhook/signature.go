@@ -64,9 +64,9 @@ func appendSignatures(dst []byte, m *macer, secrets []string, msgID string, unix
 }
 
 // macer computes the Standard Webhooks HMAC-SHA256 of "<msgID>.<ts>.<body>" with
-// crypto/hmac. (A hand-written HMAC over one reusable SHA-256 state saved ~3 µs an attempt
-// and no measurable CPU of the whole pipeline, so it went: issue 12.) buf holds the signed
-// prefix, so the body is streamed, never copied.
+// crypto/hmac. (A hand-written HMAC over one reusable SHA-256 state saved ~3 µs an attempt,
+// +0.1% of the pipeline's CPU, sd 6%, in bench/pipeline's whole-pipeline A/B, so it went:
+// issue 12.) buf holds the signed prefix, so the body is streamed, never copied.
 type macer struct {
 	buf []byte
 }
