@@ -89,9 +89,8 @@ func surveyFromSubject(subject, eventType string) (string, bool) {
 // It earns its place by issue 12's rule (more than 5% of the whole pipeline's CPU), narrowly:
 // with json.Unmarshal into envelope instead, the dispatcher process spent +0.73 s per 10,000
 // submissions, 6.9% of the API's and dispatcher's 10.57 s (sd of the paired differences
-// 0.78 s, 7 alternating pairs,
-// 2026-11-30, 10 KB recalls, one endpoint; with more endpoints per event the share falls),
-// measured with the real binaries' /proc CPU time by
+// 0.78 s, 7 alternating pairs, 2026-11-30, 10 KB recalls, one endpoint; with more endpoints
+// per event the share falls), measured with the real binaries' /proc CPU time by
 //
 //	go run ./bench/pipeline -mode backlog -api process -dispatcher process -events 10000 -bare=false \
 //	    -api-bin <cmd/api> -dispatcher-bin <cmd/dispatcher built with one decoder or the other>

@@ -48,8 +48,9 @@ type Recall struct {
 // It is hand-written because it earns its place (issue 12's rule: more than 5% of the whole
 // pipeline's CPU): with encoding/json (Unmarshal into typed meals with foods as RawMessage)
 // instead, the API and dispatcher processes spent 10.5% more CPU per submission (+1.11 s per
-// 10,000 submissions on 10.57 s; sd of the paired differences 0.96 s, 7 alternating pairs, 2026-11-30, 10 KB recalls,
-// one endpoint), measured with the real binaries' /proc CPU time by
+// 10,000 submissions on 10.57 s; sd of the paired differences 0.96 s, 7 alternating pairs,
+// 2026-11-30, 10 KB recalls, one endpoint), measured with the real binaries' /proc CPU time
+// by
 //
 //	go run ./bench/pipeline -mode backlog -api process -dispatcher process -events 10000 -bare=false \
 //	    -api-bin <cmd/api built with one parser> -dispatcher-bin <cmd/dispatcher built alike>
