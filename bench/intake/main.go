@@ -29,6 +29,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -75,6 +76,8 @@ type options struct {
 	linger      time.Duration
 	cpuprofile  string
 	memprofile  string
+	blockprof   string
+	mutexprof   string
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -92,6 +95,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&o.maxBatch, "max-batch", 0, "submissions per transaction (0: the service's default; 1 with -writers 16: a transaction per request)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the measured window here")
 	fs.StringVar(&o.memprofile, "memprofile", "", "write an allocation profile here at the end")
+	fs.StringVar(&o.blockprof, "blockprofile", "", "write a block profile (every blocking event) of the run here at the end")
+	fs.StringVar(&o.mutexprof, "mutexprofile", "", "write a mutex contention profile (every event) of the run here at the end")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -184,10 +189,29 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	} else {
 		close(profiled)
 	}
+	if o.blockprof != "" {
+		runtime.SetBlockProfileRate(1)
+	}
+	if o.mutexprof != "" {
+		runtime.SetMutexProfileFraction(1)
+	}
 	cpuStart := cpuTime()
 	res := load(base, o, lag)
 	cpuUsed := cpuTime() - cpuStart
 	<-profiled // the profile is complete before the file closes
+	for _, p := range []struct{ name, file string }{{"block", o.blockprof}, {"mutex", o.mutexprof}} {
+		if p.file == "" {
+			continue
+		}
+		f, err := os.Create(p.file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.Lookup(p.name).WriteTo(f, 0); err != nil {
+			return err
+		}
+	}
 	if o.memprofile != "" {
 		f, err := os.Create(o.memprofile)
 		if err != nil {

@@ -68,19 +68,7 @@ func (w *world) startInProcess(ctx context.Context) (*runningDispatcher, error) 
 // server's loopback listener, with the production defaults and WEBHOOK_ALLOW_NETS for the
 // receiver. It returns when the process logs "listening".
 func (w *world) startProcess(ctx context.Context) (*runningDispatcher, error) {
-	bin := w.o.dispatcherBin
-	if bin == "" {
-		bin = filepath.Join(w.tmp, "dispatcher")
-		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/dispatch24/dispatch24/cmd/dispatcher")
-		build.Stdout, build.Stderr = w.stderr, w.stderr
-		if err := build.Run(); err != nil {
-			return nil, fmt.Errorf("building cmd/dispatcher: %w", err)
-		}
-	}
-	cmd := exec.Command(bin)
-	cmd.Env = []string{
-		"PATH=" + os.Getenv("PATH"),
-		"HOME=" + os.Getenv("HOME"),
+	p, err := w.launch(ctx, "dispatcher", "github.com/dispatch24/dispatch24/cmd/dispatcher", w.o.dispatcherBin, []string{
 		"DATABASE_URL=" + w.dbURL,
 		"NATS_URL=" + w.ns.ClientURL(),
 		"TOKEN_SECRET=" + w.tokenKey,
@@ -90,7 +78,36 @@ func (w *world) startProcess(ctx context.Context) (*runningDispatcher, error) {
 		"HTTP_ADDR=127.0.0.1:0",
 		"LOG_LEVEL=info",
 		"DATA_DIR=" + filepath.Join(w.tmp, "dispatcher-data"),
+	})
+	if err != nil {
+		return nil, err
 	}
+	w.dispMetricsURL = "http://" + p.addr + "/metrics"
+	return &runningDispatcher{started: p.started, launch: p.launch, pid: p.pid, stop: p.stop}, nil
+}
+
+// process is a binary the harness runs.
+type process struct {
+	pid     int
+	addr    string // from its "listening" log line
+	started time.Time
+	launch  time.Duration // exec → "listening"
+	stop    func() error
+}
+
+// launch builds pkg (unless bin names a built one), runs it with env plus PATH, HOME and
+// GOMAXPROCS, and returns when it logs "listening". Its warnings and errors go to stderr.
+func (w *world) launch(ctx context.Context, name, pkg, bin string, env []string) (*process, error) {
+	if bin == "" {
+		bin = filepath.Join(w.tmp, name)
+		build := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
+		build.Stdout, build.Stderr = w.stderr, w.stderr
+		if err := build.Run(); err != nil {
+			return nil, fmt.Errorf("building %s: %w", pkg, err)
+		}
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
 	if v := os.Getenv("GOMAXPROCS"); v != "" {
 		cmd.Env = append(cmd.Env, "GOMAXPROCS="+v)
 	}
@@ -104,30 +121,34 @@ func (w *world) startProcess(ctx context.Context) (*runningDispatcher, error) {
 		return nil, err
 	}
 	exited := make(chan error, 1)
-	listening := make(chan time.Time, 1)
-	re := regexp.MustCompile(`msg=listening addr=`)
+	type listen struct {
+		at   time.Time
+		addr string
+	}
+	listening := make(chan listen, 1)
+	re := regexp.MustCompile(`msg=listening addr=(\S+)`)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			line := sc.Text()
-			if re.MatchString(line) {
+			if m := re.FindStringSubmatch(line); m != nil {
 				select {
-				case listening <- time.Now():
+				case listening <- listen{time.Now(), m[1]}:
 				default:
 				}
 				continue
 			}
 			// Warnings and errors (and the start-up lines) go to our stderr.
 			if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
-				fmt.Fprintln(w.stderr, "dispatcher:", line)
+				fmt.Fprintln(w.stderr, name+":", line)
 			}
 		}
 		exited <- cmd.Wait()
 	}()
-	rd := &runningDispatcher{pid: cmd.Process.Pid}
+	p := &process{pid: cmd.Process.Pid}
 	var stopped bool
-	rd.stop = func() error {
+	p.stop = func() error {
 		if stopped {
 			return nil
 		}
@@ -138,19 +159,19 @@ func (w *world) startProcess(ctx context.Context) (*runningDispatcher, error) {
 			return err
 		case <-time.After(30 * time.Second):
 			_ = cmd.Process.Kill()
-			return errors.New("dispatcher did not stop within 30s of SIGTERM")
+			return fmt.Errorf("%s did not stop within 30s of SIGTERM", name)
 		}
 	}
-	w.onClose(func() { _ = rd.stop() })
+	w.onClose(func() { _ = p.stop() })
 	select {
-	case at := <-listening:
-		rd.started, rd.launch = at, at.Sub(launched)
-		return rd, nil
+	case l := <-listening:
+		p.started, p.launch, p.addr = l.at, l.at.Sub(launched), l.addr
+		return p, nil
 	case err := <-exited:
 		stopped = true
-		return nil, fmt.Errorf("dispatcher exited before listening: %v", err)
+		return nil, fmt.Errorf("%s exited before listening: %v", name, err)
 	case <-time.After(time.Minute):
-		return nil, errors.New("dispatcher did not listen within a minute")
+		return nil, fmt.Errorf("%s did not listen within a minute", name)
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

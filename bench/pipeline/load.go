@@ -42,7 +42,18 @@ func recallTemplate(size int) (prefix, suffix string) {
 type submitted struct {
 	id         string
 	sent, done time.Time
-	late       time.Duration // with a rate: sent − when the schedule wanted it sent
+	// due is when the schedule wanted it sent (with a rate); latencies are measured from it,
+	// so time spent waiting behind a slow API counts (no coordinated omission).
+	due  time.Time
+	late time.Duration // with a rate: sent − due, the generator's own lag
+}
+
+// from is the time latencies of s start at: the due time under a rate, else the send time.
+func (s submitted) from() time.Time {
+	if !s.due.IsZero() {
+		return s.due
+	}
+	return s.sent
 }
 
 type loadResult struct {
@@ -51,85 +62,135 @@ type loadResult struct {
 	firstSent   time.Time
 	lastDone    time.Time
 	recallBytes int
+	// inFlightMax is the most requests outstanding at once (open loop only).
+	inFlightMax int64
 }
 
-// submit sends n submissions from the clients, each as one of the signed-in respondents in
-// turn. With rate > 0 submission i is not sent before start + i/rate (an open schedule the
-// clients keep up with while the API answers in time).
+// submit sends n submissions, each as one of the signed-in respondents in turn.
+//
+// Without a rate, clients goroutines send back to back (closed loop: a slow answer delays
+// the client's next request).
+//
+// With rate > 0 the load is open loop: submission i is due at start + i/rate and is sent at
+// its due time on a goroutine of its own, whatever the API is doing, so nothing is skipped
+// and a slow answer never delays later requests (the connection pool is unbounded; clients
+// does not limit concurrency). Latencies are measured from the due time.
 func submit(ctx context.Context, base string, tokens []string, n, clients, recallBytes, rate int, stderr io.Writer) loadResult {
 	prefix, suffix := recallTemplate(recallBytes)
 	tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}
+	if rate > 0 {
+		tr = &http.Transport{MaxIdleConnsPerHost: 1024}
+	}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: time.Minute}
 	url := base + "/api/surveys/" + surveyID + "/submission"
 
 	var (
-		next   atomic.Int64
-		failed atomic.Int64
-		mu     sync.Mutex
-		all    = make([]submitted, 0, n)
-		wg     sync.WaitGroup
+		failed            atomic.Int64
+		mu                sync.Mutex
+		all               = make([]submitted, 0, n)
+		inFlight, inFlMax atomic.Int64
 	)
-	start := time.Now()
-	for c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var (
-				local []submitted
-				buf   bytes.Buffer
-			)
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n || ctx.Err() != nil {
-					break
+	// one sends submission i and returns it, ok false when it was not accepted.
+	one := func(i int, due time.Time, buf *bytes.Buffer) (submitted, bool) {
+		session := "s" + strconv.Itoa(i)
+		buf.Reset()
+		buf.WriteString(prefix)
+		buf.WriteString(session)
+		buf.WriteString(suffix)
+		req, _ := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(buf.Bytes()))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Auth-Token", tokens[i%len(tokens)])
+		req.Header.Set("Idempotency-Key", "bench-"+session)
+		sent := time.Now()
+		res, err := client.Do(req)
+		var rb []byte
+		if err == nil {
+			rb, _ = io.ReadAll(res.Body)
+			res.Body.Close()
+		}
+		done := time.Now()
+		var out struct{ SubmissionID string }
+		if err != nil || res.StatusCode != http.StatusCreated || json.Unmarshal(rb, &out) != nil || out.SubmissionID == "" {
+			if failed.Add(1) <= 3 {
+				status := 0
+				if res != nil {
+					status = res.StatusCode
 				}
-				var due time.Time
-				if rate > 0 {
-					due = start.Add(time.Duration(float64(i) * float64(time.Second) / float64(rate)))
-					time.Sleep(time.Until(due))
-				}
-				session := "s" + strconv.Itoa(i)
-				buf.Reset()
-				buf.WriteString(prefix)
-				buf.WriteString(session)
-				buf.WriteString(suffix)
-				req, _ := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(buf.Bytes()))
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("X-Auth-Token", tokens[i%len(tokens)])
-				req.Header.Set("Idempotency-Key", "bench-"+session)
-				sent := time.Now()
-				res, err := client.Do(req)
-				var rb []byte
-				if err == nil {
-					rb, _ = io.ReadAll(res.Body)
-					res.Body.Close()
-				}
-				done := time.Now()
-				var out struct{ SubmissionID string }
-				if err != nil || res.StatusCode != http.StatusCreated || json.Unmarshal(rb, &out) != nil || out.SubmissionID == "" {
-					if failed.Add(1) <= 3 {
-						status := 0
-						if res != nil {
-							status = res.StatusCode
-						}
-						fmt.Fprintf(stderr, "client %d: submission %d failed: %v %d %s\n", c, i, err, status, bytes.TrimSpace(rb))
-					}
-					continue
-				}
-				var late time.Duration
-				if rate > 0 {
-					late = sent.Sub(due)
-				}
-				local = append(local, submitted{id: out.SubmissionID, sent: sent, done: done, late: late})
+				fmt.Fprintf(stderr, "submission %d failed: %v %d %s\n", i, err, status, bytes.TrimSpace(rb))
 			}
-			mu.Lock()
-			all = append(all, local...)
-			mu.Unlock()
-		}()
+			return submitted{}, false
+		}
+		s := submitted{id: out.SubmissionID, sent: sent, done: done, due: due}
+		if !due.IsZero() {
+			s.late = sent.Sub(due)
+		}
+		return s, true
+	}
+
+	var wg sync.WaitGroup
+	start := time.Now()
+	if rate > 0 {
+		bufs := sync.Pool{New: func() any { return new(bytes.Buffer) }}
+		for i := range n {
+			due := start.Add(time.Duration(float64(i) * float64(time.Second) / float64(rate)))
+			if d := time.Until(due); d > 0 {
+				select {
+				case <-ctx.Done():
+				case <-time.After(d):
+				}
+			}
+			if ctx.Err() != nil {
+				break
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cur := inFlight.Add(1)
+				for {
+					m := inFlMax.Load()
+					if cur <= m || inFlMax.CompareAndSwap(m, cur) {
+						break
+					}
+				}
+				buf := bufs.Get().(*bytes.Buffer)
+				s, ok := one(i, due, buf)
+				bufs.Put(buf)
+				inFlight.Add(-1)
+				if ok {
+					mu.Lock()
+					all = append(all, s)
+					mu.Unlock()
+				}
+			}()
+		}
+	} else {
+		var next atomic.Int64
+		for range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var (
+					local []submitted
+					buf   bytes.Buffer
+				)
+				for {
+					i := int(next.Add(1)) - 1
+					if i >= n || ctx.Err() != nil {
+						break
+					}
+					if s, ok := one(i, time.Time{}, &buf); ok {
+						local = append(local, s)
+					}
+				}
+				mu.Lock()
+				all = append(all, local...)
+				mu.Unlock()
+			}()
+		}
 	}
 	wg.Wait()
-	res := loadResult{accepted: all, errors: failed.Load(), recallBytes: len(prefix) + len(suffix) + 6}
+	res := loadResult{accepted: all, errors: failed.Load(), recallBytes: len(prefix) + len(suffix) + 6, inFlightMax: inFlMax.Load()}
 	for i, s := range all {
 		if i == 0 || s.sent.Before(res.firstSent) {
 			res.firstSent = s.sent

@@ -56,10 +56,14 @@ type options struct {
 	rate          int
 	dispatcher    string
 	dispatcherBin string
+	api           string
+	apiBin        string
 	verify        string
 	verifyEvery   int
 	timeout       time.Duration
 	cpuprofile    string
+	profileDir    string
+	bare          bool
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -76,9 +80,13 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.rate, "rate", 0, "total submissions per second (0: as fast as the clients go)")
 	fs.StringVar(&o.dispatcher, "dispatcher", "inproc", "inproc: workers in the API's process (embedded mode); process: the cmd/dispatcher binary over TCP NATS")
 	fs.StringVar(&o.dispatcherBin, "dispatcher-bin", "", "with -dispatcher process: a built cmd/dispatcher (default: go build it)")
+	fs.StringVar(&o.api, "api", "inproc", "inproc: the API in this process, wired as cmd/api wires it; process: the cmd/api binary (its CPU time is then its own, apart from the load generator's)")
+	fs.StringVar(&o.apiBin, "api-bin", "", "with -api process: a built cmd/api (default: go build it)")
 	fs.StringVar(&o.verify, "verify", "sample", "receiver verification: all, sample (every -verify-every-th request), none")
 	fs.IntVar(&o.verifyEvery, "verify-every", 10, "with -verify sample: verify one request in this many")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of this process over the delivery window (backlog: the drain) here")
+	fs.BoolVar(&o.bare, "bare", true, "with -mode backlog: after the drain, run the bare loop (pull → sign → POST → ack, no database) over the same events and print the drain's ratio to it")
+	fs.StringVar(&o.profileDir, "profile-dir", "", "write CPU, allocation, block and mutex profiles of this process (the in-process API and dispatcher) over the delivery window into this directory")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up when the run has not completed by then")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -107,6 +115,10 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-rate must not be negative")
 	case o.dispatcher != "inproc" && o.dispatcher != "process":
 		return o, fmt.Errorf("-dispatcher must be inproc or process, not %q", o.dispatcher)
+	case o.api != "inproc" && o.api != "process":
+		return o, fmt.Errorf("-api must be inproc or process, not %q", o.api)
+	case o.api == "process" && o.dispatcher != "process":
+		return o, errors.New("-api process needs -dispatcher process (the in-process workers live in the API's process)")
 	case o.verify != "all" && o.verify != "sample" && o.verify != "none":
 		return o, fmt.Errorf("-verify must be all, sample or none, not %q", o.verify)
 	case o.verifyEvery < 1:

@@ -24,7 +24,7 @@ func TestParseSize(t *testing.T) {
 func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"-mode", "burst"}, {"-endpoints", "0"}, {"-events", "0"}, {"-dispatcher", "remote"},
-		{"-recall-size", "2MB"}, {"-verify", "some"}, {"extra"},
+		{"-recall-size", "2MB"}, {"-verify", "some"}, {"extra"}, {"-api", "remote"}, {"-api", "process"},
 	} {
 		var out, errOut bytes.Buffer
 		if err := run(context.Background(), args, &out, &errOut); err == nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/dispatch24/dispatch24/bench/internal/benchapi"
 	"github.com/dispatch24/dispatch24/internal/app"
@@ -76,11 +77,16 @@ type world struct {
 
 	apiURL  string
 	stopAPI func()
+	apiPid  int // with -api process
+
+	apiMetricsURL, dispMetricsURL string
+	spans                         *spanLog // in-process: the product's spans, for the stage breakdown // /metrics of the processes ("" in-process)
 
 	pg          *pgCPU
 	recv        *receiver
 	respondents []string // access tokens
 	webhookIDs  []string
+	epSecrets   []string // the endpoints' whsec_ secrets, for the bare loop
 	jwtSecret   string
 
 	mu      sync.Mutex
@@ -189,7 +195,7 @@ func redactURL(s string) string {
 // process must reach it) and ensures the topology as app.Open does.
 func (w *world) openNATS(ctx context.Context) error {
 	cfg := embeddednats.Config{StoreDir: filepath.Join(w.tmp, "nats")}
-	if w.o.dispatcher == "process" {
+	if w.o.dispatcher == "process" || w.o.api == "process" {
 		cfg.Port = -1
 	}
 	var err error
@@ -228,6 +234,10 @@ func (w *world) startAPI(ctx context.Context) error {
 		return err
 	}
 	w.onClose(func() { _ = w.tracing.Shutdown(context.Background()) })
+	if tp, ok := w.tracing.Provider.(*sdktrace.TracerProvider); ok {
+		w.spans = &spanLog{}
+		tp.RegisterSpanProcessor(w.spans)
+	}
 	var tok [24]byte
 	_, _ = rand.Read(tok[:])
 	w.tokenKey = hex.EncodeToString(tok[:])
@@ -238,6 +248,13 @@ func (w *world) startAPI(ctx context.Context) error {
 	}
 	if w.allowNets, err = config.ParseNets("127.0.0.0/8"); err != nil {
 		return err
+	}
+	if w.whClient, err = webhook.NewClient(webhook.ClientConfig{Timeout: webhookTTL, AllowNets: w.allowNets, UserAgent: "Dispatch24/" + app.Version}); err != nil {
+		return err
+	}
+	w.onClose(w.whClient.Close)
+	if w.o.api == "process" {
+		return w.startAPIProcess(ctx)
 	}
 
 	relay, err := outbox.New(outbox.Config{DB: w.db, JS: w.js, Metrics: w.metrics, Logger: w.logger})
@@ -255,10 +272,6 @@ func (w *world) startAPI(ctx context.Context) error {
 	if err := authService.EnsureAdmin(ctx, auth.FirstAdmin{Email: adminEmail, Password: w.tokenKey, PublicURL: "http://127.0.0.1"}, io.Discard); err != nil {
 		return err
 	}
-	if w.whClient, err = webhook.NewClient(webhook.ClientConfig{Timeout: webhookTTL, AllowNets: w.allowNets, UserAgent: "Dispatch24/" + app.Version}); err != nil {
-		return err
-	}
-	w.onClose(w.whClient.Close)
 	endpoints, err := endpoint.NewService(endpoint.Config{DB: w.db, Secrets: w.secrets, Client: w.whClient, AllowNets: w.allowNets, Issuer: tokenIssuer, Logger: w.logger})
 	if err != nil {
 		return err
@@ -297,6 +310,34 @@ func (w *world) startAPI(ctx context.Context) error {
 	}
 	w.stopAPI = func() { stop(); wg.Wait() }
 	w.onClose(w.stopAPI)
+	return nil
+}
+
+// startAPIProcess runs the cmd/api binary on the same schema and the embedded NATS server's
+// loopback listener, with the production defaults (DISPATCH_IN_PROCESS is false with
+// NATS_URL set: delivery is the dispatcher's), the harness's admin and WEBHOOK_ALLOW_NETS for
+// the receiver.
+func (w *world) startAPIProcess(ctx context.Context) error {
+	p, err := w.launch(ctx, "api", "github.com/dispatch24/dispatch24/cmd/api", w.o.apiBin, []string{
+		"DATABASE_URL=" + w.dbURL,
+		"NATS_URL=" + w.ns.ClientURL(),
+		"TOKEN_SECRET=" + w.tokenKey,
+		"SECRETS_KEY=" + w.secretsKey,
+		"TOKEN_ISSUER=" + tokenIssuer,
+		"ADMIN_EMAIL=" + adminEmail,
+		"ADMIN_PASSWORD=" + w.tokenKey,
+		"WEBHOOK_ALLOW_NETS=127.0.0.0/8",
+		"HTTP_ADDR=127.0.0.1:0",
+		"LOG_LEVEL=info",
+		"DATA_DIR=" + filepath.Join(w.tmp, "api-data"),
+	})
+	if err != nil {
+		return err
+	}
+	w.apiPid = p.pid
+	w.apiURL = "http://" + p.addr
+	w.apiMetricsURL = w.apiURL + "/metrics"
+	w.stopAPI = func() { _ = p.stop() }
 	return nil
 }
 
@@ -396,6 +437,7 @@ func (w *world) setup(ctx context.Context) error {
 			return err
 		}
 		w.webhookIDs = append(w.webhookIDs, ep.ID)
+		w.epSecrets = append(w.epSecrets, ep.Secret)
 	}
 	return nil
 }
