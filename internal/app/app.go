@@ -74,7 +74,7 @@ func Open(ctx context.Context, cfg *config.Config, logger *slog.Logger, metrics 
 	if err != nil {
 		return env, err
 	}
-	logger.Info("store ready", "dialect", env.DB.Dialect, "took", time.Since(start).Round(time.Millisecond))
+	logger.Info("store ready", "database", env.DB.Name(), "took", time.Since(start).Round(time.Millisecond))
 
 	if env.TokenSecret, err = tokenSecret(cfg); err != nil {
 		return env, err

@@ -67,7 +67,10 @@ type Conn interface {
 	LockMigrations(ctx context.Context) (unlock func(), err error)
 	Ping(ctx context.Context) error
 	Close()
-	// Native returns the driver's own handle (*pgxpool.Pool, *sql.DB), for its own packages.
+	// Name names the database for logs: "postgres" or "sqlite".
+func (db *DB) Name() string { return string(db.Dialect) }
+
+// Native returns the driver's own handle (*pgxpool.Pool, *sql.DB), for its own packages.
 	Native() any
 }
 
@@ -83,6 +86,9 @@ type DB struct {
 
 // NewDB assembles a DB; the drivers call it from their Open functions.
 func NewDB(d Dialect, conn Conn, drv Driver) *DB { return &DB{Dialect: d, Driver: drv, conn: conn} }
+
+// Name names the database for logs: "postgres" or "sqlite".
+func (db *DB) Name() string { return string(db.Dialect) }
 
 // Native returns the driver's own handle; only the driver packages use it.
 func (db *DB) Native() any { return db.conn.Native() }
