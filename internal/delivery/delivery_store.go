@@ -116,6 +116,11 @@ func (s *Store) WebhookSurvey(ctx context.Context, id string) (string, error) {
 	return surveyID, err
 }
 
+// PendingRetries counts the deliveries parked in the store waiting for their next attempt.
+func (s *Store) PendingRetries(ctx context.Context) (int64, error) {
+	return s.drv.Deliveries().PendingRetries(ctx)
+}
+
 // The dispatch engine's side, which it reaches through interfaces of its own.
 
 // ClaimDue leases due pending deliveries for the engine's retry scheduler (see

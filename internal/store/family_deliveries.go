@@ -184,6 +184,9 @@ type Deliveries interface {
 	RecordResults(ctx context.Context, r *DeliveryResults, disabled []DisabledEndpoint) ([]DisabledEndpoint, error)
 	// EventDeliveries returns the ids of the deliveries of an event.
 	EventDeliveries(ctx context.Context, eventID string) ([]string, error)
+	// PendingRetries counts the pending deliveries waiting in the store for their next
+	// attempt (the dispatch24_pending_retries gauge).
+	PendingRetries(ctx context.Context) (int64, error)
 
 	// List returns up to f.Limit deliveries matching f, newest first (created_at, id).
 	List(ctx context.Context, f DeliveryFilter) ([]Delivery, error)

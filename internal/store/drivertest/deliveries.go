@@ -67,6 +67,13 @@ func testDeliveryInsertGet(t *testing.T, db *store.DB) {
 		Status: store.DeliverySucceeded, Attempts: 1, CreatedAt: at(1), UpdatedAt: at(1)}
 	insertDelivery(t, db, bare)
 
+	// Pending and parked: dlv_full; a pending delivery without a due time is not counted.
+	insertDelivery(t, db, store.Delivery{ID: "dlv_unparked", EventID: "evt_2", WebhookID: "wh_2", SurveyID: "s1", Type: "t", URL: "u",
+		Status: store.DeliveryPending, CreatedAt: at(1), UpdatedAt: at(1)})
+	if n, err := q.PendingRetries(ctx); err != nil || n != 1 {
+		t.Fatalf("PendingRetries = %d, %v; want 1", n, err)
+	}
+
 	got, err := q.Get(ctx, "dlv_full")
 	if err != nil || got != full {
 		t.Fatalf("Get = %+v, %v\nwant %+v", got, err, full)

@@ -313,6 +313,16 @@ func (q Deliveries) EventDeliveries(ctx context.Context, eventID string) ([]stri
 	return ids, nil
 }
 
+// PendingRetries counts the pending deliveries with a next attempt.
+func (q Deliveries) PendingRetries(ctx context.Context) (int64, error) {
+	var n int64
+	if err := q.Read.QueryRow(ctx, "SELECT count(*) FROM deliveries WHERE status = 'pending' AND next_attempt_at IS NOT NULL").
+		Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting pending retries: %w", err)
+	}
+	return n, nil
+}
+
 func scanStrings(rows store.Rows) ([]string, error) {
 	defer rows.Close()
 	var out []string
