@@ -92,7 +92,7 @@ func (d *Dispatcher) attempt(ctx context.Context, j *job) outcome {
 		StartedAt:    res.StartedAt,
 		Duration:     res.Duration,
 		StatusCode:   res.StatusCode,
-		Error:        AttemptError(&res),
+		Error:        delivery.AttemptError(&res),
 		ResponseBody: delivery.ResponseBodyText(res.ResponseBody),
 	}
 	o.d.Attempts = n
@@ -124,18 +124,4 @@ func (d *Dispatcher) attempt(ctx context.Context, j *job) outcome {
 	span.SetStatus(codes.Error, res.Detail())
 	d.failures.failed(spanCtx, j.ep.ID, j.id, n, code, res.Detail(), o.d.Status)
 	return o
-}
-
-// AttemptError is the attempt log's error: the code, then after ": " the failure's detail
-// without internal addresses (webhook.Result.Reason), such as "connection_error: connection
-// refused". blocked_address and dns_error stay bare codes (CONTRACT: error "blocked_address");
-// the delivery's lastError is always the bare code. Clients match the part before ":".
-func AttemptError(res *webhook.Result) string {
-	if res.Delivered {
-		return ""
-	}
-	if res.Reason == "" {
-		return string(res.Code)
-	}
-	return string(res.Code) + ": " + res.Reason
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dispatch24/dispatch24/internal/delivery"
 	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/internal/store/storetest"
 	"github.com/dispatch24/dispatch24/pkg/events"
@@ -46,7 +47,7 @@ func TestAttemptErrorKeepsDetail(t *testing.T) {
 		ep := h.addEndpoint(survey, dead)
 		h.start(h.config("0s"))
 		ev := h.publish(context.Background(), survey, events.TypeSessionSubmitted)
-		id := DeliveryID(ev.ID, ep.ID)
+		id := delivery.DeliveryID(ev.ID, ep.ID)
 		waitFor(t, "the delivery to fail", func() bool {
 			ds := h.deliveries("id = $1", id)
 			return len(ds) == 1 && ds[0].Status == StatusFailed

@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/dispatch24/dispatch24/internal/delivery"
 	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/internal/store/storetest"
 	"github.com/dispatch24/dispatch24/pkg/events"
@@ -332,7 +333,7 @@ func parkDeliveries(b *testing.B, db *store.DB, surveyID, webhookID, url string,
 		var vals []string
 		args := []any{webhookID, surveyID, url, now}
 		for _, m := range rows {
-			args = append(args, DeliveryID(m.ID, webhookID), m.ID)
+			args = append(args, delivery.DeliveryID(m.ID, webhookID), m.ID)
 			vals = append(vals, fmt.Sprintf("($%d, $%d, $1, $2, 'survey.session.submitted', $3, 'pending', 1, 'connection_error', $4, $4, $4)", len(args)-1, len(args)))
 		}
 		if _, err := db.Exec(context.Background(),

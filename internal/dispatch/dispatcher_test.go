@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
+	"github.com/dispatch24/dispatch24/internal/delivery"
 	"github.com/dispatch24/dispatch24/internal/secret"
 	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/internal/store/storetest"
@@ -54,7 +55,7 @@ func TestDeliversSignedEvent(t *testing.T) {
 		ev := h.publish(ctx, survey, events.TypeSessionSubmitted)
 		span.End()
 
-		id := DeliveryID(ev.ID, ep.ID)
+		id := delivery.DeliveryID(ev.ID, ep.ID)
 		waitFor(t, "the delivery to succeed", func() bool {
 			ds := h.deliveries("id = $1", id)
 			return len(ds) == 1 && ds[0].Status == StatusSucceeded
@@ -183,7 +184,7 @@ func TestRetriesUntilDelivered(t *testing.T) {
 		h.start(h.config("0s,50ms,100ms,100ms"))
 
 		ev := h.publish(context.Background(), survey, events.TypeSessionSubmitted)
-		id := DeliveryID(ev.ID, ep.ID)
+		id := delivery.DeliveryID(ev.ID, ep.ID)
 		waitFor(t, "the delivery to succeed", func() bool {
 			ds := h.deliveries("id = $1", id)
 			return len(ds) == 1 && ds[0].Status == StatusSucceeded
@@ -243,7 +244,7 @@ func TestDeadEndpointFailsThenReplayDelivers(t *testing.T) {
 		h.start(h.config("0s,50ms,50ms"))
 
 		ev := h.publish(context.Background(), survey, events.TypeSessionSubmitted)
-		id := DeliveryID(ev.ID, ep.ID)
+		id := delivery.DeliveryID(ev.ID, ep.ID)
 		waitFor(t, "the delivery to fail", func() bool {
 			ds := h.deliveries("id = $1", id)
 			return len(ds) == 1 && ds[0].Status == StatusFailed
@@ -293,7 +294,7 @@ func TestGoneDisablesEndpoint(t *testing.T) {
 		h.start(h.config("0s,50ms,50ms"))
 
 		ev := h.publish(context.Background(), survey, events.TypeSessionSubmitted)
-		id := DeliveryID(ev.ID, ep.ID)
+		id := delivery.DeliveryID(ev.ID, ep.ID)
 		waitFor(t, "the delivery to fail", func() bool {
 			ds := h.deliveries("id = $1", id)
 			return len(ds) == 1 && ds[0].Status == StatusFailed
@@ -310,7 +311,7 @@ func TestGoneDisablesEndpoint(t *testing.T) {
 		waitFor(t, "the disabling to apply", func() bool { return plainCounter(t, h.metrics.EndpointsDisabled) == 1 })
 
 		ev2 := h.publish(context.Background(), survey, events.TypeSessionSubmitted)
-		id2 := DeliveryID(ev2.ID, ep.ID)
+		id2 := delivery.DeliveryID(ev2.ID, ep.ID)
 		waitFor(t, "the next delivery to be skipped", func() bool {
 			ds := h.deliveries("id = $1", id2)
 			return len(ds) == 1 && ds[0].Status == StatusSkipped
@@ -342,10 +343,10 @@ func TestSkippedForDisabledEndpoint(t *testing.T) {
 		waitFor(t, "both deliveries", func() bool {
 			return len(h.deliveries("event_id = $1 AND status <> 'pending'", ev.ID)) == 2
 		})
-		if d := h.delivery(DeliveryID(ev.ID, disabled.ID)); d.Status != StatusSkipped || d.LastError != CodeEndpointDisabled || d.Attempts != 0 {
+		if d := h.delivery(delivery.DeliveryID(ev.ID, disabled.ID)); d.Status != StatusSkipped || d.LastError != CodeEndpointDisabled || d.Attempts != 0 {
 			t.Errorf("disabled endpoint's delivery = %+v, want skipped", d)
 		}
-		if d := h.delivery(DeliveryID(ev.ID, enabled.ID)); d.Status != StatusSucceeded {
+		if d := h.delivery(delivery.DeliveryID(ev.ID, enabled.ID)); d.Status != StatusSucceeded {
 			t.Errorf("enabled endpoint's delivery = %+v, want succeeded", d)
 		}
 		if n := rc.count(); n != 1 {
@@ -375,7 +376,7 @@ func TestAutoDisable(t *testing.T) {
 		if st.ConsecutiveFailures < 3 || !strings.Contains(st.DisabledReason, "consecutive failed attempts") {
 			t.Errorf("endpoint = %+v", st)
 		}
-		id := DeliveryID(ev.ID, ep.ID)
+		id := delivery.DeliveryID(ev.ID, ep.ID)
 		waitFor(t, "the pending delivery to fail", func() bool { return h.delivery(id).Status == StatusFailed })
 		if d := h.delivery(id); d.LastError != CodeEndpointDisabled || d.Attempts != 3 {
 			t.Errorf("delivery = %+v, want failed after 3 attempts with endpoint_disabled", d)
@@ -385,7 +386,7 @@ func TestAutoDisable(t *testing.T) {
 		}
 		ev2 := h.publish(context.Background(), survey, events.TypeSessionSubmitted)
 		waitFor(t, "the next event to be skipped", func() bool {
-			ds := h.deliveries("id = $1", DeliveryID(ev2.ID, ep.ID))
+			ds := h.deliveries("id = $1", delivery.DeliveryID(ev2.ID, ep.ID))
 			return len(ds) == 1 && ds[0].Status == StatusSkipped
 		})
 
@@ -400,7 +401,7 @@ func TestAutoDisable(t *testing.T) {
 		ep2 := h.addEndpoint(survey2, flaky.url())
 		ev3 := h.publish(context.Background(), survey2, events.TypeSessionSubmitted)
 		waitFor(t, "the flaky endpoint's delivery", func() bool {
-			ds := h.deliveries("id = $1", DeliveryID(ev3.ID, ep2.ID))
+			ds := h.deliveries("id = $1", delivery.DeliveryID(ev3.ID, ep2.ID))
 			return len(ds) == 1 && ds[0].Status == StatusSucceeded
 		})
 		if st := h.webhookState(ep2.ID); st.Disabled || st.ConsecutiveFailures != 0 || st.FirstFailureAt != nil {
@@ -427,7 +428,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 			ep := h.addEndpoint(survey, rc.url())
 			stop := h.start(h.config("0s,10ms"))
 			ev := h.publish(context.Background(), survey, events.TypeSessionSubmitted)
-			id := DeliveryID(ev.ID, ep.ID)
+			id := delivery.DeliveryID(ev.ID, ep.ID)
 			waitFor(t, "the delivery to succeed", func() bool {
 				ds := h.deliveries("id = $1", id)
 				return len(ds) == 1 && ds[0].Status == StatusSucceeded
@@ -457,7 +458,7 @@ func TestRedirectNotFollowed(t *testing.T) {
 	ep := h.addEndpoint(survey, rc.url())
 	h.start(h.config("0s"))
 	ev := h.publish(context.Background(), survey, events.TypeSessionSubmitted)
-	id := DeliveryID(ev.ID, ep.ID)
+	id := delivery.DeliveryID(ev.ID, ep.ID)
 	waitFor(t, "the delivery to fail", func() bool {
 		ds := h.deliveries("id = $1", id)
 		return len(ds) == 1 && ds[0].Status == StatusFailed
@@ -482,7 +483,7 @@ func TestBlockedAddress(t *testing.T) {
 	cfg.Client = h.client(false, 2*time.Second)
 	h.start(cfg)
 	ev := h.publish(context.Background(), survey, events.TypeSessionSubmitted)
-	id := DeliveryID(ev.ID, ep.ID)
+	id := delivery.DeliveryID(ev.ID, ep.ID)
 	waitFor(t, "the delivery to fail", func() bool {
 		ds := h.deliveries("id = $1", id)
 		return len(ds) == 1 && ds[0].Status == StatusFailed

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dispatch24/dispatch24/internal/delivery"
 	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/internal/store/storetest"
 	"github.com/dispatch24/dispatch24/pkg/events"
@@ -58,16 +59,16 @@ func TestClassOf(t *testing.T) {
 func TestNotRetriedKeepsCode(t *testing.T) {
 	t.Parallel()
 	bare := webhook.Result{Code: webhook.CodeInvalidRequest}
-	if got := notRetried(AttemptError(&bare), &bare, classFailNow); !strings.HasPrefix(got, "invalid_request: not retried") {
+	if got := notRetried(delivery.AttemptError(&bare), &bare, classFailNow); !strings.HasPrefix(got, "invalid_request: not retried") {
 		t.Errorf("bare code: %q", got)
 	}
 	res := webhook.Result{Code: webhook.CodeHTTPStatus, StatusCode: 413, Reason: "HTTP 413 Request Entity Too Large"}
 	want := "http_error: HTTP 413 Request Entity Too Large; not retried: "
-	if got := notRetried(AttemptError(&res), &res, classFailNow); !strings.HasPrefix(got, want) {
+	if got := notRetried(delivery.AttemptError(&res), &res, classFailNow); !strings.HasPrefix(got, want) {
 		t.Errorf("with reason: %q, want prefix %q", got, want)
 	}
 	retry := webhook.Result{Code: webhook.CodeHTTPStatus, StatusCode: 404, Reason: "HTTP 404 Not Found"}
-	if got := notRetried(AttemptError(&retry), &retry, classRetry); got != "http_error: HTTP 404 Not Found" {
+	if got := notRetried(delivery.AttemptError(&retry), &retry, classRetry); got != "http_error: HTTP 404 Not Found" {
 		t.Errorf("retried attempt: %q", got)
 	}
 }
@@ -115,7 +116,7 @@ func TestErrorClassesEndToEnd(t *testing.T) {
 			ep := h.addEndpoint(survey, url)
 			stop := h.start(h.config("0s,20ms,20ms"))
 			ev := h.publish(context.Background(), survey, events.TypeSessionSubmitted)
-			id := DeliveryID(ev.ID, ep.ID)
+			id := delivery.DeliveryID(ev.ID, ep.ID)
 			waitFor(t, tc.name+": the delivery to fail", func() bool {
 				ds := h.deliveries("id = $1", id)
 				return len(ds) == 1 && ds[0].Status == StatusFailed

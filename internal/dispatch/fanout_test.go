@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/dispatch24/dispatch24/internal/delivery"
 	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/internal/store/storetest"
 	"github.com/dispatch24/dispatch24/pkg/events"
@@ -189,7 +190,7 @@ func TestReplayToNewEndpoint(t *testing.T) {
 		h.start(cfg, tweak)
 		ev := h.publish(ctx, survey, events.TypeSessionSubmitted)
 		awaitDone(t, done, ev.ID) // the dispatcher has read the survey's endpoints now
-		first := h.delivery(DeliveryID(ev.ID, old.ID))
+		first := h.delivery(delivery.DeliveryID(ev.ID, old.ID))
 
 		fresh := h.addEndpoint(survey, rc.URL+"/new")
 		if _, err := db.Exec(ctx, "UPDATE webhooks SET disabled = FALSE WHERE id = $1", off.ID); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/dispatch24/dispatch24/internal/delivery"
 	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/internal/store/storetest"
 	"github.com/dispatch24/dispatch24/pkg/events"
@@ -39,7 +40,7 @@ func (h *harness) storeDue(surveyID string, ep testEndpoint, n int) {
 		if _, err := h.db.Exec(ctx, `INSERT INTO deliveries (id, event_id, webhook_id, survey_id, type, url, status,
 			attempts, last_error, next_attempt_at, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, 'pending', 1, 'connection_error', $7, $7, $7)`,
-			DeliveryID(ev.ID, ep.ID), ev.ID, ep.ID, surveyID, ev.Type, ep.URL, now); err != nil {
+			delivery.DeliveryID(ev.ID, ep.ID), ev.ID, ep.ID, surveyID, ev.Type, ep.URL, now); err != nil {
 			h.t.Fatal(err)
 		}
 	}

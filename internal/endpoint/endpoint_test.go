@@ -14,9 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"unicode/utf8"
 
-	"github.com/dispatch24/dispatch24/internal/dispatch"
+	"github.com/dispatch24/dispatch24/internal/delivery"
 	"github.com/dispatch24/dispatch24/internal/endpoint"
 	"github.com/dispatch24/dispatch24/internal/httpapi"
 	"github.com/dispatch24/dispatch24/internal/secret"
@@ -458,7 +457,7 @@ func TestTestSend(t *testing.T) {
 
 		// Recorded: an already-published event, a succeeded delivery and its attempt.
 		deliveryID := out["deliveryId"].(string)
-		if deliveryID != dispatch.DeliveryID(ev.ID, id) {
+		if deliveryID != delivery.DeliveryID(ev.ID, id) {
 			t.Fatalf("delivery id %s", deliveryID)
 		}
 		var published *int64
@@ -569,21 +568,5 @@ func TestTestSendBlockedAtConnection(t *testing.T) {
 	if code != http.StatusOK || out["error"] != "blocked_address" || out["detail"] != webhook.HostRefusal("localhost") ||
 		strings.Contains(string(raw), "127.0.0.1") || strings.Contains(string(raw), "::1") {
 		t.Fatalf("blocked test of a name: %d %s", code, raw)
-	}
-}
-
-func TestResponseBodyText(t *testing.T) {
-	t.Parallel()
-	for _, in := range [][]byte{
-		nil,
-		[]byte("ok"),
-		[]byte("nul\x00byte"),
-		bytes.Repeat([]byte("a\xff"), webhook.MaxResponseBodyBytes), // replacements grow the text
-		bytes.Repeat([]byte("€"), 2000),
-	} {
-		got := endpoint.ResponseBodyText(in)
-		if len(got) > webhook.MaxResponseBodyBytes || !utf8.ValidString(got) || strings.Contains(got, "\x00") {
-			t.Fatalf("ResponseBodyText(%d bytes) = %d bytes, valid %v", len(in), len(got), utf8.ValidString(got))
-		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/dispatch24/dispatch24/internal/delivery"
 	"github.com/dispatch24/dispatch24/internal/httpapi"
 	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/pkg/events"
@@ -285,7 +286,7 @@ func (s *Service) handleTest(w http.ResponseWriter, r *http.Request) error {
 		DurationMS:   res.Duration.Milliseconds(),
 		Error:        string(res.Code),
 		Detail:       testDetail(e.URL, &res),
-		ResponseBody: ResponseBodyText(res.ResponseBody),
+		ResponseBody: delivery.ResponseBodyText(res.ResponseBody),
 	}
 	if res.StatusCode != 0 {
 		resp.StatusCode = &res.StatusCode

@@ -2,15 +2,12 @@ package endpoint
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/propagation"
 
@@ -83,6 +80,13 @@ func (c Config) validate() error {
 type Service struct {
 	cfg   Config
 	store *Store
+	tests testSendRecorder
+}
+
+// testSendRecorder stores a test send's event, delivery and attempt (internal/delivery, the
+// owner of deliveries, which writes the event through the outbox).
+type testSendRecorder interface {
+	RecordTestSend(ctx context.Context, ev store.Event, d *delivery.Delivery, attempt delivery.Attempt) error
 }
 
 // NewService returns a Service for cfg, with defaults applied.
@@ -91,7 +95,7 @@ func NewService(cfg Config) (*Service, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("endpoint service: %w", err)
 	}
-	return &Service{cfg: cfg, store: NewStore(cfg.DB, cfg.Secrets)}, nil
+	return &Service{cfg: cfg, store: NewStore(cfg.DB, cfg.Secrets), tests: delivery.NewStore(cfg.DB)}, nil
 }
 
 // Store returns the service's queries, for other views of the same endpoints (the console).
@@ -133,10 +137,6 @@ func (s *Service) SendTest(ctx context.Context, e *Endpoint) (*TestOutcome, erro
 	for k, v := range trace {
 		header.Set(k, v)
 	}
-	traceJSON, err := json.Marshal(trace)
-	if err != nil {
-		return nil, fmt.Errorf("encoding trace headers: %w", err)
-	}
 	req := &webhook.Request{
 		URL:       e.URL,
 		MessageID: ev.ID,
@@ -155,30 +155,28 @@ func (s *Service) SendTest(ctx context.Context, e *Endpoint) (*TestOutcome, erro
 		return nil, fmt.Errorf("test send: %w", context.Cause(ctx))
 	}
 	out := &TestOutcome{DeliveryID: delivery.DeliveryID(ev.ID, e.ID), EventID: ev.ID, Result: res}
-	rec := &TestRecord{
-		EventID:      ev.ID,
-		EventType:    ev.Type,
-		SurveyID:     e.SurveyID,
-		Subject:      events.Subject(e.SurveyID, ev.Type),
-		Payload:      body,
-		Headers:      traceJSON,
-		WebhookID:    e.ID,
-		URL:          e.URL,
-		DeliveryID:   out.DeliveryID,
-		Delivered:    res.Delivered,
-		StatusCode:   res.StatusCode,
-		Error:        string(res.Code),
-		AttemptError: delivery.AttemptError(&res),
-		Body:         ResponseBodyText(res.ResponseBody),
-		StartedAt:    res.StartedAt,
-		Duration:     res.Duration,
-		Now:          s.cfg.NowFunc(),
+	started := res.StartedAt
+	if started.IsZero() {
+		started = now
 	}
-	if rec.StartedAt.IsZero() {
-		rec.StartedAt = now
+	d := &delivery.Delivery{
+		ID: out.DeliveryID, EventID: ev.ID, WebhookID: e.ID, SurveyID: e.SurveyID, Type: ev.Type, URL: e.URL,
+		Status: delivery.StatusFailed, Attempts: 1, LastStatusCode: res.StatusCode, LastError: string(res.Code),
+		CreatedAt: started, UpdatedAt: s.cfg.NowFunc(),
+	}
+	if res.Delivered {
+		d.Status, d.LastError = delivery.StatusSucceeded, ""
+	}
+	attempt := delivery.Attempt{
+		DeliveryID: out.DeliveryID, N: 1, StartedAt: started, Duration: res.Duration, StatusCode: res.StatusCode,
+		Error: delivery.AttemptError(&res), ResponseBody: delivery.ResponseBodyText(res.ResponseBody),
+	}
+	record := store.Event{
+		ID: ev.ID, Type: ev.Type, SurveyID: e.SurveyID, Subject: events.Subject(e.SurveyID, ev.Type),
+		Payload: body, Trace: trace, CreatedAt: started,
 	}
 	// The attempt happened; record it even if the caller has gone meanwhile.
-	if err := s.store.RecordTest(context.WithoutCancel(ctx), rec); err != nil {
+	if err := s.tests.RecordTestSend(context.WithoutCancel(ctx), record, d, attempt); err != nil {
 		return nil, err
 	}
 	s.cfg.Logger.InfoContext(ctx, "webhook test sent", "webhook_id", e.ID, "survey_id", e.SurveyID,
@@ -187,21 +185,3 @@ func (s *Service) SendTest(ctx context.Context, e *Endpoint) (*TestOutcome, erro
 	return out, nil
 }
 
-// ResponseBodyText makes a receiver's answer storable as text: valid UTF-8 without NUL bytes
-// (which PostgreSQL's text type refuses), at most webhook.MaxResponseBodyBytes long.
-func ResponseBodyText(b []byte) string {
-	if len(b) > webhook.MaxResponseBodyBytes {
-		b = b[:webhook.MaxResponseBodyBytes]
-	}
-	s := strings.ToValidUTF8(string(b), "\uFFFD")
-	s = strings.ReplaceAll(s, "\x00", "\uFFFD")
-	// Replacement characters are longer than the bytes they replace: cut again at a rune.
-	if len(s) > webhook.MaxResponseBodyBytes {
-		cut := webhook.MaxResponseBodyBytes
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut]
-	}
-	return s
-}

@@ -90,3 +90,9 @@ func markPublished(ctx context.Context, db *store.DB, now time.Time, ids []strin
 func release(ctx context.Context, db *store.DB, ids []string, reason string) error {
 	return db.Driver.Events().Release(ctx, ids, reason)
 }
+
+// InsertPublished stores an event that was delivered outside the outbox (a webhook test send),
+// already marked published so the relay never sends it while replays can still read it.
+func InsertPublished(ctx context.Context, x store.Executor, ev store.Event) error {
+	return x.Events().InsertPublished(ctx, ev)
+}
