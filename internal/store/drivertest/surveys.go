@@ -478,9 +478,11 @@ func testRespondentHashes(t *testing.T, db *store.DB) {
 	}
 }
 
+// testRespondentRevocation checks the Accounts family's revocations that internal/survey runs
+// in its transactions, against real respondents.
 func testRespondentRevocation(t *testing.T, db *store.DB) {
 	ctx := t.Context()
-	sv := db.Driver.Surveys()
+	acc := db.Driver.Accounts()
 	svCreateSurvey(t, db, svSurvey("r1"))
 	svCreateSurvey(t, db, svSurvey("r2"))
 	var ids []string
@@ -525,10 +527,10 @@ func testRespondentRevocation(t *testing.T, db *store.DB) {
 	}
 
 	now := svTime(10)
-	if err := sv.RevokeRespondentTokens(ctx, nil, now); err != nil {
+	if err := acc.RevokeRefreshTokensOf(ctx, nil, now); err != nil {
 		t.Fatal(err)
 	}
-	if err := sv.RevokeRespondentTokens(ctx, []string{ids[0]}, now); err != nil {
+	if err := acc.RevokeRefreshTokensOf(ctx, []string{ids[0]}, now); err != nil {
 		t.Fatal(err)
 	}
 	check("one respondent", map[string]int64{"t0": store.Micros(now), "t0b": earlier, "t1": 0, "t2": 0, "o": 0})
@@ -539,18 +541,18 @@ func testRespondentRevocation(t *testing.T, db *store.DB) {
 		many = append(many, fmt.Sprintf("res_absent_%d", i))
 	}
 	later := svTime(20)
-	if err := sv.RevokeRespondentTokens(ctx, many, later); err != nil {
+	if err := acc.RevokeRefreshTokensOf(ctx, many, later); err != nil {
 		t.Fatal(err)
 	}
 	check("many", map[string]int64{"t0": store.Micros(now), "t1": store.Micros(later), "t2": 0, "o": 0})
 
 	last := svTime(30)
-	err := db.Driver.InTx(ctx, func(tx store.Executor) error { return tx.Surveys().RevokeSurveyTokens(ctx, "r1", last) })
+	err := db.Driver.InTx(ctx, func(tx store.Executor) error { return tx.Accounts().RevokeSurveyRefreshTokens(ctx, "r1", last) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	check("survey", map[string]int64{"t0": store.Micros(now), "t0b": earlier, "t1": store.Micros(later), "t2": store.Micros(last), "o": 0})
-	if err := sv.RevokeSurveyTokens(ctx, "nope", last); err != nil {
+	if err := acc.RevokeSurveyRefreshTokens(ctx, "nope", last); err != nil {
 		t.Fatalf("unknown survey: %v", err)
 	}
 }
