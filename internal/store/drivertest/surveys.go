@@ -476,6 +476,19 @@ func testRespondentHashes(t *testing.T, db *store.DB) {
 	if page, err := sv.WeakerHashCandidates(ctx, "", full, 10); err != nil || len(page) != 2 || page[0].ID != "res_4" {
 		t.Fatalf("after the swap %+v %v", page, err)
 	}
+
+	// No password (token sign-in only) is stored as NULL and read as ""; a swap from "" (what
+	// sign-in would pass for it) never matches it.
+	if r, err := sv.RespondentByAuthToken(ctx, "tok_h_u2"); err != nil || r.ID != "res_2" || r.PasswordHash != "" {
+		t.Fatalf("respondent without a password: %+v %v", r, err)
+	}
+	if ok, err := sv.SwapPasswordHash(ctx, "res_2", "", "$argon2id-onion$up"); err != nil || ok {
+		t.Fatalf("swap of a respondent without a password: %v %v", ok, err)
+	}
+	var isNull bool
+	if err := db.QueryRow(ctx, `SELECT password_hash IS NULL FROM respondents WHERE id = $1`, "res_2").Scan(&isNull); err != nil || !isNull {
+		t.Fatalf("no password stored as NULL: %v %v", isNull, err)
+	}
 }
 
 // testRespondentRevocation checks the Accounts family's revocations that internal/survey runs
