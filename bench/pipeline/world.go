@@ -276,7 +276,7 @@ func (w *world) startAPI(ctx context.Context) error {
 	if err := authService.EnsureAdmin(ctx, auth.FirstAdmin{Email: adminEmail, Password: w.tokenKey, PublicURL: "http://127.0.0.1"}, io.Discard); err != nil {
 		return err
 	}
-	endpoints, err := endpoint.NewService(endpoint.Config{DB: w.db, Secrets: w.secrets, Client: w.whClient, AllowNets: w.allowNets, Issuer: tokenIssuer, Logger: w.logger})
+	endpoints, err := endpoint.NewService(endpoint.Config{DB: w.db, Secrets: w.secrets, Surveys: surveys.Store(), Client: w.whClient, AllowNets: w.allowNets, Issuer: tokenIssuer, Logger: w.logger})
 	if err != nil {
 		return err
 	}

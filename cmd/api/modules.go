@@ -92,7 +92,7 @@ func newModules(ctx context.Context, env *app.Env, stdout io.Writer) (*modules, 
 		return nil, err
 	}
 	endpoints, err := endpoint.NewService(endpoint.Config{
-		DB: env.DB, Secrets: env.Secrets, Client: webhookClient, AllowNets: env.Config.AllowNets,
+		DB: env.DB, Secrets: env.Secrets, Surveys: surveys.Store(), Client: webhookClient, AllowNets: env.Config.AllowNets,
 		Issuer: env.Config.TokenIssuer, Logger: env.Logger,
 	})
 	if err != nil {
