@@ -265,18 +265,18 @@ func (w *world) startAPI(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	authService, err := auth.New(w.db, auth.Config{Secret: []byte(w.tokenKey), Issuer: tokenIssuer, AccessTTL: time.Hour, RefreshTTL: 2 * time.Hour}, w.logger)
+	surveys, err := survey.New(survey.Config{DB: w.db, Secrets: w.secrets, SurveyAppURL: "http://127.0.0.1/survey", Logger: w.logger})
+	if err != nil {
+		return err
+	}
+	authService, err := auth.New(w.db, auth.Config{Respondents: surveys.Store(), Secret: []byte(w.tokenKey), Issuer: tokenIssuer, AccessTTL: time.Hour, RefreshTTL: 2 * time.Hour}, w.logger)
 	if err != nil {
 		return err
 	}
 	if err := authService.EnsureAdmin(ctx, auth.FirstAdmin{Email: adminEmail, Password: w.tokenKey, PublicURL: "http://127.0.0.1"}, io.Discard); err != nil {
 		return err
 	}
-	endpoints, err := endpoint.NewService(endpoint.Config{DB: w.db, Secrets: w.secrets, Client: w.whClient, AllowNets: w.allowNets, Issuer: tokenIssuer, Logger: w.logger})
-	if err != nil {
-		return err
-	}
-	surveys, err := survey.New(survey.Config{DB: w.db, Secrets: w.secrets, SurveyAppURL: "http://127.0.0.1/survey", Logger: w.logger})
+	endpoints, err := endpoint.NewService(endpoint.Config{DB: w.db, Secrets: w.secrets, Surveys: surveys.Store(), Client: w.whClient, AllowNets: w.allowNets, Issuer: tokenIssuer, Logger: w.logger})
 	if err != nil {
 		return err
 	}

@@ -56,13 +56,18 @@ func newModules(ctx context.Context, env *app.Env, stdout io.Writer) (*modules, 
 	// (sign-in, account and respondent administration, imports, background upgrades).
 	hasher := password.NewHasher(password.HasherConfig{})
 	env.Logger.Info("password hashing bound", "bound", hasher.String())
+	surveys, err := survey.New(survey.Config{DB: env.DB, Secrets: env.Secrets, SurveyAppURL: env.Config.SurveyAppURL, Logger: env.Logger, Hasher: hasher})
+	if err != nil {
+		return nil, err
+	}
 	authService, err := auth.New(env.DB, auth.Config{
-		Hasher:     hasher,
-		Secret:     env.TokenSecret,
-		Issuer:     env.Config.TokenIssuer,
-		AccessTTL:  env.Config.AccessTokenTTL,
-		RefreshTTL: env.Config.RefreshTokenTTL,
-		Metrics:    auth.NewMetrics(env.Metrics.Registry),
+		Respondents: surveys.Store(),
+		Hasher:      hasher,
+		Secret:      env.TokenSecret,
+		Issuer:      env.Config.TokenIssuer,
+		AccessTTL:   env.Config.AccessTokenTTL,
+		RefreshTTL:  env.Config.RefreshTokenTTL,
+		Metrics:     auth.NewMetrics(env.Metrics.Registry),
 	}, env.Logger)
 	if err != nil {
 		return nil, err
@@ -87,7 +92,7 @@ func newModules(ctx context.Context, env *app.Env, stdout io.Writer) (*modules, 
 		return nil, err
 	}
 	endpoints, err := endpoint.NewService(endpoint.Config{
-		DB: env.DB, Secrets: env.Secrets, Client: webhookClient, AllowNets: env.Config.AllowNets,
+		DB: env.DB, Secrets: env.Secrets, Surveys: surveys.Store(), Client: webhookClient, AllowNets: env.Config.AllowNets,
 		Issuer: env.Config.TokenIssuer, Logger: env.Logger,
 	})
 	if err != nil {
@@ -103,10 +108,6 @@ func newModules(ctx context.Context, env *app.Env, stdout io.Writer) (*modules, 
 	}
 	m.registrars = append(m.registrars, endpoints.Register, deliveries.Register)
 	m.components = append(m.components, app.Component{Name: "replayer", Run: replayer.Run})
-	surveys, err := survey.New(survey.Config{DB: env.DB, Secrets: env.Secrets, SurveyAppURL: env.Config.SurveyAppURL, Logger: env.Logger, Hasher: hasher})
-	if err != nil {
-		return nil, err
-	}
 	m.registrars = append(m.registrars, surveys.Register)
 	if err := env.SealSecrets(ctx, endpoints.Store(), surveys.Store()); err != nil {
 		return nil, err

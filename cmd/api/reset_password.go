@@ -20,6 +20,7 @@ import (
 	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/internal/store/postgres"
 	"github.com/dispatch24/dispatch24/internal/store/sqlite"
+	"github.com/dispatch24/dispatch24/internal/survey"
 	"github.com/dispatch24/dispatch24/internal/telemetry"
 )
 
@@ -75,11 +76,14 @@ func resetPassword(ctx context.Context, args []string, getenv func(string) strin
 	throwaway := make([]byte, 32)
 	_, _ = rand.Read(throwaway)
 	accounts, err := auth.New(db, auth.Config{
-		Hasher:     password.NewHasher(password.HasherConfig{}),
-		Secret:     throwaway,
-		Issuer:     cfg.TokenIssuer,
-		AccessTTL:  cfg.AccessTokenTTL,
-		RefreshTTL: cfg.RefreshTokenTTL,
+		// Respondents are read for sign-in only, and this command signs nobody in; their
+		// reads need no keyring (it opens survey jwtSecrets only).
+		Respondents: survey.NewStore(db, nil),
+		Hasher:      password.NewHasher(password.HasherConfig{}),
+		Secret:      throwaway,
+		Issuer:      cfg.TokenIssuer,
+		AccessTTL:   cfg.AccessTokenTTL,
+		RefreshTTL:  cfg.RefreshTokenTTL,
 	}, logger)
 	if err != nil {
 		return err

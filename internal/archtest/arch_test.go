@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -35,10 +36,20 @@ var stillMoving = []violation{
 	{"pgx", "internal/dispatch", "github.com/jackc/pgx/v5/pgxpool"},
 	// Dialect reads in production code, each family's helper moves them into the drivers.
 	{"dialect", "internal/delivery/replay_store.go", ".Dialect"},
+	// SQL outside internal/store: helper "deliveries" moves these into the deliveries family
+	// (and the test send's rows, RecordTest, with them).
+	{"sql", "internal/delivery/delivery_store.go", "SQL"},
+	{"sql", "internal/delivery/replay_store.go", "SQL"},
+	{"sql", "internal/dispatch/delivery_store.go", "SQL"},
+	{"sql", "internal/endpoint/endpoint_store.go", "SQL"},
+	// No helper owns these yet: the backlog gauges count unpublished events and pending
+	// deliveries with raw SQL (a follow-up for the outbox and deliveries owners).
+	{"sql", "internal/app/app.go", "SQL"},
 }
 
-// benchHarnesses may use pgx: they stand outside the product and connect to PostgreSQL's
-// maintenance database to create and drop their scratch databases, which no store API offers.
+// benchHarnesses may use pgx and SQL: they stand outside the product and connect to
+// PostgreSQL's maintenance database to create and drop their scratch databases, which no
+// store API offers, and check their results with their own queries.
 var benchHarnesses = []string{"bench/faults", "bench/intake", "bench/pipeline"}
 
 type goPackage struct {
@@ -68,6 +79,9 @@ func TestDependencyRules(t *testing.T) {
 			}
 			if readsDialect(t, file) {
 				got = append(got, violation{"dialect", relFile, ".Dialect"})
+			}
+			if lit := sqlLiteral(t, file); lit != "" && !slices.ContainsFunc(benchHarnesses, func(b string) bool { return under(relFile, b) }) {
+				got = append(got, violation{"sql", relFile, "SQL"})
 			}
 		}
 	}
@@ -135,6 +149,55 @@ func readsDialect(t *testing.T, file string) bool {
 		return !found
 	})
 	return found
+}
+
+// sqlKeywords start the string literals that sqlLiteral takes for SQL.
+var sqlKeywords = []string{"SELECT ", "INSERT ", "UPDATE ", "DELETE ", "WITH ", "CREATE ", "DROP "}
+
+// sqlLiteral returns the first string literal of a Go file that, trimmed and upper-cased,
+// starts with an SQL keyword and a space ("" when none does). A keyword followed by a path
+// ("DELETE /api/…") is a route pattern, not SQL.
+func sqlLiteral(t *testing.T, file string) string {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), file, nil, parser.SkipObjectResolution)
+	if err != nil {
+		t.Fatalf("parsing %s: %v", file, err)
+	}
+	found := ""
+	ast.Inspect(f, func(n ast.Node) bool {
+		lit, ok := n.(*ast.BasicLit)
+		if !ok || lit.Kind != token.STRING {
+			return found == ""
+		}
+		v, err := strconv.Unquote(lit.Value)
+		if err != nil {
+			return true
+		}
+		if isSQL(v) {
+			found = v
+		}
+		return found == ""
+	})
+	return found
+}
+
+// isSQL reports whether s, trimmed and upper-cased, starts with an SQL keyword and a space
+// that no path follows. WITH also starts prose ("With no command, …"), so it counts only as
+// a common table expression: WITH RECURSIVE, or WITH name AS.
+func isSQL(s string) bool {
+	u := strings.ToUpper(strings.TrimSpace(s))
+	for _, k := range sqlKeywords {
+		rest, ok := strings.CutPrefix(u, k)
+		if !ok || strings.HasPrefix(strings.TrimSpace(rest), "/") {
+			continue
+		}
+		if k == "WITH " {
+			f := strings.Fields(rest)
+			return len(f) > 0 && (f[0] == "RECURSIVE" || len(f) > 1 && strings.HasPrefix(f[1], "AS"))
+		}
+		return true
+	}
+	return false
 }
 
 // listModule lists every package of the module (production files; tests are out of scope:
@@ -215,6 +278,22 @@ func TestRulesCatchViolations(t *testing.T) {
 		}
 		if got := readsDialect(t, file); got != want {
 			t.Errorf("readsDialect(%q) = %v, want %v", src, got, want)
+		}
+	}
+	for src, want := range map[string]string{
+		"package p\nconst q = `\n\tselect id FROM t`\n":                            "\n\tselect id FROM t",
+		"package p\nvar q = \"DELETE FROM t WHERE id = $1\"\n":                     "DELETE FROM t WHERE id = $1",
+		"package p\nfunc f() string { return \"WITH x AS (SELECT 1) \" + \"\" }\n": "WITH x AS (SELECT 1) ",
+		"package p\nvar route = \"DELETE /api/admin/users/{id}\"\n":                "",
+		"package p\nvar msg = \"selected items\"\n":                                "",
+		"package p\nvar msg = \"\\nWith no command, it runs the workers.\"\n":      "",
+	} {
+		file := filepath.Join(dir, "s.go")
+		if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if got := sqlLiteral(t, file); got != want {
+			t.Errorf("sqlLiteral(%q) = %q, want %q", src, got, want)
 		}
 	}
 }

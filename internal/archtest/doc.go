@@ -9,6 +9,9 @@
 //     must not link the delivery engine and its NATS server).
 //   - No production code outside internal/store reads a store's Dialect: dialect differences
 //     live in the drivers.
+//   - No production code outside internal/store holds SQL: no string literal that, trimmed
+//     and upper-cased, starts with SELECT, INSERT, UPDATE, DELETE, WITH (a common table
+//     expression), CREATE or DROP and a space (bench harnesses excepted, as for pgx).
 //   - pkg/ imports nothing from internal/ but internal/ids (a leaf: the standard library and
 //     github.com/google/uuid), so what outside code imports stays self-contained.
 //

@@ -46,6 +46,10 @@ type Config struct {
 	// every service that hashes passwords.
 	Hasher *password.Hasher
 
+	// Respondents reads and re-hashes the respondents that sign in: their owner's API,
+	// internal/survey's *survey.Store (required).
+	Respondents Respondents
+
 	// PATMaxLifetime bounds a personal access token's expiresAt (default 0: two calendar
 	// years ahead).
 	PATMaxLifetime time.Duration
@@ -128,6 +132,8 @@ func (c Config) WithDefaults() Config {
 
 func (c Config) validate() error {
 	switch {
+	case c.Respondents == nil:
+		return errors.New("auth: Config.Respondents is required")
 	case len(c.Secret) < 32:
 		return errors.New("auth: the token secret must be at least 32 bytes")
 	case c.AccessTTL < 0 || c.RefreshTTL < 0 || c.Leeway < 0:

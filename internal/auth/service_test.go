@@ -11,22 +11,25 @@ import (
 	"github.com/dispatch24/dispatch24/internal/password"
 	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/internal/store/storetest"
+	"github.com/dispatch24/dispatch24/internal/survey"
 )
 
 func TestNewValidatesConfig(t *testing.T) {
 	t.Parallel()
 	db := storetest.SQLite(t)
+	rsp := survey.NewStore(db, nil)
 	for name, cfg := range map[string]auth.Config{
-		"short secret":             {Secret: []byte("short")},
-		"access outlives refresh":  {Secret: []byte(testSecret), AccessTTL: time.Hour, RefreshTTL: time.Minute},
-		"negative password length": {Secret: []byte(testSecret), PasswordParams: cheap, MinPasswordLen: -1},
-		"broken argon2":            {Secret: []byte(testSecret), PasswordParams: password.Params{Memory: 1, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}},
+		"no respondents":           {Secret: []byte(testSecret)},
+		"short secret":             {Respondents: rsp, Secret: []byte("short")},
+		"access outlives refresh":  {Respondents: rsp, Secret: []byte(testSecret), AccessTTL: time.Hour, RefreshTTL: time.Minute},
+		"negative password length": {Respondents: rsp, Secret: []byte(testSecret), PasswordParams: cheap, MinPasswordLen: -1},
+		"broken argon2":            {Respondents: rsp, Secret: []byte(testSecret), PasswordParams: password.Params{Memory: 1, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}},
 	} {
 		if _, err := auth.New(db, cfg, nil); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	if _, err := auth.New(db, auth.Config{Secret: []byte(testSecret)}, nil); err != nil {
+	if _, err := auth.New(db, auth.Config{Respondents: rsp, Secret: []byte(testSecret)}, nil); err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/dispatch24/dispatch24/internal/httpapi"
 	"github.com/dispatch24/dispatch24/internal/password"
 	"github.com/dispatch24/dispatch24/internal/store"
+	"github.com/dispatch24/dispatch24/internal/survey"
 )
 
 // cheap argon2id costs for tests where timing does not matter.
@@ -75,7 +76,9 @@ type fixture struct {
 func setup(t testing.TB, db *store.DB, mods ...func(*auth.Config)) *fixture {
 	t.Helper()
 	f := &fixture{t: t, db: db, clock: newClock(), logs: &syncBuffer{}}
-	cfg := auth.Config{Secret: []byte(testSecret), PasswordParams: cheap, NowFunc: f.clock.Now}
+	// Respondents are signed in through their owner's store, as in cmd/api; sign-in opens no
+	// survey secret, so it needs no keyring.
+	cfg := auth.Config{Respondents: survey.NewStore(db, nil), Secret: []byte(testSecret), PasswordParams: cheap, NowFunc: f.clock.Now}
 	for _, m := range mods {
 		m(&cfg)
 	}

@@ -78,12 +78,13 @@ func (s *Service) SignInAlias(ctx context.Context, surveyID, username, pw, clien
 	if err != nil {
 		return "", s.signInRefused(ctx, log, err)
 	}
-	rsp, err := s.accounts().RespondentLoginByAlias(ctx, surveyID, username)
+	rsp, err := s.cfg.Respondents.Respondent(ctx, surveyID, username)
 	found := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return "", err
 	}
-	if !found || rsp.PasswordHash == nil {
+	// The surveys family stores "no password" (token sign-in only) as NULL and reads it as "".
+	if !found || rsp.PasswordHash == "" {
 		if _, err := s.verify(ctx, s.dummyHash, pw); err != nil {
 			return "", s.checkNotRun(ctx, log, att, err)
 		}
@@ -92,8 +93,8 @@ func (s *Service) SignInAlias(ctx context.Context, surveyID, username, pw, clien
 		}
 		return "", s.signInFailed(ctx, log, "no_password")
 	}
-	weak := password.Weaker(*rsp.PasswordHash, s.cfg.PasswordParams)
-	ok, err := s.verify(ctx, *rsp.PasswordHash, pw)
+	weak := password.Weaker(rsp.PasswordHash, s.cfg.PasswordParams)
+	ok, err := s.verify(ctx, rsp.PasswordHash, pw)
 	if err != nil {
 		return "", s.checkNotRun(ctx, log, att, err)
 	}
@@ -110,7 +111,7 @@ func (s *Service) SignInAlias(ctx context.Context, surveyID, username, pw, clien
 		return "", s.signInFailed(ctx, log, "disabled")
 	}
 	if weak {
-		s.upgradeRespondentHash(ctx, log, rsp.ID, *rsp.PasswordHash, pw)
+		s.upgradeRespondentHash(ctx, log, rsp.ID, rsp.PasswordHash, pw)
 	}
 	return s.signInSucceeded(ctx, log, att, rsp.ID, kindRespondent)
 }
@@ -122,7 +123,7 @@ func (s *Service) SignInAlias(ctx context.Context, surveyID, username, pw, clien
 func (s *Service) upgradeRespondentHash(ctx context.Context, log *slog.Logger, id, oldHash, pw string) {
 	h, err := s.cfg.Hasher.Hash(ctx, s.cfg.PasswordParams, pw)
 	if err == nil {
-		_, err = s.accounts().UpgradeRespondentPasswordHash(ctx, id, oldHash, h)
+		_, err = s.cfg.Respondents.SwapPasswordHash(ctx, id, oldHash, h)
 	}
 	if err != nil {
 		log.WarnContext(ctx, "upgrading an imported password hash", "err", err)
@@ -140,7 +141,7 @@ func (s *Service) SignInToken(ctx context.Context, authToken, clientIP string) (
 	if err != nil {
 		return "", s.signInRefused(ctx, log, err)
 	}
-	rsp, err := s.accounts().RespondentLoginByToken(ctx, authToken)
+	rsp, err := s.cfg.Respondents.RespondentByAuthToken(ctx, authToken)
 	found := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return "", err

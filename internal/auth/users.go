@@ -76,7 +76,7 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser) (*User, error) {
 	}
 	err = s.db.Driver.InTx(ctx, func(tx store.Executor) error {
 		acc := tx.Accounts()
-		if err := checkSurveysExist(ctx, acc, surveys); err != nil {
+		if err := checkSurveysExist(ctx, tx.Surveys(), surveys); err != nil {
 			return err
 		}
 		return acc.InsertUser(ctx, u)
@@ -168,7 +168,7 @@ func (s *Service) UpdateUser(ctx context.Context, id string, in UserPatch) (*Use
 			return err
 		}
 		if in.Surveys != nil {
-			if err := checkSurveysExist(ctx, acc, surveys); err != nil {
+			if err := checkSurveysExist(ctx, tx.Surveys(), surveys); err != nil {
 				return err
 			}
 			if err := acc.SetUserSurveys(ctx, id, surveys); err != nil {
@@ -399,11 +399,13 @@ func checkSurveyIDs(ids []string) ([]string, []httpapi.FieldError) {
 	return slices.Compact(out), nil
 }
 
-func checkSurveysExist(ctx context.Context, acc store.Accounts, ids []string) error {
+// checkSurveysExist refuses assignments to surveys that do not exist. It reads the surveys
+// family inside the transaction that writes the assignments, so they commit together.
+func checkSurveysExist(ctx context.Context, sv store.Surveys, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	missing, err := acc.MissingSurveys(ctx, ids)
+	missing, err := sv.MissingSurveys(ctx, ids)
 	if err != nil {
 		return err
 	}

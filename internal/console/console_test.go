@@ -16,6 +16,7 @@ import (
 	"github.com/dispatch24/dispatch24/internal/httpapi"
 	"github.com/dispatch24/dispatch24/internal/password"
 	"github.com/dispatch24/dispatch24/internal/store/storetest"
+	"github.com/dispatch24/dispatch24/internal/survey"
 )
 
 // TestAPICallsCarryTheBrowsersAddress: the console's in-process API calls come from the
@@ -63,7 +64,9 @@ func TestSignInRefusalsSayWhy(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	// One pending place: a sign-in holding it leaves none, so the next is refused at once.
 	hasher := password.NewHasher(password.HasherConfig{Slots: 1, MaxPending: 1, RetryAfter: 7 * time.Second})
-	svc, err := auth.New(storetest.SQLite(t), auth.Config{
+	db := storetest.SQLite(t)
+	svc, err := auth.New(db, auth.Config{
+		Respondents:    survey.NewStore(db, nil),
 		Secret:         []byte(strings.Repeat("s", 40)),
 		PasswordParams: password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16},
 		MaxFailures:    1,

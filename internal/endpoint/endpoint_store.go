@@ -2,7 +2,6 @@ package endpoint
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -63,11 +62,17 @@ func (s *Store) Create(ctx context.Context, e *Endpoint) error {
 		CreatedAt:   e.CreatedAt,
 		UpdatedAt:   e.CreatedAt,
 	}
-	err := s.db.Driver.InTx(ctx, func(tx store.Executor) error { return tx.Webhooks().Create(ctx, w) })
-	if errors.Is(err, store.ErrNotFound) {
-		return ErrSurveyNotFound
-	}
-	return err
+	// The survey is checked through its family in the transaction that inserts the webhook.
+	return s.db.Driver.InTx(ctx, func(tx store.Executor) error {
+		ok, err := tx.Surveys().SurveyExists(ctx, w.SurveyID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrSurveyNotFound
+		}
+		return tx.Webhooks().Create(ctx, w)
+	})
 }
 
 // Get returns the endpoint id of surveyID; store.ErrNotFound when there is none (including
@@ -170,14 +175,5 @@ func (s *Store) RotateSecret(ctx context.Context, surveyID, id, newSecret string
 		return nil, fmt.Errorf("rotating webhook secret: %w", err)
 	}
 	return e, nil
-}
-
-// SurveyJWTSecret returns the survey's jwtSecret, empty when none is set.
-func (s *Store) SurveyJWTSecret(ctx context.Context, surveyID string) (string, error) {
-	stored, err := s.db.Driver.Webhooks().SurveyJWTSecret(ctx, surveyID)
-	if err != nil || stored == "" {
-		return "", err
-	}
-	return s.keys.Open(secret.SurveyJWTSecret(surveyID), stored)
 }
 

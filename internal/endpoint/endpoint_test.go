@@ -21,6 +21,7 @@ import (
 	"github.com/dispatch24/dispatch24/internal/secret"
 	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/internal/store/storetest"
+	"github.com/dispatch24/dispatch24/internal/survey"
 	"github.com/dispatch24/dispatch24/pkg/events"
 	"github.com/dispatch24/dispatch24/pkg/webhook"
 )
@@ -97,7 +98,7 @@ func setup(t *testing.T, db *store.DB, o options) *bundle {
 	t.Cleanup(client.Close)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc, err := endpoint.NewService(endpoint.Config{
-		DB: db, Secrets: keys, Client: client, AllowNets: o.allowNets, Resolver: o.resolver, Logger: logger,
+		DB: db, Secrets: keys, Surveys: survey.NewStore(db, keys), Client: client, AllowNets: o.allowNets, Resolver: o.resolver, Logger: logger,
 	})
 	if err != nil {
 		t.Fatal(err)

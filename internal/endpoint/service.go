@@ -25,6 +25,9 @@ type Config struct {
 	// Secrets seals webhook secrets in the store and opens them and survey jwtSecrets
 	// (SECRETS_KEY). Required.
 	Secrets *secret.Keyring
+	// Surveys opens the survey jwtSecret that signs test sends: the surveys' owner,
+	// internal/survey's *survey.Store, sealing with the same keyring. Required.
+	Surveys SurveySecrets
 	// Client sends test deliveries; share the process's one Client. Required.
 	Client *webhook.Client
 	// AllowNets are the networks exempt from the non-public address rule at registration
@@ -68,6 +71,8 @@ func (c Config) validate() error {
 		return errors.New("a store is required")
 	case c.Secrets == nil:
 		return errors.New("a secrets keyring is required")
+	case c.Surveys == nil:
+		return errors.New("the surveys' store is required")
 	case c.Client == nil:
 		return errors.New("a webhook client is required")
 	case c.RotationGrace < 0:
@@ -117,7 +122,7 @@ type TestOutcome struct {
 // survey's jwtSecret, and records the event, the delivery and its attempt. The endpoint's
 // failure counters are left alone: a test is not part of its delivery record.
 func (s *Service) SendTest(ctx context.Context, e *Endpoint) (*TestOutcome, error) {
-	jwtSecret, err := s.store.SurveyJWTSecret(ctx, e.SurveyID)
+	jwtSecret, err := s.cfg.Surveys.JWTSecret(ctx, e.SurveyID)
 	if err != nil {
 		return nil, err
 	}

@@ -41,13 +41,6 @@ type Accounts interface {
 	// CountEnabledWithRole counts the enabled accounts that have role (a plain word: admin,
 	// staff).
 	CountEnabledWithRole(ctx context.Context, role string) (int, error)
-	// MissingSurveys returns the ids among ids that name no survey, in the order given (a
-	// read of the surveys table, for checking assignments in the writing transaction).
-	//
-	// TRANSITIONAL (issue 12): the surveys family offers the same read (Surveys.MissingSurveys
-	// on the surveys branch); once both are merged, auth calls tx.Surveys().MissingSurveys and
-	// this method goes.
-	MissingSurveys(ctx context.Context, ids []string) ([]string, error)
 
 	// InsertRefreshToken records an issued refresh token.
 	InsertRefreshToken(ctx context.Context, t RefreshToken) error
@@ -95,21 +88,6 @@ type Accounts interface {
 	DeleteSignInAttempt(ctx context.Context, key, attempt string) error
 	// PruneSignInFailures deletes the failures at or before before and returns how many.
 	PruneSignInFailures(ctx context.Context, before time.Time) (int64, error)
-
-	// The three methods below read and write the surveys family's respondents table for
-	// sign-in. TRANSITIONAL (issue 12): once the surveys branch is merged, auth reads
-	// respondents through internal/survey (Store.Respondent, Store.RespondentByAuthToken, and
-	// the Surveys.SwapPasswordHash compare-and-set), and these methods and RespondentLogin go.
-
-	// RespondentLoginByAlias returns what sign-in reads of a respondent found by survey and user
-	// name; ErrNotFound when there is none.
-	RespondentLoginByAlias(ctx context.Context, surveyID, username string) (RespondentLogin, error)
-	// RespondentLoginByToken returns what sign-in reads of the respondent with this URL
-	// authentication token; ErrNotFound when there is none.
-	RespondentLoginByToken(ctx context.Context, authToken string) (RespondentLogin, error)
-	// UpgradeRespondentPasswordHash replaces a respondent's password hash with newHash while
-	// it is still oldHash; false when it was not (a password changed meanwhile is kept).
-	UpgradeRespondentPasswordHash(ctx context.Context, id, oldHash, newHash string) (bool, error)
 }
 
 // User is a global account (a users row with its survey assignments).
@@ -171,14 +149,4 @@ type PersonalAccessTokenOwner struct {
 	Email    string
 	Roles    []string
 	Disabled bool
-}
-
-// RespondentLogin is what signing a respondent in reads of it.
-type RespondentLogin struct {
-	ID           string
-	SurveyID     string
-	Username     string
-	PasswordHash *string // nil: token sign-in only
-	AuthToken    string
-	Disabled     bool
 }

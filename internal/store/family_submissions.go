@@ -29,11 +29,6 @@ type Submissions interface {
 	OpenSession(ctx context.Context, id, surveyID, userID string, now time.Time) error
 	// CancelOpenSessions cancels the respondent's open sessions and returns their ids.
 	CancelOpenSessions(ctx context.Context, surveyID, userID string, now time.Time) ([]string, error)
-	// WebhooksVersion reads the store's webhooks version, for the events of an intake
-	// transaction that reads no respondent (see Submitter.WebhooksVersion). The version
-	// belongs to the webhooks family; intake reads it here so that its transaction runs on
-	// one family.
-	WebhooksVersion(ctx context.Context) (int64, error)
 }
 
 // Session statuses (survey_sessions.status).

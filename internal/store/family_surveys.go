@@ -73,20 +73,6 @@ type Surveys interface {
 	// SwapPasswordHash replaces a respondent's password hash by next if it still is old, and
 	// reports whether it did.
 	SwapPasswordHash(ctx context.Context, id, old, next string) (bool, error)
-
-	// RevokeRespondentTokens revokes the live refresh tokens of the respondents userIDs (any
-	// number of them).
-	//
-	// TRANSITIONAL (issue 12): refresh_tokens belongs to Accounts; at merge the lead switches
-	// its callers to tx.Accounts()'s revocation and removes this method.
-	RevokeRespondentTokens(ctx context.Context, userIDs []string, now time.Time) error
-	// RevokeSurveyTokens revokes the live refresh tokens of every respondent of a survey, in
-	// one statement (a survey may have 100,000 respondents).
-	//
-	// TRANSITIONAL (issue 12): as RevokeRespondentTokens, it writes the Accounts family's
-	// refresh_tokens; it selects the survey's respondents itself, so it stays a survey
-	// operation unless Accounts offers a revocation by subquery.
-	RevokeSurveyTokens(ctx context.Context, surveyID string, now time.Time) error
 }
 
 // Survey is a survey's settings as stored.

@@ -73,8 +73,9 @@ type FailureCount struct {
 // query needs in the same statement or transaction (the survey's existence, its jwtSecret).
 type Webhooks interface {
 	// Create inserts w (its ID, SurveyID, URL, Description, Events, Secret, Disabled,
-	// DisabledReason, ConsecutiveFailures, CreatedAt and UpdatedAt). It returns ErrNotFound
-	// when the survey does not exist and ErrConflict when the id is taken.
+	// DisabledReason, ConsecutiveFailures, CreatedAt and UpdatedAt). It returns ErrConflict
+	// when the id is taken. The survey must exist: the caller checks it in the same
+	// transaction (Surveys.SurveyExists); an unknown survey breaks the foreign key.
 	Create(ctx context.Context, w *Webhook) error
 	// Get returns the webhook id of surveyID; ErrNotFound when there is none (including when
 	// it belongs to another survey).
@@ -93,9 +94,6 @@ type Webhooks interface {
 	// makes secret (stored as given) the current one, and returns the webhook as changed;
 	// ErrNotFound when there is no such webhook.
 	RotateSecret(ctx context.Context, surveyID, id, secret string, until, now time.Time) (*Webhook, error)
-	// SurveyJWTSecret returns the survey's stored jwtSecret, "" when it has none; ErrNotFound
-	// when the survey does not exist.
-	SurveyJWTSecret(ctx context.Context, surveyID string) (string, error)
 	// LoadSurvey reads the webhooks version, the survey and its webhooks in one statement.
 	LoadSurvey(ctx context.Context, surveyID string) (*SurveyWebhooks, error)
 	// Version returns the webhooks version.

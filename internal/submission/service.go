@@ -257,7 +257,7 @@ func (s *Service) CancelSession(ctx context.Context, p *httpapi.Principal) (stri
 		if len(cancelled) == 0 {
 			return ErrNoOpenSession
 		}
-		version, err := tx.Submissions().WebhooksVersion(ctx)
+		version, err := tx.Webhooks().Version(ctx)
 		if err != nil {
 			return err
 		}

@@ -84,7 +84,7 @@ func TestThirdPartyFlow(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		cheap := password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}
 		logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-		authSvc, err := auth.New(db, auth.Config{Secret: []byte("token-secret-of-at-least-32-bytes!!"), PasswordParams: cheap}, logger)
+		authSvc, err := auth.New(db, auth.Config{Respondents: survey.NewStore(db, nil), Secret: []byte("token-secret-of-at-least-32-bytes!!"), PasswordParams: cheap}, logger)
 		if err != nil {
 			t.Fatal(err)
 		}

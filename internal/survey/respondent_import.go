@@ -256,9 +256,7 @@ func (s *Service) Import(ctx context.Context, sv *Survey, rows []ImportRow) (Imp
 				reset = append(reset, e.ID)
 			}
 		}
-		// TRANSITIONAL (issue 12): refresh_tokens is the Accounts family's; the lead switches
-		// this call to tx.Accounts() at merge.
-		return tx.Surveys().RevokeRespondentTokens(ctx, reset, now)
+		return tx.Accounts().RevokeRefreshTokensOf(ctx, reset, now)
 	})
 	if err != nil {
 		return ImportResult{}, fmt.Errorf("importing respondents: %w", err)

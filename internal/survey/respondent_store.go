@@ -58,9 +58,7 @@ func (st *Store) UpdateRespondent(ctx context.Context, surveyID, username string
 			return err
 		}
 		if r.Disabled || r.PasswordHash != oldHash {
-			// TRANSITIONAL (issue 12): refresh_tokens is the Accounts family's; the lead
-			// switches this call to tx.Accounts() at merge.
-			if err := tx.Surveys().RevokeRespondentTokens(ctx, []string{r.ID}, now); err != nil {
+			if err := tx.Accounts().RevokeRefreshTokensOf(ctx, []string{r.ID}, now); err != nil {
 				return err
 			}
 		}
@@ -78,9 +76,7 @@ func (st *Store) DeleteRespondent(ctx context.Context, surveyID, username string
 		if err != nil {
 			return err
 		}
-		// TRANSITIONAL (issue 12): refresh_tokens is the Accounts family's; the lead switches
-		// this call to tx.Accounts() at merge.
-		return tx.Surveys().RevokeRespondentTokens(ctx, []string{id}, now)
+		return tx.Accounts().RevokeRefreshTokensOf(ctx, []string{id}, now)
 	})
 }
 

@@ -166,9 +166,7 @@ func (st *Store) UpdateSurvey(ctx context.Context, id string, now time.Time, fn 
 // transaction; store.ErrNotFound when it does not exist.
 func (st *Store) DeleteSurvey(ctx context.Context, id string, now time.Time) error {
 	return st.drv.InTx(ctx, func(tx store.Executor) error {
-		// TRANSITIONAL (issue 12): refresh_tokens is the Accounts family's; the lead switches
-		// this call to tx.Accounts() at merge (see store.Surveys.RevokeSurveyTokens).
-		if err := tx.Surveys().RevokeSurveyTokens(ctx, id, now); err != nil {
+		if err := tx.Accounts().RevokeSurveyRefreshTokens(ctx, id, now); err != nil {
 			return err
 		}
 		return tx.Surveys().DeleteSurvey(ctx, id)

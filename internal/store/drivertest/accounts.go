@@ -16,7 +16,6 @@ func testAccounts(t *testing.T, open Opener) {
 	t.Run("refresh_tokens", func(t *testing.T) { testAccountsRefreshTokens(t, open) })
 	t.Run("personal_access_tokens", func(t *testing.T) { testAccountsPATs(t, open) })
 	t.Run("signin_failures", func(t *testing.T) { testAccountsSignInFailures(t, open) })
-	t.Run("respondent_logins", func(t *testing.T) { testAccountsRespondentLogins(t, open) })
 }
 
 // accT0 is the tests' clock: a time with microseconds and nanoseconds, in a zone other than UTC,
@@ -219,16 +218,6 @@ func testAccountsUsers(t *testing.T, open Opener) {
 	accMust(t, "SetUserSurveys with many", acc.SetUserSurveys(ctx, "usr_s", many))
 	if s, _ := acc.UserSurveys(ctx, "usr_s"); !slices.Equal(s, many) {
 		t.Fatalf("UserSurveys after SetUserSurveys(many) has %d ids, want %d", len(s), len(many))
-	}
-
-	// MissingSurveys: the unknown ids in the order given, across chunks.
-	ids := append([]string{"nope-1"}, many...)
-	ids = append(ids, "s1", "nope-2")
-	if m, err := acc.MissingSurveys(ctx, ids); err != nil || !slices.Equal(m, []string{"nope-1", "nope-2"}) {
-		t.Fatalf("MissingSurveys = %v, %v; want [nope-1 nope-2]", m, err)
-	}
-	if m, err := acc.MissingSurveys(ctx, []string{"s1", "s2"}); err != nil || len(m) != 0 {
-		t.Fatalf("MissingSurveys of existing ids = %v, %v; want none", m, err)
 	}
 
 	// DeleteUser takes the assignments and personal access tokens with it.
@@ -555,52 +544,5 @@ func testAccountsSignInFailures(t *testing.T, open Opener) {
 	}
 	if r := recent("p", accT0.Add(time.Minute), 10); len(r) != 1 || !r[0].Equal(accMicro(accT0.Add(2*time.Second))) {
 		t.Fatalf("after PruneSignInFailures: %v", r)
-	}
-}
-
-func testAccountsRespondentLogins(t *testing.T, open Opener) {
-	ctx := context.Background()
-	db := open(t)
-	acc := db.Driver.Accounts()
-	accSeedSurvey(t, db, "s1")
-	accSeedSurvey(t, db, "s2")
-	hash := "cheap-hash"
-	accSeedRespondent(t, db, "rsp_1", "s1", "alice", &hash, "tok-1", false)
-	accSeedRespondent(t, db, "rsp_2", "s2", "alice", nil, "tok-2", true)
-
-	r, err := acc.RespondentLoginByAlias(ctx, "s1", "alice")
-	accMust(t, "RespondentLoginByAlias", err)
-	if r.ID != "rsp_1" || r.SurveyID != "s1" || r.Username != "alice" || r.PasswordHash == nil || *r.PasswordHash != hash ||
-		r.AuthToken != "tok-1" || r.Disabled {
-		t.Fatalf("RespondentLoginByAlias = %+v", r)
-	}
-	r, err = acc.RespondentLoginByAlias(ctx, "s2", "alice")
-	accMust(t, "RespondentLoginByAlias", err)
-	if r.ID != "rsp_2" || r.PasswordHash != nil || !r.Disabled {
-		t.Fatalf("RespondentLoginByAlias of a respondent without a password = %+v", r)
-	}
-	_, err = acc.RespondentLoginByAlias(ctx, "s3", "alice")
-	accWantErr(t, "RespondentLoginByAlias in an unknown survey", err, store.ErrNotFound)
-
-	r, err = acc.RespondentLoginByToken(ctx, "tok-2")
-	accMust(t, "RespondentLoginByToken", err)
-	if r.ID != "rsp_2" || r.SurveyID != "s2" || r.AuthToken != "tok-2" {
-		t.Fatalf("RespondentLoginByToken = %+v", r)
-	}
-	_, err = acc.RespondentLoginByToken(ctx, "tok-none")
-	accWantErr(t, "RespondentLoginByToken of an unknown token", err, store.ErrNotFound)
-
-	// The upgrade applies only while the stored hash is the one checked.
-	if ok, err := acc.UpgradeRespondentPasswordHash(ctx, "rsp_1", "other-hash", "strong"); err != nil || ok {
-		t.Fatalf("UpgradeRespondentPasswordHash from a stale hash = %v, %v; want false", ok, err)
-	}
-	if ok, err := acc.UpgradeRespondentPasswordHash(ctx, "rsp_1", hash, "strong"); err != nil || !ok {
-		t.Fatalf("UpgradeRespondentPasswordHash = %v, %v; want true", ok, err)
-	}
-	if r, _ := acc.RespondentLoginByAlias(ctx, "s1", "alice"); r.PasswordHash == nil || *r.PasswordHash != "strong" {
-		t.Fatalf("password hash after the upgrade = %v", r.PasswordHash)
-	}
-	if ok, err := acc.UpgradeRespondentPasswordHash(ctx, "rsp_2", "", "strong"); err != nil || ok {
-		t.Fatalf("UpgradeRespondentPasswordHash of a respondent without a password = %v, %v; want false", ok, err)
 	}
 }

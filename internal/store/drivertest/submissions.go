@@ -95,9 +95,6 @@ func testSubmitters(t *testing.T, db *store.DB) {
 	if d := found[store.SubmitterKey{SurveyID: "s", UserID: "d"}]; d == nil || !d.Disabled || d.Username != "user-d" {
 		t.Errorf("d: %+v", d)
 	}
-	if v, err := subs.WebhooksVersion(ctx); err != nil || v != 7 {
-		t.Errorf("WebhooksVersion = %d, %v; want 7", v, err)
-	}
 	if none, err := subs.Submitters(ctx, nil); err != nil || len(none) != 0 {
 		t.Errorf("no keys: %v, %v", none, err)
 	}

@@ -476,11 +476,26 @@ func testRespondentHashes(t *testing.T, db *store.DB) {
 	if page, err := sv.WeakerHashCandidates(ctx, "", full, 10); err != nil || len(page) != 2 || page[0].ID != "res_4" {
 		t.Fatalf("after the swap %+v %v", page, err)
 	}
+
+	// No password (token sign-in only) is stored as NULL and read as ""; a swap from "" (what
+	// sign-in would pass for it) never matches it.
+	if r, err := sv.RespondentByAuthToken(ctx, "tok_h_u2"); err != nil || r.ID != "res_2" || r.PasswordHash != "" {
+		t.Fatalf("respondent without a password: %+v %v", r, err)
+	}
+	if ok, err := sv.SwapPasswordHash(ctx, "res_2", "", "$argon2id-onion$up"); err != nil || ok {
+		t.Fatalf("swap of a respondent without a password: %v %v", ok, err)
+	}
+	var isNull bool
+	if err := db.QueryRow(ctx, `SELECT password_hash IS NULL FROM respondents WHERE id = $1`, "res_2").Scan(&isNull); err != nil || !isNull {
+		t.Fatalf("no password stored as NULL: %v %v", isNull, err)
+	}
 }
 
+// testRespondentRevocation checks the Accounts family's revocations that internal/survey runs
+// in its transactions, against real respondents.
 func testRespondentRevocation(t *testing.T, db *store.DB) {
 	ctx := t.Context()
-	sv := db.Driver.Surveys()
+	acc := db.Driver.Accounts()
 	svCreateSurvey(t, db, svSurvey("r1"))
 	svCreateSurvey(t, db, svSurvey("r2"))
 	var ids []string
@@ -525,10 +540,10 @@ func testRespondentRevocation(t *testing.T, db *store.DB) {
 	}
 
 	now := svTime(10)
-	if err := sv.RevokeRespondentTokens(ctx, nil, now); err != nil {
+	if err := acc.RevokeRefreshTokensOf(ctx, nil, now); err != nil {
 		t.Fatal(err)
 	}
-	if err := sv.RevokeRespondentTokens(ctx, []string{ids[0]}, now); err != nil {
+	if err := acc.RevokeRefreshTokensOf(ctx, []string{ids[0]}, now); err != nil {
 		t.Fatal(err)
 	}
 	check("one respondent", map[string]int64{"t0": store.Micros(now), "t0b": earlier, "t1": 0, "t2": 0, "o": 0})
@@ -539,18 +554,18 @@ func testRespondentRevocation(t *testing.T, db *store.DB) {
 		many = append(many, fmt.Sprintf("res_absent_%d", i))
 	}
 	later := svTime(20)
-	if err := sv.RevokeRespondentTokens(ctx, many, later); err != nil {
+	if err := acc.RevokeRefreshTokensOf(ctx, many, later); err != nil {
 		t.Fatal(err)
 	}
 	check("many", map[string]int64{"t0": store.Micros(now), "t1": store.Micros(later), "t2": 0, "o": 0})
 
 	last := svTime(30)
-	err := db.Driver.InTx(ctx, func(tx store.Executor) error { return tx.Surveys().RevokeSurveyTokens(ctx, "r1", last) })
+	err := db.Driver.InTx(ctx, func(tx store.Executor) error { return tx.Accounts().RevokeSurveyRefreshTokens(ctx, "r1", last) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	check("survey", map[string]int64{"t0": store.Micros(now), "t0b": earlier, "t1": store.Micros(later), "t2": store.Micros(last), "o": 0})
-	if err := sv.RevokeSurveyTokens(ctx, "nope", last); err != nil {
+	if err := acc.RevokeSurveyRefreshTokens(ctx, "nope", last); err != nil {
 		t.Fatalf("unknown survey: %v", err)
 	}
 }

@@ -217,37 +217,3 @@ func (a Accounts) CountEnabledWithRole(ctx context.Context, role string) (int, e
 	}
 	return n, nil
 }
-
-// MissingSurveys implements store.Accounts.
-func (a Accounts) MissingSurveys(ctx context.Context, ids []string) ([]string, error) {
-	found := map[string]bool{}
-	for part := range slices.Chunk(ids, accountsChunk) {
-		args := make([]any, len(part))
-		for i, id := range part {
-			args[i] = id
-		}
-		rows, err := a.Read.Query(ctx, "SELECT id FROM surveys WHERE id IN "+store.Placeholders(1, len(part), 1), args...)
-		if err != nil {
-			return nil, fmt.Errorf("checking surveys: %w", err)
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("checking surveys: %w", err)
-			}
-			found[id] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("checking surveys: %w", err)
-		}
-	}
-	var missing []string
-	for _, id := range ids {
-		if !found[id] {
-			missing = append(missing, id)
-		}
-	}
-	return missing, nil
-}

@@ -66,32 +66,3 @@ func (a Accounts) PruneSignInFailures(ctx context.Context, before time.Time) (in
 	}
 	return n, nil
 }
-
-const respondentLoginColumns = "id, survey_id, username, password_hash, auth_token, disabled"
-
-func scanRespondentLogin(row store.Row) (store.RespondentLogin, error) {
-	var r store.RespondentLogin
-	if err := row.Scan(&r.ID, &r.SurveyID, &r.Username, &r.PasswordHash, &r.AuthToken, &r.Disabled); err != nil {
-		return store.RespondentLogin{}, fmt.Errorf("reading respondent: %w", err)
-	}
-	return r, nil
-}
-
-// RespondentLoginByAlias implements store.Accounts.
-func (a Accounts) RespondentLoginByAlias(ctx context.Context, surveyID, username string) (store.RespondentLogin, error) {
-	return scanRespondentLogin(a.Read.QueryRow(ctx, "SELECT "+respondentLoginColumns+" FROM respondents WHERE survey_id = $1 AND username = $2", surveyID, username))
-}
-
-// RespondentLoginByToken implements store.Accounts.
-func (a Accounts) RespondentLoginByToken(ctx context.Context, authToken string) (store.RespondentLogin, error) {
-	return scanRespondentLogin(a.Read.QueryRow(ctx, "SELECT "+respondentLoginColumns+" FROM respondents WHERE auth_token = $1", authToken))
-}
-
-// UpgradeRespondentPasswordHash implements store.Accounts.
-func (a Accounts) UpgradeRespondentPasswordHash(ctx context.Context, id, oldHash, newHash string) (bool, error) {
-	n, err := a.Write.Exec(ctx, "UPDATE respondents SET password_hash = $1 WHERE id = $2 AND password_hash = $3", newHash, id, oldHash)
-	if err != nil {
-		return false, fmt.Errorf("upgrading a respondent's password hash: %w", err)
-	}
-	return n > 0, nil
-}

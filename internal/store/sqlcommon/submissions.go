@@ -308,15 +308,6 @@ func (s Submissions) CancelOpenSessions(ctx context.Context, surveyID, userID st
 	return ids, nil
 }
 
-// WebhooksVersion implements store.Submissions.
-func (s Submissions) WebhooksVersion(ctx context.Context) (int64, error) {
-	var v int64
-	if err := s.Read.QueryRow(ctx, "SELECT version FROM webhooks_version").Scan(&v); err != nil {
-		return 0, fmt.Errorf("reading the webhooks version: %w", err)
-	}
-	return v, nil
-}
-
 func nullString(s string) *string {
 	if s == "" {
 		return nil

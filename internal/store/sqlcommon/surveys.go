@@ -502,33 +502,4 @@ func (q Surveys) SwapPasswordHash(ctx context.Context, id, old, next string) (bo
 	return n > 0, nil
 }
 
-// RevokeRespondentTokens implements store.Surveys: one statement per BatchRows×10
-// users.
-func (q Surveys) RevokeRespondentTokens(ctx context.Context, userIDs []string, now time.Time) error {
-	per := q.BatchRows * svRespondentCols
-	for start := 0; start < len(userIDs); start += per {
-		chunk := userIDs[start:min(start+per, len(userIDs))]
-		args := make([]any, 0, len(chunk)+1)
-		args = append(args, store.Micros(now))
-		for _, id := range chunk {
-			args = append(args, id)
-		}
-		if _, err := q.Write.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = $1 WHERE revoked_at IS NULL AND user_id IN `+
-			store.Placeholders(1, len(chunk), 2), args...); err != nil {
-			return fmt.Errorf("revoking refresh tokens: %w", err)
-		}
-	}
-	return nil
-}
-
-// RevokeSurveyTokens implements store.Surveys.
-func (q Surveys) RevokeSurveyTokens(ctx context.Context, surveyID string, now time.Time) error {
-	if _, err := q.Write.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = $1
-		WHERE revoked_at IS NULL AND user_id IN (SELECT id FROM respondents WHERE survey_id = $2)`,
-		store.Micros(now), surveyID); err != nil {
-		return fmt.Errorf("revoking refresh tokens of survey %s: %w", surveyID, err)
-	}
-	return nil
-}
-
 func svIsNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }

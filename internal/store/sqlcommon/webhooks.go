@@ -75,15 +75,7 @@ func webhooksNullMicros(t time.Time) *int64 {
 }
 
 func (q Webhooks) Create(ctx context.Context, w *store.Webhook) error {
-	var one int
-	err := q.Write.QueryRow(ctx, "SELECT 1 FROM surveys WHERE id = $1", w.SurveyID).Scan(&one)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("survey %s: %w", w.SurveyID, store.ErrNotFound)
-	}
-	if err != nil {
-		return fmt.Errorf("looking up survey: %w", err)
-	}
-	_, err = q.Write.Exec(ctx, `INSERT INTO webhooks (id, survey_id, url, description, events, secret,
+	_, err := q.Write.Exec(ctx, `INSERT INTO webhooks (id, survey_id, url, description, events, secret,
 		disabled, disabled_reason, consecutive_failures, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		w.ID, w.SurveyID, w.URL, w.Description, joinWebhookEvents(w.Events), w.Secret,
@@ -163,17 +155,6 @@ func (q Webhooks) RotateSecret(ctx context.Context, surveyID, id, secret string,
 		return nil, fmt.Errorf("rotating webhook secret: %w", err)
 	}
 	return w, nil
-}
-
-func (q Webhooks) SurveyJWTSecret(ctx context.Context, surveyID string) (string, error) {
-	var stored *string
-	if err := q.Read.QueryRow(ctx, "SELECT jwt_secret FROM surveys WHERE id = $1", surveyID).Scan(&stored); err != nil {
-		return "", fmt.Errorf("reading survey jwt secret: %w", err)
-	}
-	if stored == nil {
-		return "", nil
-	}
-	return *stored, nil
 }
 
 // webhooksLoadSurveySQL reads the webhooks version and a survey's webhooks in one statement, so in one
