@@ -19,8 +19,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dispatch24/dispatch24/internal/config"
+	"github.com/dispatch24/dispatch24/internal/delivery"
 	"github.com/dispatch24/dispatch24/internal/embeddednats"
 	"github.com/dispatch24/dispatch24/internal/httpapi"
+	"github.com/dispatch24/dispatch24/internal/outbox"
 	"github.com/dispatch24/dispatch24/internal/secret"
 	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/internal/store/postgres"
@@ -195,14 +197,12 @@ func (e *Env) registerProbes() {
 	}
 	e.Metrics.Probe("dispatch24_outbox_backlog", "Events stored but not yet acknowledged by JetStream.", e.Logger,
 		func(ctx context.Context) (float64, error) {
-			var n int64
-			err := e.DB.QueryRow(ctx, "SELECT count(*) FROM events WHERE published_at IS NULL").Scan(&n)
+			n, err := outbox.NewArchive(e.DB).Backlog(ctx)
 			return float64(n), err
 		})
 	e.Metrics.Probe("dispatch24_pending_retries", "Deliveries parked in the store waiting for their next attempt.", e.Logger,
 		func(ctx context.Context) (float64, error) {
-			var n int64
-			err := e.DB.QueryRow(ctx, "SELECT count(*) FROM deliveries WHERE status = 'pending' AND next_attempt_at IS NOT NULL").Scan(&n)
+			n, err := delivery.NewStore(e.DB).PendingRetries(ctx)
 			return float64(n), err
 		})
 	// Without NATS the consumer series are left out of the scrape, silently: the NATS gauges

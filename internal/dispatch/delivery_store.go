@@ -2,15 +2,13 @@ package dispatch
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/dispatch24/dispatch24/internal/store"
 )
 
 // The engine's storage, in the interfaces it uses. Deliveries and their attempts belong to
-// internal/delivery (its *Store implements all three); the events archive is read here.
+// internal/delivery (its *Store implements all three); the events archive belongs to internal/outbox.
 
 // claimStore leases due stored deliveries for the retry scheduler.
 type claimStore interface {
@@ -34,39 +32,23 @@ type storedEvent struct {
 	trace   map[string]string
 }
 
+// eventArchive reads stored events (internal/outbox, the owner of events).
+type eventArchive interface {
+	Events(ctx context.Context, ids []string) ([]store.Event, error)
+}
+
 // loadEvents reads the payloads and trace headers of events.
-func loadEvents(ctx context.Context, db *store.DB, ids []string) (map[string]storedEvent, error) {
+func loadEvents(ctx context.Context, archive eventArchive, ids []string) (map[string]storedEvent, error) {
 	out := make(map[string]storedEvent, len(ids))
 	if len(ids) == 0 {
 		return out, nil
 	}
-	args := make([]any, len(ids))
-	ph := make([]string, len(ids))
-	for i, id := range ids {
-		args[i] = id
-		ph[i] = fmt.Sprintf("$%d", i+1)
-	}
-	rows, err := db.Query(ctx, "SELECT id, payload, headers FROM events WHERE id IN ("+strings.Join(ph, ",")+")", args...)
+	evs, err := archive.Events(ctx, ids)
 	if err != nil {
 		return nil, fmt.Errorf("reading events: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			id               string
-			payload, headers []byte
-		)
-		if err := rows.Scan(&id, &payload, &headers); err != nil {
-			return nil, fmt.Errorf("reading events: %w", err)
-		}
-		ev := storedEvent{payload: payload}
-		if len(headers) > 0 {
-			_ = json.Unmarshal(headers, &ev.trace) // trace context is best effort
-		}
-		out[id] = ev
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading events: %w", err)
+	for i := range evs {
+		out[evs[i].ID] = storedEvent{payload: evs[i].Payload, trace: evs[i].Trace}
 	}
 	return out, nil
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/dispatch24/dispatch24/internal/config"
 	"github.com/dispatch24/dispatch24/internal/delivery"
+	"github.com/dispatch24/dispatch24/internal/outbox"
 	"github.com/dispatch24/dispatch24/internal/secret"
 	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/internal/telemetry"
@@ -292,7 +293,7 @@ func New(cfg Config) (*Dispatcher, error) {
 	d.sched = newRetryScheduler(retrySchedulerConfig{
 		Claims: deliveries,
 		LoadEventsFunc: func(ctx context.Context, ids []string) (map[string]storedEvent, error) {
-			return loadEvents(ctx, cfg.DB, ids)
+			return loadEvents(ctx, outbox.NewArchive(cfg.DB), ids)
 		},
 		Endpoints: d.cache, Slots: d.slots, InFlight: &d.storedInFlight, Jobs: d,
 		Concurrency: cfg.Concurrency, EndpointConcurrency: cfg.EndpointConcurrency, BatchSize: cfg.BatchSize,

@@ -176,4 +176,3 @@ func (s *Store) RotateSecret(ctx context.Context, surveyID, id, newSecret string
 	}
 	return e, nil
 }
-

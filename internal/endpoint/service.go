@@ -189,4 +189,3 @@ func (s *Service) SendTest(ctx context.Context, e *Endpoint) (*TestOutcome, erro
 		"error", string(res.Code), "detail", res.Detail(), "duration", res.Duration)
 	return out, nil
 }
-

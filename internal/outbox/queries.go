@@ -96,3 +96,20 @@ func release(ctx context.Context, db *store.DB, ids []string, reason string) err
 func InsertPublished(ctx context.Context, x store.Executor, ev store.Event) error {
 	return x.Events().InsertPublished(ctx, ev)
 }
+
+// Archive reads stored events for those who consume them after the outbox: the dispatcher's
+// retries and replays, and the backlog gauge.
+type Archive struct{ drv store.Driver }
+
+// NewArchive returns the archive of db's events.
+func NewArchive(db *store.DB) *Archive { return &Archive{drv: db.Driver} }
+
+// Events reads stored events, published or not; ids that name no event are left out.
+func (a *Archive) Events(ctx context.Context, ids []string) ([]store.Event, error) {
+	return a.drv.Events().ByID(ctx, ids)
+}
+
+// Backlog counts the events not yet published.
+func (a *Archive) Backlog(ctx context.Context) (int, error) {
+	return a.drv.Events().CountUnpublished(ctx)
+}

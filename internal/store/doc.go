@@ -1,18 +1,21 @@
-// Package store is the database layer shared by every part of Dispatch24: one DB type over two
-// drivers (PostgreSQL through pgx/v5's pool, embedded SQLite through the pure-Go modernc driver),
-// embedded numbered migrations, and the error vocabulary callers branch on.
+// Package store is the contract between Dispatch24's owners of tables and the databases: the
+// Driver interface with one interface per table family (driver.go), the record types of each
+// family in the domain's words (time.Time, not the stored microseconds), the numbered
+// migrations, and the error vocabulary callers branch on (ErrNotFound, ErrConflict).
 //
-// Queries are written once, in the SQL both databases accept: $n placeholders, INSERT … ON
-// CONFLICT, RETURNING, partial indexes. Times are BIGINT microseconds since the Unix epoch
-// (Micros, FromMicros), booleans are bound as Go bools, JSON documents are bound as []byte
-// (jsonb in PostgreSQL, TEXT in SQLite). The few places where the dialects differ ask the
-// Dialect (row locking with SKIP LOCKED exists only in PostgreSQL; SQLite has one writer).
+// Each database implements the whole Driver once, in the shape of River's riverdriver:
+// internal/store/postgres (pgx/v5, the only importer of pgx) and internal/store/sqlite (the
+// pure-Go modernc driver), with the query text both accept in internal/store/sqlcommon; a
+// driver overrides only what differs (row locking with SKIP LOCKED, pgx batches, index hints).
+// internal/store/drivertest is the one suite both pass; internal/archtest keeps dialect
+// questions, pgx and SQL out of every other package.
 //
-// Each concern keeps its own queries next to its code (internal/auth, internal/survey, …) and
-// runs them through DB; the conformance tests of every concern run against both drivers with
-// storetest.Each.
+// Times are stored as BIGINT microseconds since the Unix epoch (Micros, FromMicros), booleans as
+// booleans, JSON documents as jsonb in PostgreSQL and TEXT in SQLite.
 //
 // SQLite runs in WAL mode with synchronous=FULL (a commit is durable when it returns) through
-// one writer connection and a pool of read-only connections: Exec, InTx and Write go to the
-// writer, Query and QueryRow to the readers. PostgreSQL uses one pool for everything.
+// one writer connection and a pool of read-only connections. PostgreSQL uses one pool.
+//
+// DB's raw Exec, Query and QueryRow remain for migrations and for tests that set up or check
+// rows; production code outside the drivers goes through DB.Driver.
 package store

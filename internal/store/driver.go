@@ -7,12 +7,13 @@ import "context"
 // internal/store/drivertest runs one suite against both. Each table family has one owning
 // package, the only one that calls its part of the Driver:
 //
-//	Accounts     users, refresh tokens, personal access tokens, sign-in failures   internal/auth
-//	Surveys      surveys, respondents                                              internal/survey
-//	Submissions  submissions                                                        internal/submission
-//	Events       events and the outbox                                              internal/outbox
-//	Webhooks     webhooks and the webhooks version                                  internal/endpoint
-//	Deliveries   deliveries and attempts                                            internal/delivery
+//	Accounts     users, user_surveys, refresh_tokens, personal_access_tokens,
+//	             signin_failures                                        internal/auth
+//	Surveys      surveys, respondents                                   internal/survey
+//	Submissions  submissions, survey_sessions                           internal/submission
+//	Events       events (the outbox and the archive)                    internal/outbox
+//	Webhooks     webhooks, webhooks_version                             internal/endpoint
+//	Deliveries   deliveries, delivery_attempts, replays                 internal/delivery
 //
 // Everything else (the dispatcher, test sends, replays, the console, the CLI) goes through the
 // owning package.
