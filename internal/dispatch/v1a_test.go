@@ -42,7 +42,7 @@ func TestV1aSignatureDeliveries(t *testing.T) {
 			t.Helper()
 			ev := h.publish(ctx, survey, events.TypeSessionSubmitted)
 			waitFor(t, "the delivery to succeed", func() bool {
-				ds := h.deliveries("id = $1", DeliveryID(ev.ID, e.ID))
+				ds := h.deliveries("event_id = $1 AND webhook_id = $2", ev.ID, e.ID)
 				return len(ds) == 1 && ds[0].Status == StatusSucceeded
 			})
 			for _, r := range rc.requests() {
