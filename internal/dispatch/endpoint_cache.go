@@ -22,6 +22,9 @@ type endpoint struct {
 	// success must reset them.
 	Failing bool
 
+	// The secrets are whsec_ secrets (scheme v1) or whsk_ signing keys (v1a, and either kind
+	// while a PATCH moves an endpoint between schemes): webhook.Request.Secrets signs each by
+	// its prefix, so the engine handles both schemes alike.
 	current       []string // the signing secret
 	both          []string // the signing secret and, during a rotation, the previous one
 	previousUntil time.Time

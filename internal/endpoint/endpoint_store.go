@@ -29,6 +29,7 @@ func (s *Store) open(w *store.Webhook) (*Endpoint, error) {
 		URL:                 w.URL,
 		Description:         w.Description,
 		Events:              w.Events,
+		SignatureScheme:     w.SignatureScheme,
 		PreviousSecretUntil: w.PreviousSecretUntil,
 		Disabled:            w.Disabled,
 		DisabledReason:      w.DisabledReason,
@@ -50,17 +51,21 @@ func (s *Store) open(w *store.Webhook) (*Endpoint, error) {
 	return e, nil
 }
 
-// Create inserts e. It returns ErrSurveyNotFound when e.SurveyID does not exist.
+// Create inserts e, whose Secret must be of its SignatureScheme (SchemeV1 when empty). It returns ErrSurveyNotFound when e.SurveyID does not exist.
 func (s *Store) Create(ctx context.Context, e *Endpoint) error {
+	if e.SignatureScheme == "" {
+		e.SignatureScheme = SchemeV1
+	}
 	w := &store.Webhook{
-		ID:          e.ID,
-		SurveyID:    e.SurveyID,
-		URL:         e.URL,
-		Description: e.Description,
-		Events:      e.Events,
-		Secret:      s.keys.Seal(secret.WebhookSecret(e.ID), e.Secret),
-		CreatedAt:   e.CreatedAt,
-		UpdatedAt:   e.CreatedAt,
+		ID:              e.ID,
+		SurveyID:        e.SurveyID,
+		URL:             e.URL,
+		Description:     e.Description,
+		Events:          e.Events,
+		SignatureScheme: e.SignatureScheme,
+		Secret:          s.keys.Seal(secret.WebhookSecret(e.ID), e.Secret),
+		CreatedAt:       e.CreatedAt,
+		UpdatedAt:       e.CreatedAt,
 	}
 	// The survey is checked through its family in the transaction that inserts the webhook.
 	return s.db.Driver.InTx(ctx, func(tx store.Executor) error {
@@ -112,14 +117,18 @@ type Patch struct {
 	Events      []string // nil: unchanged
 	Description *string
 	Disabled    *bool
+	// SignatureScheme, when it differs from the endpoint's, switches the scheme: a rotation
+	// to a fresh secret of the new scheme, the current one signing until PreviousUntil.
+	SignatureScheme *string
+	PreviousUntil   time.Time
 }
 
 // Update applies p to the endpoint id of surveyID at now and returns the result. Disabling
 // records ReasonManual; re-enabling a disabled endpoint clears the reason and resets the
-// failure counters, so the engine's disabling rule starts afresh.
-func (s *Store) Update(ctx context.Context, surveyID, id string, p Patch, now time.Time) (*Endpoint, error) {
-	var out *Endpoint
-	err := s.db.Driver.InTx(ctx, func(tx store.Executor) error {
+// failure counters, so the engine's disabling rule starts afresh. switched reports whether
+// the patch switched the signature scheme, rotating the secret.
+func (s *Store) Update(ctx context.Context, surveyID, id string, p Patch, now time.Time) (out *Endpoint, switched bool, err error) {
+	err = s.db.Driver.InTx(ctx, func(tx store.Executor) error {
 		// The row lock keeps the engine's failure-counter updates from interleaving with the
 		// read below.
 		w, err := tx.Webhooks().GetForUpdate(ctx, surveyID, id)
@@ -144,6 +153,16 @@ func (s *Store) Update(ctx context.Context, surveyID, id string, p Patch, now ti
 				w.ConsecutiveFailures, w.FirstFailureAt = 0, time.Time{}
 			}
 		}
+		if p.SignatureScheme != nil && *p.SignatureScheme != w.SignatureScheme {
+			rotated, err := tx.Webhooks().RotateSecret(ctx, surveyID, id, *p.SignatureScheme,
+				s.keys.Seal(secret.WebhookSecret(id), newSecret(*p.SignatureScheme)), p.PreviousUntil, now)
+			if err != nil {
+				return fmt.Errorf("updating webhook: %w", err)
+			}
+			w.SignatureScheme, w.Secret = rotated.SignatureScheme, rotated.Secret
+			w.PreviousSecret, w.PreviousSecretUntil = rotated.PreviousSecret, rotated.PreviousSecretUntil
+			switched = true
+		}
 		w.UpdatedAt = now
 		if err := tx.Webhooks().Update(ctx, w); err != nil {
 			return err
@@ -153,7 +172,7 @@ func (s *Store) Update(ctx context.Context, surveyID, id string, p Patch, now ti
 		}
 		return nil
 	})
-	return out, err
+	return out, switched && err == nil, err
 }
 
 // Delete removes the endpoint id of surveyID; store.ErrNotFound when there is none. Its
@@ -162,17 +181,27 @@ func (s *Store) Delete(ctx context.Context, surveyID, id string) error {
 	return s.db.Driver.Webhooks().Delete(ctx, surveyID, id)
 }
 
-// RotateSecret makes newSecret the endpoint's signing secret and keeps the current one signing
-// until until. A rotation during the grace period of another drops the oldest secret.
-func (s *Store) RotateSecret(ctx context.Context, surveyID, id, newSecret string, until, now time.Time) (*Endpoint, error) {
-	w, err := s.db.Driver.Webhooks().RotateSecret(ctx, surveyID, id,
-		s.keys.Seal(secret.WebhookSecret(id), newSecret), until, now)
-	if err != nil {
-		return nil, err
-	}
-	e, err := s.open(w)
-	if err != nil {
-		return nil, fmt.Errorf("rotating webhook secret: %w", err)
-	}
-	return e, nil
+// RotateSecret gives the endpoint a fresh signing secret of its scheme (a whsk_ key for v1a)
+// and keeps the current one signing until until, and returns the endpoint with its new secret.
+// A rotation during the grace period of another drops the oldest secret.
+func (s *Store) RotateSecret(ctx context.Context, surveyID, id string, until, now time.Time) (*Endpoint, error) {
+	var out *Endpoint
+	err := s.db.Driver.InTx(ctx, func(tx store.Executor) error {
+		// The lock holds the scheme still, so that the new secret is of the stored scheme
+		// whatever PATCH runs meanwhile.
+		w, err := tx.Webhooks().GetForUpdate(ctx, surveyID, id)
+		if err != nil {
+			return err
+		}
+		w, err = tx.Webhooks().RotateSecret(ctx, surveyID, id, w.SignatureScheme,
+			s.keys.Seal(secret.WebhookSecret(id), newSecret(w.SignatureScheme)), until, now)
+		if err != nil {
+			return err
+		}
+		if out, err = s.open(w); err != nil {
+			return fmt.Errorf("rotating webhook secret: %w", err)
+		}
+		return nil
+	})
+	return out, err
 }

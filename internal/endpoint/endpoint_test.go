@@ -63,6 +63,7 @@ type options struct {
 	allowNets      []*net.IPNet // registration rule
 	clientAllowAll bool         // the send client allows loopback
 	resolver       webhook.Resolver
+	logs           io.Writer // receives the service's log; default discarded
 }
 
 func loopback() []*net.IPNet {
@@ -96,7 +97,11 @@ func setup(t *testing.T, db *store.DB, o options) *bundle {
 		t.Fatal(err)
 	}
 	t.Cleanup(client.Close)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logs := o.logs
+	if logs == nil {
+		logs = io.Discard
+	}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc, err := endpoint.NewService(endpoint.Config{
 		DB: db, Secrets: keys, Surveys: survey.NewStore(db, keys), Client: client, AllowNets: o.allowNets, Resolver: o.resolver, Logger: logger,
 	})

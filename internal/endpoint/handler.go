@@ -2,6 +2,7 @@ package endpoint
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -31,13 +32,16 @@ func (s *Service) Register(rt *httpapi.Router) {
 	rt.Handle("POST "+base+"/{webhookId}/test", httpapi.SurveyStaff, s.handleTest)
 }
 
-// View is an endpoint as the API shows it: never with its secrets.
+// View is an endpoint as the API shows it: never with its secrets. A v1a endpoint shows the
+// public key of its signing key, which receivers verify with.
 type View struct {
 	ID                  string     `json:"id"`
 	SurveyID            string     `json:"surveyId"`
 	URL                 string     `json:"url"`
 	Events              []string   `json:"events"`
 	Description         string     `json:"description"`
+	SignatureScheme     string     `json:"signatureScheme"`
+	PublicKey           string     `json:"publicKey,omitempty"`
 	Disabled            bool       `json:"disabled"`
 	DisabledReason      string     `json:"disabledReason"`
 	DisabledAt          *time.Time `json:"disabledAt"`
@@ -49,13 +53,20 @@ type View struct {
 }
 
 // NewView returns the API view of e at now.
-func NewView(e *Endpoint, now time.Time) View {
+func NewView(e *Endpoint, now time.Time) (View, error) {
+	pub, err := e.PublicKey()
+	if err != nil {
+		// The error never repeats the key.
+		return View{}, fmt.Errorf("webhook %s: %w", e.ID, err)
+	}
 	v := View{
 		ID:                  e.ID,
 		SurveyID:            e.SurveyID,
 		URL:                 e.URL,
 		Events:              e.Events,
 		Description:         e.Description,
+		SignatureScheme:     e.SignatureScheme,
+		PublicKey:           pub,
 		Disabled:            e.Disabled,
 		DisabledReason:      e.DisabledReason,
 		DisabledAt:          timePtr(e.DisabledAt),
@@ -67,19 +78,38 @@ func NewView(e *Endpoint, now time.Time) View {
 		v.SecretRotating = true
 		v.SecretRotatingUntil = timePtr(e.PreviousSecretUntil)
 	}
-	return v
+	return v, nil
 }
 
-// createdView is the answer to a creation: the only time, with rotation, the secret is shown.
+// createdView is the answer to a creation: with rotation, the only time a v1 endpoint's secret
+// is shown. A v1a endpoint has no secret to show: its View carries the public key.
 type createdView struct {
 	View
-	Secret string `json:"secret"`
+	Secret string `json:"secret,omitempty"`
+}
+
+// shownSecret returns what an answer may show of e's new secret: a v1 secret, which the
+// receiver must hold; never a v1a signing key.
+func shownSecret(e *Endpoint) string {
+	if e.SignatureScheme == SchemeV1 {
+		return e.Secret
+	}
+	return ""
 }
 
 type createRequest struct {
-	URL         string   `json:"url"`
-	Events      []string `json:"events"`
-	Description string   `json:"description"`
+	URL             string   `json:"url"`
+	Events          []string `json:"events"`
+	Description     string   `json:"description"`
+	SignatureScheme string   `json:"signatureScheme"`
+}
+
+// checkScheme validates a requested signatureScheme.
+func checkScheme(scheme string) *httpapi.FieldError {
+	if !ValidScheme(scheme) {
+		return &httpapi.FieldError{Field: "signatureScheme", Message: "must be \"v1\" or \"v1a\", not " + quote(scheme)}
+	}
+	return nil
 }
 
 func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) error {
@@ -101,19 +131,25 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) error {
 	if fe := checkDescription(req.Description); fe != nil {
 		errs = append(errs, *fe)
 	}
+	if req.SignatureScheme == "" {
+		req.SignatureScheme = SchemeV1
+	} else if fe := checkScheme(req.SignatureScheme); fe != nil {
+		errs = append(errs, *fe)
+	}
 	if len(errs) > 0 {
 		return httpapi.Validation(errs...)
 	}
 	now := s.cfg.NowFunc().UTC()
 	e := &Endpoint{
-		ID:          NewID(),
-		SurveyID:    r.PathValue("surveyId"),
-		URL:         req.URL,
-		Description: req.Description,
-		Events:      evs,
-		Secret:      webhook.NewSecret(),
-		CreatedAt:   now,
-		UpdatedAt:   now,
+		ID:              NewID(),
+		SurveyID:        r.PathValue("surveyId"),
+		URL:             req.URL,
+		Description:     req.Description,
+		Events:          evs,
+		SignatureScheme: req.SignatureScheme,
+		Secret:          newSecret(req.SignatureScheme),
+		CreatedAt:       now,
+		UpdatedAt:       now,
 	}
 	if err := s.store.Create(r.Context(), e); err != nil {
 		if errors.Is(err, ErrSurveyNotFound) {
@@ -123,9 +159,14 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Store round-trips times at microsecond precision; answer with what a GET will show.
 	e.CreatedAt, e.UpdatedAt = store.FromMicros(store.Micros(now)), store.FromMicros(store.Micros(now))
+	v, err := NewView(e, now)
+	if err != nil {
+		return err
+	}
 	s.cfg.Logger.InfoContext(r.Context(), "webhook created", "webhook_id", e.ID, "survey_id", e.SurveyID,
-		"by", principalID(r))
-	httpapi.WriteJSON(w, http.StatusCreated, createdView{View: NewView(e, now), Secret: e.Secret})
+		"signature_scheme", e.SignatureScheme, "by", principalID(r))
+	w.Header().Set("Cache-Control", "no-store")
+	httpapi.WriteJSON(w, http.StatusCreated, createdView{View: v, Secret: shownSecret(e)})
 	return nil
 }
 
@@ -137,7 +178,9 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) error {
 	now := s.cfg.NowFunc()
 	items := make([]View, len(list))
 	for i, e := range list {
-		items[i] = NewView(e, now)
+		if items[i], err = NewView(e, now); err != nil {
+			return err
+		}
 	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"items": items})
 	return nil
@@ -148,7 +191,11 @@ func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	httpapi.WriteJSON(w, http.StatusOK, NewView(e, s.cfg.NowFunc()))
+	v, err := NewView(e, s.cfg.NowFunc())
+	if err != nil {
+		return err
+	}
+	httpapi.WriteJSON(w, http.StatusOK, v)
 	return nil
 }
 
@@ -166,10 +213,20 @@ func webhookNotFound() *httpapi.Problem {
 }
 
 type updateRequest struct {
-	URL         *string  `json:"url"`
-	Events      []string `json:"events"`
-	Description *string  `json:"description"`
-	Disabled    *bool    `json:"disabled"`
+	URL             *string  `json:"url"`
+	Events          []string `json:"events"`
+	Description     *string  `json:"description"`
+	Disabled        *bool    `json:"disabled"`
+	SignatureScheme *string  `json:"signatureScheme"`
+}
+
+// updatedView is the answer to a PATCH. One that switched the scheme rotated the secret: it
+// shows the new v1 secret (a v1a endpoint's View carries its new public key) and when the old
+// secret, of the old scheme, stops signing.
+type updatedView struct {
+	View
+	Secret                  string     `json:"secret,omitempty"`
+	PreviousSecretExpiresAt *time.Time `json:"previousSecretExpiresAt,omitempty"`
 }
 
 func (s *Service) handleUpdate(w http.ResponseWriter, r *http.Request) error {
@@ -178,7 +235,7 @@ func (s *Service) handleUpdate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var errs []httpapi.FieldError
-	p := Patch{URL: req.URL, Description: req.Description, Disabled: req.Disabled}
+	p := Patch{URL: req.URL, Description: req.Description, Disabled: req.Disabled, SignatureScheme: req.SignatureScheme}
 	if req.URL != nil {
 		if fe := s.checkURL(r, *req.URL); fe != nil {
 			errs = append(errs, *fe)
@@ -196,11 +253,17 @@ func (s *Service) handleUpdate(w http.ResponseWriter, r *http.Request) error {
 			errs = append(errs, *fe)
 		}
 	}
+	if req.SignatureScheme != nil {
+		if fe := checkScheme(*req.SignatureScheme); fe != nil {
+			errs = append(errs, *fe)
+		}
+	}
 	if len(errs) > 0 {
 		return httpapi.Validation(errs...)
 	}
 	now := s.cfg.NowFunc().UTC()
-	e, err := s.store.Update(r.Context(), r.PathValue("surveyId"), r.PathValue("webhookId"), p, now)
+	p.PreviousUntil = store.FromMicros(store.Micros(now.Add(s.cfg.RotationGrace)))
+	e, switched, err := s.store.Update(r.Context(), r.PathValue("surveyId"), r.PathValue("webhookId"), p, now)
 	if errors.Is(err, store.ErrNotFound) {
 		return webhookNotFound()
 	}
@@ -215,7 +278,19 @@ func (s *Service) handleUpdate(w http.ResponseWriter, r *http.Request) error {
 		s.cfg.Logger.InfoContext(r.Context(), "webhook updated", "webhook_id", e.ID, "survey_id", e.SurveyID,
 			"disabled", e.Disabled, "by", principalID(r))
 	}
-	httpapi.WriteJSON(w, http.StatusOK, NewView(e, now))
+	v, err := NewView(e, now)
+	if err != nil {
+		return err
+	}
+	out := updatedView{View: v}
+	if switched {
+		s.cfg.Logger.InfoContext(r.Context(), "webhook signature scheme switched", "webhook_id", e.ID,
+			"survey_id", e.SurveyID, "signature_scheme", e.SignatureScheme, "previous_until", p.PreviousUntil,
+			"by", principalID(r))
+		out.Secret, out.PreviousSecretExpiresAt = shownSecret(e), &p.PreviousUntil
+		w.Header().Set("Cache-Control", "no-store")
+	}
+	httpapi.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -233,8 +308,10 @@ func (s *Service) handleDelete(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// rotateResponse shows the new v1 secret, or the public key of the new v1a signing key.
 type rotateResponse struct {
-	Secret string `json:"secret"`
+	Secret    string `json:"secret,omitempty"`
+	PublicKey string `json:"publicKey,omitempty"`
 	// PreviousSecretExpiresAt is when the rotated-out secret stops signing.
 	PreviousSecretExpiresAt time.Time `json:"previousSecretExpiresAt"`
 }
@@ -242,18 +319,21 @@ type rotateResponse struct {
 func (s *Service) handleRotate(w http.ResponseWriter, r *http.Request) error {
 	now := s.cfg.NowFunc().UTC()
 	until := store.FromMicros(store.Micros(now.Add(s.cfg.RotationGrace)))
-	secret := webhook.NewSecret()
-	e, err := s.store.RotateSecret(r.Context(), r.PathValue("surveyId"), r.PathValue("webhookId"), secret, until, now)
+	e, err := s.store.RotateSecret(r.Context(), r.PathValue("surveyId"), r.PathValue("webhookId"), until, now)
 	if errors.Is(err, store.ErrNotFound) {
 		return webhookNotFound()
 	}
 	if err != nil {
 		return err
 	}
+	pub, err := e.PublicKey()
+	if err != nil {
+		return fmt.Errorf("webhook %s: %w", e.ID, err)
+	}
 	s.cfg.Logger.InfoContext(r.Context(), "webhook secret rotated", "webhook_id", e.ID, "survey_id", e.SurveyID,
-		"previous_until", until, "by", principalID(r))
+		"signature_scheme", e.SignatureScheme, "previous_until", until, "by", principalID(r))
 	w.Header().Set("Cache-Control", "no-store")
-	httpapi.WriteJSON(w, http.StatusOK, rotateResponse{Secret: secret, PreviousSecretExpiresAt: until})
+	httpapi.WriteJSON(w, http.StatusOK, rotateResponse{Secret: shownSecret(e), PublicKey: pub, PreviousSecretExpiresAt: until})
 	return nil
 }
 

@@ -143,7 +143,7 @@ func TestSealSecretsAtStart(t *testing.T) {
 		}
 		// RotateSecret after the key rotation: previous_secret holds the value sealed for the
 		// same webhook, so it still opens.
-		if e, err := only.RotateSecret(ctx, "s1", "wh_b", "whsec_bmV3LXNlY3JldC1iLTAxMjM0NTY3ODlhYmNkZWZnaA==", now.Add(time.Hour), now); err != nil ||
+		if e, err := only.RotateSecret(ctx, "s1", "wh_b", now.Add(time.Hour), now); err != nil ||
 			e.PreviousSecret != plainB {
 			t.Fatalf("rotate: %+v, %v", e, err)
 		}

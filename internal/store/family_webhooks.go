@@ -5,8 +5,17 @@ import (
 	"time"
 )
 
+// The signature schemes of a webhook (CONTRACT section 8, signatureScheme).
+const (
+	// SignatureSchemeV1 signs with the HMAC-SHA256 of a whsec_ secret (the default).
+	SignatureSchemeV1 = "v1"
+	// SignatureSchemeV1a signs with the Ed25519 signature of a whsk_ signing key.
+	SignatureSchemeV1a = "v1a"
+)
+
 // Webhook is one webhook endpoint of a survey, as stored. Secret and PreviousSecret are the
-// stored values (sealed by internal/endpoint, which opens them).
+// stored values (sealed by internal/endpoint, which opens them): whsec_ secrets for the scheme
+// v1, whsk_ signing keys for v1a, in the same columns and with the same rotation.
 type Webhook struct {
 	ID          string
 	SurveyID    string
@@ -14,7 +23,10 @@ type Webhook struct {
 	Description string
 	// Events are the subscribed event types.
 	Events []string
-	Secret string
+	// SignatureScheme is SignatureSchemeV1 or SignatureSchemeV1a: the kind of Secret, and of
+	// the secret the next rotation makes. It changes only with Secret (RotateSecret).
+	SignatureScheme string
+	Secret          string
 	// PreviousSecret is "" when there is none; it signs until PreviousSecretUntil.
 	PreviousSecret      string
 	PreviousSecretUntil time.Time
@@ -67,15 +79,21 @@ type FailureCount struct {
 }
 
 // Webhooks runs the queries of the webhooks and the webhooks version tables. The version is
-// moved by the database's triggers (migration 060) on every change of a webhook's URL, events,
-// secrets or disabled flag, on inserts and deletes, and on a change of a survey's jwt_secret;
+// moved by the database's triggers (migrations 060 and 110) on every change of a webhook's URL,
+// events, secrets, signature scheme or disabled flag, on inserts and deletes, and on a change of a survey's jwt_secret;
 // so no method moves it by hand. Reads of the surveys table here are only those a webhook
 // query needs in the same statement or transaction (the survey's existence, its jwtSecret).
 type Webhooks interface {
+<<<<<<< HEAD
 	// Create inserts w (its ID, SurveyID, URL, Description, Events, Secret, Disabled,
 	// DisabledReason, ConsecutiveFailures, CreatedAt and UpdatedAt). It returns ErrConflict
 	// when the id is taken. The survey must exist: the caller checks it in the same
 	// transaction (Surveys.SurveyExists); an unknown survey breaks the foreign key.
+=======
+	// Create inserts w (its ID, SurveyID, URL, Description, Events, SignatureScheme, Secret,
+	// Disabled, DisabledReason, ConsecutiveFailures, CreatedAt and UpdatedAt). It returns ErrNotFound
+	// when the survey does not exist and ErrConflict when the id is taken.
+>>>>>>> v1awire
 	Create(ctx context.Context, w *Webhook) error
 	// Get returns the webhook id of surveyID; ErrNotFound when there is none (including when
 	// it belongs to another survey).
@@ -85,15 +103,26 @@ type Webhooks interface {
 	// List returns the webhooks of surveyID, oldest first.
 	List(ctx context.Context, surveyID string) ([]*Webhook, error)
 	// Update writes w's URL, Events, Description, Disabled, DisabledReason, DisabledAt,
-	// ConsecutiveFailures, FirstFailureAt and UpdatedAt; ErrNotFound when there is no such
+	// ConsecutiveFailures, FirstFailureAt and UpdatedAt (not the secrets nor the scheme: see
+	// RotateSecret); ErrNotFound when there is no such
 	// webhook of w.SurveyID. It moves the webhooks version whatever changed.
 	Update(ctx context.Context, w *Webhook) error
 	// Delete removes the webhook id of surveyID; ErrNotFound when there is none.
 	Delete(ctx context.Context, surveyID, id string) error
 	// RotateSecret moves the webhook's secret to its previous secret, signing until until, and
+<<<<<<< HEAD
 	// makes secret (stored as given) the current one, and returns the webhook as changed;
 	// ErrNotFound when there is no such webhook.
 	RotateSecret(ctx context.Context, surveyID, id, secret string, until, now time.Time) (*Webhook, error)
+=======
+	// makes secret (stored as given) of scheme the current one, and returns the webhook as
+	// changed; ErrNotFound when there is no such webhook. A scheme other than the webhook's
+	// switches it: the previous secret, of the old scheme, still signs until until.
+	RotateSecret(ctx context.Context, surveyID, id, scheme, secret string, until, now time.Time) (*Webhook, error)
+	// SurveyJWTSecret returns the survey's stored jwtSecret, "" when it has none; ErrNotFound
+	// when the survey does not exist.
+	SurveyJWTSecret(ctx context.Context, surveyID string) (string, error)
+>>>>>>> v1awire
 	// LoadSurvey reads the webhooks version, the survey and its webhooks in one statement.
 	LoadSurvey(ctx context.Context, surveyID string) (*SurveyWebhooks, error)
 	// Version returns the webhooks version.

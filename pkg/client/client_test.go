@@ -93,6 +93,37 @@ func TestWebhookCRUD(t *testing.T) {
 	}
 }
 
+// TestWebhookV1a registers a v1a webhook and follows its public key through a rotation and a
+// switch of the scheme: the client never sees a signing key.
+func TestWebhookV1a(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := newClient(t)
+	created, err := c.CreateWebhook(ctx, "demo", client.NewWebhook{URL: receiverURL + "/v1a", SignatureScheme: client.SchemeV1a})
+	if err != nil || created.SignatureScheme != client.SchemeV1a || !strings.HasPrefix(created.PublicKey, "whpk_") || created.Secret != "" {
+		t.Fatalf("created %+v, %v", created, err)
+	}
+	t.Cleanup(func() { _ = c.DeleteWebhook(context.Background(), "demo", created.ID) })
+	got, err := c.GetWebhook(ctx, "demo", created.ID)
+	if err != nil || got.PublicKey != created.PublicKey || got.SignatureScheme != client.SchemeV1a {
+		t.Fatalf("get: %+v %v", got, err)
+	}
+	rot, err := c.RotateSecret(ctx, "demo", created.ID)
+	if err != nil || rot.Secret != "" || !strings.HasPrefix(rot.PublicKey, "whpk_") || rot.PublicKey == created.PublicKey {
+		t.Fatalf("rotate: %+v %v", rot, err)
+	}
+	v1 := client.SchemeV1
+	upd, err := c.UpdateWebhook(ctx, "demo", created.ID, client.WebhookPatch{SignatureScheme: &v1})
+	if err != nil || upd.SignatureScheme != client.SchemeV1 || !strings.HasPrefix(upd.Secret, "whsec_") || upd.PublicKey != "" ||
+		upd.PreviousSecretExpiresAt == nil {
+		t.Fatalf("switch to v1: %+v %v", upd, err)
+	}
+	bad := "v2"
+	if _, err := c.UpdateWebhook(ctx, "demo", created.ID, client.WebhookPatch{SignatureScheme: &bad}); !client.HasStatus(err, http.StatusBadRequest) {
+		t.Fatalf("scheme v2: %v", err)
+	}
+}
+
 // TestDeliveriesAndReplays: a failed test send is listed and shown with its attempt log,
 // replayed alone and in a range, and the range replay's progress ends completed with every
 // replay counted as failed (the receiver is still down).

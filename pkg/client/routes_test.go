@@ -33,7 +33,7 @@ var clientRoutes = []clientRoute{
 	{"POST", "/api/admin/surveys/{surveyId}/webhooks", client.CreatedWebhook{}},
 	{"GET", "/api/admin/surveys/{surveyId}/webhooks", client.Webhook{}},
 	{"GET", "/api/admin/surveys/{surveyId}/webhooks/{webhookId}", client.Webhook{}},
-	{"PATCH", "/api/admin/surveys/{surveyId}/webhooks/{webhookId}", client.Webhook{}},
+	{"PATCH", "/api/admin/surveys/{surveyId}/webhooks/{webhookId}", client.UpdatedWebhook{}},
 	{"DELETE", "/api/admin/surveys/{surveyId}/webhooks/{webhookId}", nil},
 	{"POST", "/api/admin/surveys/{surveyId}/webhooks/{webhookId}/rotate-secret", client.RotatedSecret{}},
 	{"POST", "/api/admin/surveys/{surveyId}/webhooks/{webhookId}/test", client.TestSend{}},

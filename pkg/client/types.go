@@ -41,13 +41,25 @@ type PersonalAccessToken struct {
 	Token string `json:"token,omitempty"`
 }
 
+// The signature schemes of a webhook (Webhook.SignatureScheme).
+const (
+	// SchemeV1 signs with the HMAC-SHA256 of a whsec_ secret the receiver holds (the default).
+	SchemeV1 = "v1"
+	// SchemeV1a signs with Ed25519; the receiver holds only the whpk_ public key.
+	SchemeV1a = "v1a"
+)
+
 // Webhook is an endpoint of a survey, as the API shows it: without its secret.
 type Webhook struct {
-	ID                  string     `json:"id"`
-	SurveyID            string     `json:"surveyId"`
-	URL                 string     `json:"url"`
-	Events              []string   `json:"events"`
-	Description         string     `json:"description"`
+	ID              string   `json:"id"`
+	SurveyID        string   `json:"surveyId"`
+	URL             string   `json:"url"`
+	Events          []string `json:"events"`
+	Description     string   `json:"description"`
+	SignatureScheme string   `json:"signatureScheme"`
+	// PublicKey is a v1a webhook's whpk_ public key, which verifies its deliveries
+	// (pkg/webhook's VerifierConfig.PublicKeys); empty for v1.
+	PublicKey           string     `json:"publicKey,omitempty"`
 	Disabled            bool       `json:"disabled"`
 	DisabledReason      string     `json:"disabledReason"`
 	DisabledAt          *time.Time `json:"disabledAt"`
@@ -58,11 +70,20 @@ type Webhook struct {
 	UpdatedAt           time.Time  `json:"updatedAt"`
 }
 
-// CreatedWebhook is the answer to CreateWebhook: the webhook and its signing secret, shown
-// this once.
+// CreatedWebhook is the answer to CreateWebhook: the webhook and, for v1, its signing secret,
+// shown this once (a v1a webhook shows its PublicKey instead).
 type CreatedWebhook struct {
 	Webhook
-	Secret string `json:"secret"`
+	Secret string `json:"secret,omitempty"`
+}
+
+// UpdatedWebhook is the answer to UpdateWebhook. A patch that switched the signature scheme
+// rotated the secret: Secret is the new v1 secret (a v1a webhook shows its new PublicKey), and
+// the old secret signs as well until PreviousSecretExpiresAt.
+type UpdatedWebhook struct {
+	Webhook
+	Secret                  string     `json:"secret,omitempty"`
+	PreviousSecretExpiresAt *time.Time `json:"previousSecretExpiresAt,omitempty"`
 }
 
 // NewWebhook is what CreateWebhook registers.
@@ -72,6 +93,8 @@ type NewWebhook struct {
 	// Events are the event types to deliver; nil means survey.session.submitted.
 	Events      []string `json:"events,omitempty"`
 	Description string   `json:"description,omitempty"`
+	// SignatureScheme is SchemeV1 (the default when empty) or SchemeV1a.
+	SignatureScheme string `json:"signatureScheme,omitempty"`
 }
 
 // WebhookPatch changes the fields that are set (non-nil).
@@ -80,11 +103,16 @@ type WebhookPatch struct {
 	Events      []string `json:"events,omitempty"`
 	Description *string  `json:"description,omitempty"`
 	Disabled    *bool    `json:"disabled,omitempty"`
+	// SignatureScheme, when it differs from the webhook's, switches the scheme: a rotation to
+	// a secret of the new scheme.
+	SignatureScheme *string `json:"signatureScheme,omitempty"`
 }
 
-// RotatedSecret is the answer to RotateSecret.
+// RotatedSecret is the answer to RotateSecret: the new v1 secret, or the public key of the new
+// v1a signing key.
 type RotatedSecret struct {
-	Secret string `json:"secret"`
+	Secret    string `json:"secret,omitempty"`
+	PublicKey string `json:"publicKey,omitempty"`
 	// PreviousSecretExpiresAt is when the rotated-out secret stops signing.
 	PreviousSecretExpiresAt time.Time `json:"previousSecretExpiresAt"`
 }

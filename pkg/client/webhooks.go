@@ -15,7 +15,8 @@ func webhookPath(surveyID, webhookID string) string {
 }
 
 // CreateWebhook registers an endpoint for a survey's events. The answer carries the signing
-// secret, shown this once: keep it to verify deliveries (pkg/webhook).
+// secret (v1), shown this once, or the public key (v1a): keep it to verify deliveries
+// (pkg/webhook).
 func (c *Client) CreateWebhook(ctx context.Context, surveyID string, w NewWebhook) (*CreatedWebhook, error) {
 	var out CreatedWebhook
 	if err := c.Do(ctx, http.MethodPost, webhooksPath(surveyID), nil, w, &out); err != nil {
@@ -44,9 +45,10 @@ func (c *Client) GetWebhook(ctx context.Context, surveyID, webhookID string) (*W
 	return &out, nil
 }
 
-// UpdateWebhook changes the fields p sets and returns the webhook.
-func (c *Client) UpdateWebhook(ctx context.Context, surveyID, webhookID string, p WebhookPatch) (*Webhook, error) {
-	var out Webhook
+// UpdateWebhook changes the fields p sets and returns the webhook, with its new secret when p
+// switched the signature scheme.
+func (c *Client) UpdateWebhook(ctx context.Context, surveyID, webhookID string, p WebhookPatch) (*UpdatedWebhook, error) {
+	var out UpdatedWebhook
 	if err := c.Do(ctx, http.MethodPatch, webhookPath(surveyID, webhookID), nil, p, &out); err != nil {
 		return nil, err
 	}
@@ -58,8 +60,8 @@ func (c *Client) DeleteWebhook(ctx context.Context, surveyID, webhookID string) 
 	return c.Do(ctx, http.MethodDelete, webhookPath(surveyID, webhookID), nil, nil, nil)
 }
 
-// RotateSecret gives a webhook a new secret; the old one keeps signing until
-// PreviousSecretExpiresAt.
+// RotateSecret gives a webhook a new secret (v1) or key pair (v1a); the old one keeps signing
+// until PreviousSecretExpiresAt.
 func (c *Client) RotateSecret(ctx context.Context, surveyID, webhookID string) (*RotatedSecret, error) {
 	var out RotatedSecret
 	if err := c.Do(ctx, http.MethodPost, webhookPath(surveyID, webhookID)+"/rotate-secret", nil, nil, &out); err != nil {

@@ -36,9 +36,10 @@ func testWebhooks(t *testing.T, open Opener) {
 	newWebhook := func(id, surveyID string, created time.Time) *store.Webhook {
 		return &store.Webhook{
 			ID: id, SurveyID: surveyID, URL: "https://example.org/" + id, Description: "hook " + id,
-			Events:    []string{"survey.session.submitted", "survey.session.started"},
-			Secret:    "whsec_" + id,
-			CreatedAt: created, UpdatedAt: created,
+			Events:          []string{"survey.session.submitted", "survey.session.started"},
+			SignatureScheme: store.SignatureSchemeV1,
+			Secret:          "whsec_" + id,
+			CreatedAt:       created, UpdatedAt: created,
 		}
 	}
 	create := func(t *testing.T, db *store.DB, ws ...*store.Webhook) {
@@ -214,7 +215,7 @@ func testWebhooks(t *testing.T, open Opener) {
 		until, now := t0.Add(24*time.Hour), t0.Add(time.Hour)
 		var got *store.Webhook
 		moves(t, db, "rotate", true, func() (err error) {
-			got, err = q.RotateSecret(ctx, "s1", "w1", "whsec_new", until, now)
+			got, err = q.RotateSecret(ctx, "s1", "w1", store.SignatureSchemeV1, "whsec_new", until, now)
 			return err
 		})
 		if got.Secret != "whsec_new" || got.PreviousSecret != "whsec_w1" || !got.PreviousSecretUntil.Equal(until) ||
@@ -225,16 +226,78 @@ func testWebhooks(t *testing.T, open Opener) {
 			t.Errorf("stored %+v, %v; returned %+v", stored, err, got)
 		}
 		// A second rotation drops the oldest secret.
-		got, err := q.RotateSecret(ctx, "s1", "w1", "whsec_newer", until.Add(time.Hour), now)
+		got, err := q.RotateSecret(ctx, "s1", "w1", store.SignatureSchemeV1, "whsec_newer", until.Add(time.Hour), now)
 		if err != nil || got.Secret != "whsec_newer" || got.PreviousSecret != "whsec_new" {
 			t.Errorf("second rotation: %+v, %v", got, err)
 		}
-		if _, err := q.RotateSecret(ctx, "s2", "w1", "whsec_x", until, now); !errors.Is(err, store.ErrNotFound) {
+		if _, err := q.RotateSecret(ctx, "s2", "w1", store.SignatureSchemeV1, "whsec_x", until, now); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("rotation through another survey: %v, want ErrNotFound", err)
 		}
 	})
 
+<<<<<<< HEAD
 	t.Run("survey jwt secret moves the version", func(t *testing.T) {
+=======
+	t.Run("signature scheme", func(t *testing.T) {
+		db := setup(t)
+		q := db.Driver.Webhooks()
+		w := newWebhook("w1", "s1", t0)
+		w.SignatureScheme, w.Secret = store.SignatureSchemeV1a, "whsk_first"
+		create(t, db, w, newWebhook("w2", "s1", t0.Add(time.Second)))
+		if got, err := q.Get(ctx, "s1", "w1"); err != nil || !reflect.DeepEqual(got, w) {
+			t.Errorf("created v1a: %+v, %v; want %+v", got, err, w)
+		}
+		// A rotation that keeps the scheme, then one that switches it: the previous secret
+		// is the old scheme's, and signs until until.
+		until, now := t0.Add(24*time.Hour), t0.Add(time.Hour)
+		got, err := q.RotateSecret(ctx, "s1", "w1", store.SignatureSchemeV1a, "whsk_second", until, now)
+		if err != nil || got.SignatureScheme != store.SignatureSchemeV1a || got.Secret != "whsk_second" || got.PreviousSecret != "whsk_first" {
+			t.Errorf("v1a rotation: %+v, %v", got, err)
+		}
+		moves(t, db, "switch w2 from v1 to v1a", true, func() (err error) {
+			got, err = q.RotateSecret(ctx, "s1", "w2", store.SignatureSchemeV1a, "whsk_w2", until, now)
+			return err
+		})
+		if got.SignatureScheme != store.SignatureSchemeV1a || got.Secret != "whsk_w2" || got.PreviousSecret != "whsec_w2" ||
+			!got.PreviousSecretUntil.Equal(until) {
+			t.Errorf("after the switch: %+v", got)
+		}
+		// Update leaves the scheme alone, whatever w says.
+		got.SignatureScheme, got.Description = store.SignatureSchemeV1, "renamed"
+		if err := q.Update(ctx, got); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := q.Get(ctx, "s1", "w2"); err != nil || got.SignatureScheme != store.SignatureSchemeV1a || got.Description != "renamed" {
+			t.Errorf("after an update: %+v, %v", got, err)
+		}
+		sw, err := q.LoadSurvey(ctx, "s1")
+		if err != nil || len(sw.Webhooks) != 2 {
+			t.Fatalf("load: %+v, %v", sw, err)
+		}
+		for _, w := range sw.Webhooks {
+			if w.SignatureScheme != store.SignatureSchemeV1a || !strings.HasPrefix(w.Secret, "whsk_") {
+				t.Errorf("loaded %s: scheme %q, secret %q", w.ID, w.SignatureScheme, w.Secret)
+			}
+		}
+		// Only the two schemes are stored.
+		if _, err := q.RotateSecret(ctx, "s1", "w1", "v2", "whsk_x", until, now); err == nil {
+			t.Error("rotating to the scheme v2 succeeded")
+		}
+		bad := newWebhook("w3", "s1", t0)
+		bad.SignatureScheme = "hmac"
+		if err := q.Create(ctx, bad); err == nil {
+			t.Error("creating a webhook of the scheme hmac succeeded")
+		}
+		// The database moves the version on a change of the scheme alone, as an operator's
+		// SQL might make it.
+		moves(t, db, "change only the scheme", true, func() error {
+			_, err := db.Exec(ctx, "UPDATE webhooks SET signature_scheme = 'v1' WHERE id = 'w1'")
+			return err
+		})
+	})
+
+	t.Run("survey jwt secret", func(t *testing.T) {
+>>>>>>> v1awire
 		db := setup(t)
 		if s, err := db.Driver.Surveys().SealedJWTSecret(ctx, "s1"); err != nil || s != "jwt-1" {
 			t.Errorf("s1: %q, %v", s, err)
@@ -272,7 +335,7 @@ func testWebhooks(t *testing.T, open Opener) {
 		}
 		w2, w1 := newWebhook("w2", "s1", t0.Add(time.Second)), newWebhook("w1", "s1", t0)
 		create(t, db, w2, w1, newWebhook("wx", "s2", t0))
-		if _, err := q.RotateSecret(ctx, "s1", "w2", "whsec_rotated", t0.Add(time.Hour), t0.Add(time.Second)); err != nil {
+		if _, err := q.RotateSecret(ctx, "s1", "w2", store.SignatureSchemeV1, "whsec_rotated", t0.Add(time.Hour), t0.Add(time.Second)); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := q.Disable(ctx, "w1", "gone", t0.Add(time.Minute)); err != nil {
@@ -425,11 +488,11 @@ func testWebhooks(t *testing.T, open Opener) {
 		w1.Secret, w2.Secret, w3.Secret = sealed("a"), "plain", sealed("c")
 		create(t, db, w1, w2, w3)
 		// w3 rotates: its previous secret is sealed, its new one plain.
-		if _, err := q.RotateSecret(ctx, "s1", "w3", "plain-new", t0.Add(time.Hour), t0); err != nil {
+		if _, err := q.RotateSecret(ctx, "s1", "w3", store.SignatureSchemeV1, "plain-new", t0.Add(time.Hour), t0); err != nil {
 			t.Fatal(err)
 		}
 		// w1 rotates to a sealed secret: nothing stale.
-		if _, err := q.RotateSecret(ctx, "s1", "w1", sealed("b"), t0.Add(time.Hour), t0); err != nil {
+		if _, err := q.RotateSecret(ctx, "s1", "w1", store.SignatureSchemeV1, sealed("b"), t0.Add(time.Hour), t0); err != nil {
 			t.Fatal(err)
 		}
 		stale, err := q.StaleSecrets(ctx, "sealed:")

@@ -20,7 +20,7 @@ type Webhooks struct {
 var _ store.Webhooks = Webhooks{}
 
 // WebhookColumns are the columns ScanWebhook reads, in its order.
-const WebhookColumns = `id, survey_id, url, description, events, secret, previous_secret, previous_secret_until,
+const WebhookColumns = `id, survey_id, url, description, events, signature_scheme, secret, previous_secret, previous_secret_until,
 	disabled, disabled_reason, disabled_at, consecutive_failures, first_failure_at, created_at, updated_at`
 
 // SelectWebhookSQL reads the webhook $1 of survey $2; a driver appends its row lock to it.
@@ -35,7 +35,7 @@ func ScanWebhook(row store.Row) (*store.Webhook, error) {
 		prevUntil, disabledAt, firstFailure *int64
 		createdAt, updatedAt                int64
 	)
-	err := row.Scan(&w.ID, &w.SurveyID, &w.URL, &w.Description, &evs, &w.Secret, &prevSecret, &prevUntil,
+	err := row.Scan(&w.ID, &w.SurveyID, &w.URL, &w.Description, &evs, &w.SignatureScheme, &w.Secret, &prevSecret, &prevUntil,
 		&w.Disabled, &w.DisabledReason, &disabledAt, &w.ConsecutiveFailures, &firstFailure, &createdAt, &updatedAt)
 	if err != nil {
 		return nil, err
@@ -75,11 +75,26 @@ func webhooksNullMicros(t time.Time) *int64 {
 }
 
 func (q Webhooks) Create(ctx context.Context, w *store.Webhook) error {
+<<<<<<< HEAD
 	_, err := q.Write.Exec(ctx, `INSERT INTO webhooks (id, survey_id, url, description, events, secret,
 		disabled, disabled_reason, consecutive_failures, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+=======
+	var one int
+	err := q.Write.QueryRow(ctx, "SELECT 1 FROM surveys WHERE id = $1", w.SurveyID).Scan(&one)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("survey %s: %w", w.SurveyID, store.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("looking up survey: %w", err)
+	}
+	_, err = q.Write.Exec(ctx, `INSERT INTO webhooks (id, survey_id, url, description, events, secret,
+		disabled, disabled_reason, consecutive_failures, created_at, updated_at, signature_scheme)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+>>>>>>> v1awire
 		w.ID, w.SurveyID, w.URL, w.Description, joinWebhookEvents(w.Events), w.Secret,
-		w.Disabled, w.DisabledReason, w.ConsecutiveFailures, store.Micros(w.CreatedAt), store.Micros(w.UpdatedAt))
+		w.Disabled, w.DisabledReason, w.ConsecutiveFailures, store.Micros(w.CreatedAt), store.Micros(w.UpdatedAt),
+		w.SignatureScheme)
 	if err != nil {
 		return fmt.Errorf("inserting webhook: %w", err)
 	}
@@ -146,11 +161,11 @@ func (q Webhooks) Delete(ctx context.Context, surveyID, id string) error {
 	return nil
 }
 
-func (q Webhooks) RotateSecret(ctx context.Context, surveyID, id, secret string, until, now time.Time) (*store.Webhook, error) {
+func (q Webhooks) RotateSecret(ctx context.Context, surveyID, id, scheme, secret string, until, now time.Time) (*store.Webhook, error) {
 	w, err := ScanWebhook(q.Write.QueryRow(ctx, `UPDATE webhooks SET previous_secret = secret, previous_secret_until = $3,
-		secret = $4, updated_at = $5 WHERE id = $1 AND survey_id = $2
+		secret = $4, signature_scheme = $6, updated_at = $5 WHERE id = $1 AND survey_id = $2
 		RETURNING `+WebhookColumns,
-		id, surveyID, store.Micros(until), secret, store.Micros(now)))
+		id, surveyID, store.Micros(until), secret, store.Micros(now), scheme))
 	if err != nil {
 		return nil, fmt.Errorf("rotating webhook secret: %w", err)
 	}
@@ -160,7 +175,7 @@ func (q Webhooks) RotateSecret(ctx context.Context, surveyID, id, secret string,
 // webhooksLoadSurveySQL reads the webhooks version and a survey's webhooks in one statement, so in one
 // snapshot: one row of NULL survey columns when the survey does not exist, one row of NULL
 // webhook columns when it has no webhooks.
-const webhooksLoadSurveySQL = `SELECT v.version, s.id, s.jwt_secret, w.id, w.url, w.description, w.events, w.secret,
+const webhooksLoadSurveySQL = `SELECT v.version, s.id, s.jwt_secret, w.id, w.url, w.description, w.events, w.signature_scheme, w.secret,
 	w.previous_secret, w.previous_secret_until, w.disabled, w.disabled_reason, w.disabled_at,
 	w.consecutive_failures, w.first_failure_at, w.created_at, w.updated_at
 FROM webhooks_version v
@@ -178,12 +193,12 @@ func (q Webhooks) LoadSurvey(ctx context.Context, surveyID string) (*store.Surve
 	out := &store.SurveyWebhooks{}
 	for rows.Next() {
 		var (
-			survey, jwtSecret, id, url, description, types, secret, prev, reason *string
-			prevUntil, disabledAt, firstFailure, createdAt, updatedAt            *int64
-			disabled                                                             *bool
-			failures                                                             *int64
+			survey, jwtSecret, id, url, description, types, scheme, secret, prev, reason *string
+			prevUntil, disabledAt, firstFailure, createdAt, updatedAt                    *int64
+			disabled                                                                     *bool
+			failures                                                                     *int64
 		)
-		if err := rows.Scan(&out.Version, &survey, &jwtSecret, &id, &url, &description, &types, &secret, &prev,
+		if err := rows.Scan(&out.Version, &survey, &jwtSecret, &id, &url, &description, &types, &scheme, &secret, &prev,
 			&prevUntil, &disabled, &reason, &disabledAt, &failures, &firstFailure, &createdAt, &updatedAt); err != nil {
 			return nil, fmt.Errorf("loading webhooks of survey %s: %w", surveyID, err)
 		}
@@ -201,6 +216,7 @@ func (q Webhooks) LoadSurvey(ctx context.Context, surveyID string) (*store.Surve
 			URL:                 webhooksDeref(url),
 			Description:         webhooksDeref(description),
 			Events:              splitWebhookEvents(webhooksDeref(types)),
+			SignatureScheme:     webhooksDeref(scheme),
 			Secret:              webhooksDeref(secret),
 			PreviousSecret:      webhooksDeref(prev),
 			PreviousSecretUntil: store.NullMicros(prevUntil),
