@@ -84,16 +84,10 @@ type FailureCount struct {
 // so no method moves it by hand. Reads of the surveys table here are only those a webhook
 // query needs in the same statement or transaction (the survey's existence, its jwtSecret).
 type Webhooks interface {
-<<<<<<< HEAD
-	// Create inserts w (its ID, SurveyID, URL, Description, Events, Secret, Disabled,
-	// DisabledReason, ConsecutiveFailures, CreatedAt and UpdatedAt). It returns ErrConflict
-	// when the id is taken. The survey must exist: the caller checks it in the same
-	// transaction (Surveys.SurveyExists); an unknown survey breaks the foreign key.
-=======
 	// Create inserts w (its ID, SurveyID, URL, Description, Events, SignatureScheme, Secret,
-	// Disabled, DisabledReason, ConsecutiveFailures, CreatedAt and UpdatedAt). It returns ErrNotFound
-	// when the survey does not exist and ErrConflict when the id is taken.
->>>>>>> v1awire
+	// Disabled, DisabledReason, ConsecutiveFailures, CreatedAt and UpdatedAt). It returns
+	// ErrConflict when the id is taken. The survey must exist: the caller checks it in the same
+	// transaction (Surveys.SurveyExists); an unknown survey breaks the foreign key.
 	Create(ctx context.Context, w *Webhook) error
 	// Get returns the webhook id of surveyID; ErrNotFound when there is none (including when
 	// it belongs to another survey).
@@ -110,19 +104,10 @@ type Webhooks interface {
 	// Delete removes the webhook id of surveyID; ErrNotFound when there is none.
 	Delete(ctx context.Context, surveyID, id string) error
 	// RotateSecret moves the webhook's secret to its previous secret, signing until until, and
-<<<<<<< HEAD
-	// makes secret (stored as given) the current one, and returns the webhook as changed;
-	// ErrNotFound when there is no such webhook.
-	RotateSecret(ctx context.Context, surveyID, id, secret string, until, now time.Time) (*Webhook, error)
-=======
 	// makes secret (stored as given) of scheme the current one, and returns the webhook as
 	// changed; ErrNotFound when there is no such webhook. A scheme other than the webhook's
 	// switches it: the previous secret, of the old scheme, still signs until until.
 	RotateSecret(ctx context.Context, surveyID, id, scheme, secret string, until, now time.Time) (*Webhook, error)
-	// SurveyJWTSecret returns the survey's stored jwtSecret, "" when it has none; ErrNotFound
-	// when the survey does not exist.
-	SurveyJWTSecret(ctx context.Context, surveyID string) (string, error)
->>>>>>> v1awire
 	// LoadSurvey reads the webhooks version, the survey and its webhooks in one statement.
 	LoadSurvey(ctx context.Context, surveyID string) (*SurveyWebhooks, error)
 	// Version returns the webhooks version.

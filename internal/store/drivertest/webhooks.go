@@ -235,9 +235,6 @@ func testWebhooks(t *testing.T, open Opener) {
 		}
 	})
 
-<<<<<<< HEAD
-	t.Run("survey jwt secret moves the version", func(t *testing.T) {
-=======
 	t.Run("signature scheme", func(t *testing.T) {
 		db := setup(t)
 		q := db.Driver.Webhooks()
@@ -296,8 +293,7 @@ func testWebhooks(t *testing.T, open Opener) {
 		})
 	})
 
-	t.Run("survey jwt secret", func(t *testing.T) {
->>>>>>> v1awire
+	t.Run("survey jwt secret moves the version", func(t *testing.T) {
 		db := setup(t)
 		if s, err := db.Driver.Surveys().SealedJWTSecret(ctx, "s1"); err != nil || s != "jwt-1" {
 			t.Errorf("s1: %q, %v", s, err)

@@ -75,23 +75,9 @@ func webhooksNullMicros(t time.Time) *int64 {
 }
 
 func (q Webhooks) Create(ctx context.Context, w *store.Webhook) error {
-<<<<<<< HEAD
 	_, err := q.Write.Exec(ctx, `INSERT INTO webhooks (id, survey_id, url, description, events, secret,
-		disabled, disabled_reason, consecutive_failures, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-=======
-	var one int
-	err := q.Write.QueryRow(ctx, "SELECT 1 FROM surveys WHERE id = $1", w.SurveyID).Scan(&one)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("survey %s: %w", w.SurveyID, store.ErrNotFound)
-	}
-	if err != nil {
-		return fmt.Errorf("looking up survey: %w", err)
-	}
-	_, err = q.Write.Exec(ctx, `INSERT INTO webhooks (id, survey_id, url, description, events, secret,
 		disabled, disabled_reason, consecutive_failures, created_at, updated_at, signature_scheme)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
->>>>>>> v1awire
 		w.ID, w.SurveyID, w.URL, w.Description, joinWebhookEvents(w.Events), w.Secret,
 		w.Disabled, w.DisabledReason, w.ConsecutiveFailures, store.Micros(w.CreatedAt), store.Micros(w.UpdatedAt),
 		w.SignatureScheme)
