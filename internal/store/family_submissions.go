@@ -34,6 +34,13 @@ type Submissions interface {
 	// belongs to the webhooks family; intake reads it here so that its transaction runs on
 	// one family.
 	WebhooksVersion(ctx context.Context) (int64, error)
+
+	// DeleteSurvey deletes every submission and session of a survey (its deletion; the
+	// schema's cascade would too, this does not rely on it) and returns how many submissions.
+	DeleteSurvey(ctx context.Context, surveyID string) (int64, error)
+	// DeleteRespondent deletes every submission and session of respondent userID of a survey
+	// (its deletion) and returns how many submissions.
+	DeleteRespondent(ctx context.Context, surveyID, userID string) (int64, error)
 }
 
 // Session statuses (survey_sessions.status).
