@@ -36,9 +36,9 @@ type Events interface {
 
 	// DeleteSurvey deletes every event of a survey (its deletion) and returns how many.
 	DeleteSurvey(ctx context.Context, surveyID string) (int64, error)
-	// EraseUser erases the payloads of the events about respondent userID that are not erased
-	// yet and returns how many: the row stays (its deliveries' log names it) with the payload
-	// and trace headers replaced by ErasedPayload and "{}", and ErasedAt set to now. An erased
+	// EraseUser erases the payloads of the events about respondent userID and returns how
+	// many: the row stays (its deliveries' log names it) with the payload and trace headers
+	// replaced by ErasedPayload and "{}", UserID cleared and ErasedAt set to now. An erased
 	// event that was not published yet is marked published at now, so the outbox never sends
 	// the empty envelope.
 	EraseUser(ctx context.Context, userID string, now time.Time) (int64, error)

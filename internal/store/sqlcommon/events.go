@@ -253,7 +253,7 @@ func (e Events) DeleteSurvey(ctx context.Context, surveyID string) (int64, error
 
 // EraseUser implements store.Events.
 func (e Events) EraseUser(ctx context.Context, userID string, now time.Time) (int64, error) {
-	n, err := e.Write.Exec(ctx, `UPDATE events SET payload = '`+store.ErasedPayload+`', headers = '{}', erased_at = $2,
+	n, err := e.Write.Exec(ctx, `UPDATE events SET payload = '`+store.ErasedPayload+`', headers = '{}', erased_at = $2, user_id = NULL,
 		published_at = COALESCE(published_at, $2), claimed_until = NULL
 		WHERE user_id = $1 AND erased_at IS NULL`, userID, store.Micros(now))
 	if err != nil {
