@@ -6,19 +6,20 @@ import (
 
 	"github.com/dispatch24/dispatch24/internal/httpapi"
 	"github.com/dispatch24/dispatch24/internal/ids"
+	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/pkg/events"
 )
 
-// The statuses of a delivery.
+// The statuses of a delivery: the store's one status set.
 const (
-	StatusPending   = "pending"
-	StatusSucceeded = "succeeded"
-	StatusFailed    = "failed"
-	StatusSkipped   = "skipped"
+	StatusPending   = store.DeliveryPending
+	StatusSucceeded = store.DeliverySucceeded
+	StatusFailed    = store.DeliveryFailed
+	StatusSkipped   = store.DeliverySkipped
 )
 
 // Statuses lists every delivery status.
-var Statuses = []string{StatusPending, StatusSucceeded, StatusFailed, StatusSkipped}
+var Statuses = store.DeliveryStatuses
 
 // ValidStatus reports whether s is a delivery status.
 func ValidStatus(s string) bool { return slices.Contains(Statuses, s) }
@@ -27,8 +28,15 @@ func ValidStatus(s string) bool { return slices.Contains(Statuses, s) }
 // webhook.test.
 func ValidType(t string) bool { return t == events.TypeWebhookTest || events.ValidType(t) }
 
-// Delivery is one event sent (or to be sent) to one endpoint.
-type Delivery struct {
+// Delivery is one event sent (or to be sent) to one endpoint: the code base's one delivery
+// record (see store.Delivery). The API's JSON form is deliveryView.
+type Delivery = store.Delivery
+
+// Attempt is one entry of a delivery's attempt log (see store.Attempt).
+type Attempt = store.Attempt
+
+// deliveryView is a delivery as the API shows it (CONTRACT section 7).
+type deliveryView struct {
 	ID             string     `json:"id"`
 	EventID        string     `json:"eventId"`
 	Type           string     `json:"type"`
@@ -48,8 +56,23 @@ type Delivery struct {
 	ReplayID string `json:"replayId,omitempty"`
 }
 
-// Attempt is one entry of a delivery's attempt log.
-type Attempt struct {
+func viewOf(d *Delivery) deliveryView {
+	v := deliveryView{ID: d.ID, EventID: d.EventID, Type: d.Type, SurveyID: d.SurveyID, WebhookID: d.WebhookID,
+		URL: d.URL, Status: d.Status, Attempts: d.Attempts, LastError: d.LastError, CreatedAt: d.CreatedAt,
+		UpdatedAt: d.UpdatedAt, ReplayOf: d.ReplayOf, ReplayID: d.ReplayID}
+	if d.LastStatusCode != 0 {
+		c := d.LastStatusCode
+		v.LastStatusCode = &c
+	}
+	if !d.NextAttemptAt.IsZero() {
+		t := d.NextAttemptAt
+		v.NextAttemptAt = &t
+	}
+	return v
+}
+
+// attemptView is an attempt as the API shows it.
+type attemptView struct {
 	N          int       `json:"n"`
 	StartedAt  time.Time `json:"startedAt"`
 	DurationMS int64     `json:"durationMs"`
@@ -58,6 +81,16 @@ type Attempt struct {
 	// Error is the attempt's error code; empty when delivered.
 	Error        string `json:"error"`
 	ResponseBody string `json:"responseBody"`
+}
+
+func attemptViewOf(a *Attempt) attemptView {
+	v := attemptView{N: a.N, StartedAt: a.StartedAt, DurationMS: a.Duration.Milliseconds(), Error: a.Error,
+		ResponseBody: a.ResponseBody}
+	if a.StatusCode != 0 {
+		c := a.StatusCode
+		v.StatusCode = &c
+	}
+	return v
 }
 
 // NewID returns the id of a replay delivery: "dlv_" and the hex of a UUIDv7. First deliveries

@@ -1,6 +1,10 @@
-// Package delivery is the operations side of webhook deliveries (CONTRACT section 7): listing
-// deliveries with filters and keyset pagination, showing a delivery with its attempt log, and
-// replaying one delivery or a whole range of them.
+// Package delivery owns webhook deliveries and their attempt log: the deliveries,
+// delivery_attempts and replays tables (store.Deliveries), the delivery ids (DeliveryID), and
+// the sanitising of stored response bodies (ResponseBodyText). Its Store is the one door to
+// those tables: the dispatch engine claims due deliveries and records its results through it
+// (behind interfaces the engine declares), and the operations side (CONTRACT section 7) lists
+// deliveries with filters and keyset pagination, shows a delivery with its attempt log, and
+// replays one delivery or a whole range of them.
 //
 // A replay never talks to the dispatch engine directly. It inserts new pending deliveries
 // (status pending, attempts 0, next_attempt_at now, replay_of the replayed delivery) and the

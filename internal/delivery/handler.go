@@ -81,8 +81,8 @@ func webhookNotFound() *httpapi.Problem {
 }
 
 type listResponse struct {
-	Items      []*Delivery `json:"items"`
-	NextCursor *string     `json:"nextCursor"`
+	Items      []deliveryView `json:"items"`
+	NextCursor *string        `json:"nextCursor"`
 }
 
 func (s *Service) handleList(w http.ResponseWriter, r *http.Request) error {
@@ -98,7 +98,10 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp := listResponse{Items: items}
+	resp := listResponse{Items: make([]deliveryView, len(items))}
+	for i, d := range items {
+		resp.Items[i] = viewOf(d)
+	}
 	if next != nil {
 		c := next.Encode()
 		resp.NextCursor = &c
@@ -109,8 +112,8 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) error {
 
 // detail is a delivery with its attempt log.
 type detail struct {
-	*Delivery
-	AttemptLog []Attempt `json:"attemptLog"`
+	deliveryView
+	AttemptLog []attemptView `json:"attemptLog"`
 }
 
 func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) error {
@@ -122,7 +125,11 @@ func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	httpapi.WriteJSON(w, http.StatusOK, detail{Delivery: d, AttemptLog: attempts})
+	log := make([]attemptView, len(attempts))
+	for i := range attempts {
+		log[i] = attemptViewOf(&attempts[i])
+	}
+	httpapi.WriteJSON(w, http.StatusOK, detail{deliveryView: viewOf(d), AttemptLog: log})
 	return nil
 }
 

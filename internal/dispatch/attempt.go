@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/dispatch24/dispatch24/internal/delivery"
 	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/pkg/events"
 	"github.com/dispatch24/dispatch24/pkg/webhook"
@@ -62,7 +63,7 @@ func (d *Dispatcher) attempt(ctx context.Context, j *job) outcome {
 		span.SetStatus(codes.Error, "cancelled at shutdown")
 		o := d.baseOutcome(j, end)
 		o.d.Status = StatusPending
-		o.d.NextAttemptAt = store.Micros(end)
+		o.d.NextAttemptAt = end
 		return o
 	}
 
@@ -84,14 +85,15 @@ func (d *Dispatcher) attempt(ctx context.Context, j *job) outcome {
 
 	o := d.baseOutcome(j, end)
 	o.hasAttempt = true
-	o.at = store.Micros(end)
-	o.a = attemptRow{
+	o.at = end
+	o.a = store.Attempt{
+		DeliveryID:   j.id,
 		N:            n,
-		StartedAt:    store.Micros(res.StartedAt),
-		DurationMs:   res.Duration.Milliseconds(),
+		StartedAt:    res.StartedAt,
+		Duration:     res.Duration,
 		StatusCode:   res.StatusCode,
 		Error:        AttemptError(&res),
-		ResponseBody: sanitizeBody(res.ResponseBody),
+		ResponseBody: delivery.ResponseBodyText(res.ResponseBody),
 	}
 	o.d.Attempts = n
 	o.d.LastStatusCode = res.StatusCode
@@ -114,7 +116,7 @@ func (d *Dispatcher) attempt(ctx context.Context, j *job) outcome {
 		o.effect = effectFailure
 		if next, ok := d.policy.next(n, end, res.RetryAfter); ok {
 			o.d.Status = StatusPending
-			o.d.NextAttemptAt = store.Micros(next)
+			o.d.NextAttemptAt = next
 		} else {
 			o.d.Status = StatusFailed
 		}

@@ -357,14 +357,14 @@ func BenchmarkResultWriter(b *testing.B) {
 		defer close(done)
 		d.writer.run(context.Background())
 	}()
-	now := store.Micros(time.Now())
+	now := time.Now()
 	b.ResetTimer()
 	for i := range b.N {
 		id := fmt.Sprintf("dlv_%026d", i)
 		d.writer.put(outcome{
-			d: deliveryRow{ID: id, EventID: fmt.Sprintf("evt_%d", i), WebhookID: "wh_1", SurveyID: "s", Type: events.TypeSessionSubmitted,
+			d: store.Delivery{ID: id, EventID: fmt.Sprintf("evt_%d", i), WebhookID: "wh_1", SurveyID: "s", Type: events.TypeSessionSubmitted,
 				URL: "http://127.0.0.1/hook", Status: StatusSucceeded, Attempts: 1, LastStatusCode: 204, CreatedAt: now, UpdatedAt: now},
-			a:          attemptRow{N: 1, StartedAt: now, DurationMs: 1, StatusCode: 204},
+			a:          store.Attempt{DeliveryID: id, N: 1, StartedAt: now, Duration: time.Millisecond, StatusCode: 204},
 			hasAttempt: true,
 			effect:     effectSuccess,
 			at:         now,

@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/dispatch24/dispatch24/internal/config"
+	"github.com/dispatch24/dispatch24/internal/delivery"
 	"github.com/dispatch24/dispatch24/internal/secret"
 	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/internal/telemetry"
@@ -231,6 +232,8 @@ type Dispatcher struct {
 	stopping chan struct{}
 	running  atomic.Bool
 
+	// deliveries is the deliveries' owner: recorded deliveries of redelivered messages.
+	deliveries eventDeliveries
 	// storedInFlight counts claimed stored deliveries not yet handed to the writer.
 	storedInFlight atomic.Int64
 
@@ -268,13 +271,34 @@ func New(cfg Config) (*Dispatcher, error) {
 		string(webhook.CodeBlockedAddress), string(webhook.CodeInvalidRequest)} {
 		d.attemptCounters[code] = cfg.Metrics.Attempts.WithLabelValues(code)
 	}
-	for _, s := range []string{StatusSucceeded, StatusFailed, StatusSkipped} {
-		d.deliveryCounters[s] = cfg.Metrics.Deliveries.WithLabelValues(s)
-	}
 	d.consumeLog = &telemetry.FailureLog{Logger: cfg.Logger, Msg: "consuming events failed; retrying",
 		RecoveredMsg: "consuming events again", Interval: 30 * time.Second}
-	d.writer = newResultWriter(d)
-	d.sched = newRetryScheduler(d)
+	deliveries := delivery.NewStore(cfg.DB)
+	d.deliveries = deliveries
+	d.writer = newResultWriter(resultWriterConfig{
+		Store: deliveries, NowFunc: cfg.NowFunc, Logger: cfg.Logger, Metrics: cfg.Metrics,
+		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval,
+		DisableAfterFailures: cfg.DisableAfterFailures, DisableAfter: cfg.DisableAfter,
+		AckFunc: d.ack,
+		QueuedFunc: func(stored bool) {
+			if stored {
+				d.storedInFlight.Add(-1)
+			}
+			d.sched.roomFreed()
+		},
+		DueFunc:      func(t time.Time) { d.sched.hint(t) },
+		DisabledFunc: func(e store.DisabledEndpoint) { d.cache.invalidate(e.SurveyID) },
+	})
+	d.sched = newRetryScheduler(retrySchedulerConfig{
+		Claims: deliveries,
+		LoadEventsFunc: func(ctx context.Context, ids []string) (map[string]storedEvent, error) {
+			return loadEvents(ctx, cfg.DB, ids)
+		},
+		Endpoints: d.cache, Slots: d.slots, InFlight: &d.storedInFlight, Jobs: d,
+		Concurrency: cfg.Concurrency, EndpointConcurrency: cfg.EndpointConcurrency, BatchSize: cfg.BatchSize,
+		Lease: cfg.Lease, AttemptTimeout: cfg.AttemptTimeout, ParkDelay: cfg.ParkDelay, PollInterval: cfg.PollInterval,
+		NowFunc: cfg.NowFunc, Logger: cfg.Logger, Metrics: cfg.Metrics, Propagator: cfg.Propagator,
+	})
 	return d, nil
 }
 
@@ -482,9 +506,8 @@ func (d *Dispatcher) handleMessage(ctx context.Context, msg jetstream.Msg) {
 	in.progressAt.Store(now.UnixNano())
 	in.remaining.Store(int32(len(targets)))
 	e := &event{envelope: ev, body: msg.Data(), trace: spanCtx}
-	created := store.Micros(now)
 	for _, ep := range targets {
-		j := &job{ev: e, ep: ep, jwtKey: se.jwtKey, id: DeliveryID(ev.ID, ep.ID), createdAt: created, msg: in}
+		j := &job{ev: e, ep: ep, jwtKey: se.jwtKey, id: delivery.DeliveryID(ev.ID, ep.ID), createdAt: now, msg: in}
 		switch {
 		case ep.Disabled:
 			d.writer.put(d.finish(j, StatusSkipped, CodeEndpointDisabled, now))
@@ -573,8 +596,13 @@ func (d *Dispatcher) work(ctx context.Context, j *job) {
 func (d *Dispatcher) park(j *job, at time.Time) {
 	o := d.baseOutcome(j, d.cfg.NowFunc())
 	o.d.Status = StatusPending
-	o.d.NextAttemptAt = store.Micros(at)
+	o.d.NextAttemptAt = at
 	d.writer.put(o)
+}
+
+// end records j as failed with code, without an attempt.
+func (d *Dispatcher) end(j *job, code string, now time.Time) {
+	d.writer.put(d.finish(j, StatusFailed, code, now))
 }
 
 // finish records j as ended with status and code, without an attempt.
@@ -587,16 +615,15 @@ func (d *Dispatcher) finish(j *job, status, code string, now time.Time) outcome 
 
 // baseOutcome is j's delivery as it stands, before any attempt.
 func (d *Dispatcher) baseOutcome(j *job, now time.Time) outcome {
-	us := store.Micros(now)
 	created := j.createdAt
-	if created == 0 {
-		created = us
+	if created.IsZero() {
+		created = now
 	}
 	return outcome{
-		d: deliveryRow{
+		d: store.Delivery{
 			ID: j.id, EventID: j.ev.ID, WebhookID: j.ep.ID, SurveyID: j.ev.SurveyID, Type: j.ev.Type, URL: j.ep.URL,
 			Attempts: j.attempts, LastStatusCode: j.lastStatusCode, LastError: j.lastError,
-			CreatedAt: created, UpdatedAt: us,
+			CreatedAt: created, UpdatedAt: now,
 		},
 		msg:     j.msg,
 		stored:  j.stored(),
@@ -647,13 +674,17 @@ func redelivered(msg jetstream.Msg) bool {
 
 // unrecorded drops the endpoints that already have a delivery of the event.
 func (d *Dispatcher) unrecorded(ctx context.Context, eventID string, eps []*endpoint) ([]*endpoint, error) {
-	have, err := recordedDeliveries(ctx, d.cfg.DB, eventID)
+	ids, err := d.deliveries.EventDeliveries(ctx, eventID)
 	if err != nil {
 		return nil, err
 	}
+	have := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		have[id] = true
+	}
 	out := eps[:0:0]
 	for _, ep := range eps {
-		if !have[DeliveryID(eventID, ep.ID)] {
+		if !have[delivery.DeliveryID(eventID, ep.ID)] {
 			out = append(out, ep)
 		}
 	}

@@ -50,7 +50,7 @@
 // dispatchers share the work) and attempts them. Retries therefore survive the restart of any
 // process. A claim takes each endpoint's oldest due deliveries from a partial index, so it
 // costs the same with a thousand due deliveries or a million, whatever the planner's
-// statistics (claimDue); while a backlog lasts the scheduler claims again as soon as attempts
+// statistics (store.Deliveries.ClaimDue, in the store's drivers); while a backlog lasts the scheduler claims again as soon as attempts
 // free room, not at the next poll.
 //
 // # Isolation

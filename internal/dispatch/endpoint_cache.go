@@ -74,7 +74,7 @@ func (s *surveyEndpoints) byID(id string) *endpoint {
 // other dispatchers move — at one query per survey and TTL, and while one caller refreshes
 // an expired copy the others keep using it. Concurrent loads of a survey are one query.
 type endpointCache struct {
-	src endpointSource
+	src endpointLoader
 	ttl time.Duration
 	now func() time.Time
 
@@ -100,13 +100,13 @@ type endpointLoad struct {
 // idleEviction is how long an unused survey stays in the cache.
 const idleEviction = 10 * time.Minute
 
-// endpointSource reads a survey's endpoints for the cache: internal/endpoint, the owner of the
+// endpointLoader reads a survey's endpoints for the cache: internal/endpoint, the owner of the
 // webhooks table, which opens the sealed secrets once per load, not per delivery.
-type endpointSource interface {
+type endpointLoader interface {
 	LoadSurvey(ctx context.Context, surveyID string) (*endpoints.SurveyEndpoints, error)
 }
 
-var _ endpointSource = (*endpoints.Store)(nil)
+var _ endpointLoader = (*endpoints.Store)(nil)
 
 func newEndpointCache(db *store.DB, keys *secret.Keyring, ttl time.Duration, now func() time.Time) *endpointCache {
 	return &endpointCache{src: endpoints.NewStore(db, keys), ttl: ttl, now: now, m: make(map[string]*cacheEntry)}

@@ -3,6 +3,8 @@ package dispatch
 import (
 	"sync"
 	"sync/atomic"
+
+	"github.com/dispatch24/dispatch24/internal/store"
 )
 
 // endpointSlots caps attempts in flight per endpoint in this process. Each endpoint gets
@@ -40,17 +42,11 @@ func (s *endpointSlots) get(id string) *endpointSlot {
 	return e
 }
 
-// endpointRoom is how many more attempts an endpoint can take in this process now.
-type endpointRoom struct {
-	id   string
-	free int
-}
-
 // occupied lists up to limit endpoints with attempts in flight or congested, with their free
 // slots (none while congested). The retry scheduler claims no more of an endpoint's due
 // deliveries than it has room for; endpoints not listed have all their slots free.
-func (s *endpointSlots) occupied(limit int) []endpointRoom {
-	var out []endpointRoom
+func (s *endpointSlots) occupied(limit int) []store.EndpointRoom {
+	var out []store.EndpointRoom
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for id, e := range s.m {
@@ -62,7 +58,7 @@ func (s *endpointSlots) occupied(limit int) []endpointRoom {
 			free = 0
 		}
 		if free < s.capacity {
-			out = append(out, endpointRoom{id: id, free: max(free, 0)})
+			out = append(out, store.EndpointRoom{WebhookID: id, Free: max(free, 0)})
 		}
 	}
 	return out

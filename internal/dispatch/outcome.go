@@ -3,23 +3,22 @@ package dispatch
 import (
 	"context"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/pkg/webhook"
 )
 
-// Delivery statuses (deliveries.status).
+// Delivery statuses (deliveries.status): the store's one status set.
 const (
-	StatusPending   = "pending"
-	StatusSucceeded = "succeeded"
-	StatusFailed    = "failed"
-	StatusSkipped   = "skipped"
+	StatusPending   = store.DeliveryPending
+	StatusSucceeded = store.DeliverySucceeded
+	StatusFailed    = store.DeliveryFailed
+	StatusSkipped   = store.DeliverySkipped
 )
 
 // Error codes the engine writes itself, beside pkg/webhook's attempt codes.
@@ -124,7 +123,7 @@ type job struct {
 	attempts       int
 	lastStatusCode int
 	lastError      string
-	createdAt      int64
+	createdAt      time.Time
 
 	// msg is the message this delivery came from; nil for stored deliveries.
 	msg *inbound
@@ -151,37 +150,17 @@ const (
 // outcome is a result for the writer: the delivery's new state, the attempt made (if any), and
 // what it means for the endpoint.
 type outcome struct {
-	d          deliveryRow
-	a          attemptRow
+	d          store.Delivery
+	a          store.Attempt
 	hasAttempt bool
 	effect     webhookEffect
 	// at is when the attempt ended, for the endpoint's first_failure_at.
-	at     int64
+	at     time.Time
 	msg    *inbound
 	stored bool
 	// failing is the endpoint's "counting failures" flag as the job saw it.
 	failing bool
 	span    trace.SpanContext
-}
-
-// deliveryRow is a deliveries row. Zero LastStatusCode and NextAttemptAt are NULL.
-type deliveryRow struct {
-	ID, EventID, WebhookID, SurveyID, Type, URL, Status string
-	Attempts                                            int
-	LastStatusCode                                      int
-	LastError                                           string
-	NextAttemptAt                                       int64
-	CreatedAt, UpdatedAt                                int64
-}
-
-// attemptRow is a delivery_attempts row. Zero StatusCode is NULL (no answer).
-type attemptRow struct {
-	N            int
-	StartedAt    int64
-	DurationMs   int64
-	StatusCode   int
-	Error        string
-	ResponseBody string
 }
 
 // inbound tracks a message until every delivery it fanned out to is recorded; then it is acked.
@@ -199,11 +178,11 @@ type inbound struct {
 }
 
 // done counts one delivery of the message as recorded; the last one acks the message.
-func (m *inbound) done(d *Dispatcher) {
+func (m *inbound) done(ack func(jetstream.Msg)) {
 	if m.remaining.Add(-1) != 0 || m.abandoned.Load() {
 		return
 	}
-	d.ack(m.msg)
+	ack(m.msg)
 	m.span.End()
 }
 
@@ -225,18 +204,4 @@ func (m *inbound) touch(now time.Time, ackWait time.Duration) {
 	if m.progressAt.CompareAndSwap(last, now.UnixNano()) {
 		_ = m.msg.InProgress()
 	}
-}
-
-// sanitizeBody turns a receiver's answer into text both databases store: valid UTF-8 without
-// NUL characters.
-func sanitizeBody(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	s := string(b)
-	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
-		return s
-	}
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	return strings.ReplaceAll(s, "\x00", "")
 }

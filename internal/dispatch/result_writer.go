@@ -3,16 +3,41 @@ package dispatch
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/dispatch24/dispatch24/internal/store"
-	"github.com/dispatch24/dispatch24/internal/store/postgres"
+	"github.com/dispatch24/dispatch24/internal/telemetry"
 )
+
+// resultWriterConfig is what the result writer depends on.
+type resultWriterConfig struct {
+	Store   resultStore
+	NowFunc func() time.Time
+	Logger  *slog.Logger
+	// Metrics receives Deliveries and EndpointsDisabled.
+	Metrics *telemetry.Metrics
+	// BatchSize and FlushInterval: see Config.
+	BatchSize     int
+	FlushInterval time.Duration
+	// DisableAfterFailures and DisableAfter: see Config.
+	DisableAfterFailures int
+	DisableAfter         time.Duration
+	// AckFunc acks a message whose deliveries are all recorded.
+	AckFunc func(jetstream.Msg)
+	// QueuedFunc is called when an outcome is queued: room for another attempt, and for a
+	// stored delivery (stored) one claimed delivery fewer in flight.
+	QueuedFunc func(stored bool)
+	// DueFunc reports the earliest due time among the pending deliveries of a written batch.
+	DueFunc func(time.Time)
+	// DisabledFunc reports an endpoint disabled by a written batch.
+	DisabledFunc func(store.DisabledEndpoint)
+}
 
 // resultWriter records outcomes in batches: it collects them for up to FlushInterval or
 // BatchSize, writes the deliveries, the attempt log and the endpoints' failure counters in one
@@ -20,28 +45,25 @@ import (
 // before the commit loses nothing: the messages are redelivered and the deterministic
 // delivery ids make the second recording an update.
 type resultWriter struct {
-	d     *Dispatcher
-	in    chan outcome
-	stmts *statementCache
+	cfg      resultWriterConfig
+	in       chan outcome
+	counters map[string]prometheus.Counter // deliveries by final status
 
 	// Reused across flushes; only the writer goroutine touches them.
-	args     []any
-	stmtBuf  []statement
-	rows     []int
-	attempts []int
-	latest   map[string]int
-	aggs     map[string]*counterAgg
-	order    []string
+	results store.DeliveryResults
+	latest  map[string]int
+	aggs    map[string]*counterAgg
+	order   []string
 	// dirty holds endpoints this process counted failures for and has not reset since, so a
 	// success resets their counters without a read.
 	dirty map[string]bool
 
-	// Set inside a transaction, applied after its commit.
-	disabled []disabledEndpoint
+	// Set by a commit, applied after it.
+	disabled []store.DisabledEndpoint
 }
 
 type counterAgg struct {
-	counterUpdate
+	store.EndpointCounter
 	failingBefore bool
 }
 
@@ -51,32 +73,33 @@ const commitTries = 4
 // commitTimeout bounds one write of a batch.
 const commitTimeout = 30 * time.Second
 
-func newResultWriter(d *Dispatcher) *resultWriter {
-	return &resultWriter{
-		d:      d,
-		in:     make(chan outcome, 2*d.cfg.BatchSize),
-		stmts:  newStatementCache(),
-		latest: make(map[string]int),
-		aggs:   make(map[string]*counterAgg),
-		dirty:  make(map[string]bool),
+func newResultWriter(cfg resultWriterConfig) *resultWriter {
+	w := &resultWriter{
+		cfg:      cfg,
+		in:       make(chan outcome, 2*cfg.BatchSize),
+		counters: make(map[string]prometheus.Counter),
+		latest:   make(map[string]int),
+		aggs:     make(map[string]*counterAgg),
+		dirty:    make(map[string]bool),
 	}
+	for _, s := range []string{StatusSucceeded, StatusFailed, StatusSkipped} {
+		w.counters[s] = cfg.Metrics.Deliveries.WithLabelValues(s)
+	}
+	return w
 }
 
 // put queues an outcome; it blocks while the writer is BatchSize×2 behind, which slows the
 // workers down to what the store takes.
 func (w *resultWriter) put(o outcome) {
 	w.in <- o
-	if o.stored {
-		w.d.storedInFlight.Add(-1)
-	}
-	w.d.sched.roomFreed()
+	w.cfg.QueuedFunc(o.stored)
 }
 
 // close ends run once every queued outcome is written.
 func (w *resultWriter) close() { close(w.in) }
 
 func (w *resultWriter) run(ctx context.Context) {
-	batch := make([]outcome, 0, w.d.cfg.BatchSize)
+	batch := make([]outcome, 0, w.cfg.BatchSize)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
@@ -86,7 +109,7 @@ func (w *resultWriter) run(ctx context.Context) {
 		}
 		batch = append(batch[:0], o)
 		closed := false
-		timer.Reset(w.d.cfg.FlushInterval)
+		timer.Reset(w.cfg.FlushInterval)
 	gather:
 		for len(batch) < cap(batch) {
 			select {
@@ -126,195 +149,82 @@ func (w *resultWriter) flush(ctx context.Context, batch []outcome, tries int) {
 		}
 	}
 	if len(batch) > 1 {
-		w.d.logger.ErrorContext(ctx, "recording delivery results failed; retrying in halves", "rows", len(batch), "err", err)
+		w.cfg.Logger.ErrorContext(ctx, "recording delivery results failed; retrying in halves", "rows", len(batch), "err", err)
 		h := len(batch) / 2
 		w.flush(ctx, batch[:h], 1)
 		w.flush(ctx, batch[h:], 1)
 		return
 	}
 	o := &batch[0]
-	w.d.logger.ErrorContext(trace.ContextWithSpanContext(ctx, o.span), "recording a delivery result failed; it will be retried",
+	w.cfg.Logger.ErrorContext(trace.ContextWithSpanContext(ctx, o.span), "recording a delivery result failed; it will be retried",
 		"delivery_id", o.d.ID, "err", err)
 	if o.msg != nil {
 		o.msg.abandon()
 	}
 }
 
-// statement is one statement of a batch's write. Statements that disable endpoints return
-// (id, survey_id, disabled_reason) rows.
-type statement struct {
-	sql      string
-	args     []any
-	disables bool
-}
-
-// commit writes batch in one transaction: on PostgreSQL one pipelined round trip (a pgx
-// batch runs as an implicit transaction), on SQLite a transaction on the writer connection.
+// commit writes batch in one transaction (on PostgreSQL one pipelined round trip).
 func (w *resultWriter) commit(ctx context.Context, batch []outcome) error {
 	// A store that stops answering must not hang the writer, and with it shutdown.
 	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
 	defer cancel()
-	stmts := w.plan(batch)
+	r := w.plan(batch)
 	var err error
-	if pool := postgres.Pool(w.d.cfg.DB); pool != nil {
-		w.disabled, err = execBatch(ctx, pool, stmts, w.disabled[:0])
-	} else {
-		err = w.d.cfg.DB.InTx(ctx, func(tx store.Querier) error {
-			var err error
-			w.disabled, err = execTx(ctx, tx, stmts, w.disabled[:0])
-			return err
-		})
-	}
+	w.disabled, err = w.cfg.Store.RecordResults(ctx, r, w.disabled[:0])
 	if err != nil {
 		return fmt.Errorf("recording %d delivery results: %w", len(batch), err)
 	}
 	return nil
 }
 
-// plan lists the statements that record batch: the deliveries (upserted), the attempt log,
-// the endpoints' failure counters, and the disabling of endpoints that answered 410 or
-// crossed the failure threshold.
-func (w *resultWriter) plan(batch []outcome) []statement {
+// plan gathers what records batch: the deliveries (upserted), the attempt log, the endpoints'
+// failure counters, and the endpoints to disable for answering 410 or crossing the failure
+// threshold.
+func (w *resultWriter) plan(batch []outcome) *store.DeliveryResults {
+	r := &w.results
 	// A delivery appears once per batch (a redelivered message racing its first copy could
 	// produce two outcomes); the last one wins.
 	clear(w.latest)
-	w.rows = w.rows[:0]
+	r.Deliveries = r.Deliveries[:0]
 	for i := range batch {
 		if k, ok := w.latest[batch[i].d.ID]; ok {
-			w.rows[k] = i
+			r.Deliveries[k] = batch[i].d
 			continue
 		}
-		w.latest[batch[i].d.ID] = len(w.rows)
-		w.rows = append(w.rows, i)
+		w.latest[batch[i].d.ID] = len(r.Deliveries)
+		r.Deliveries = append(r.Deliveries, batch[i].d)
 	}
-	w.attempts = w.attempts[:0]
+	r.Attempts = r.Attempts[:0]
 	for i := range batch {
 		if batch[i].hasAttempt {
-			w.attempts = append(w.attempts, i)
+			r.Attempts = append(r.Attempts, batch[i].a)
 		}
 	}
-	w.args = w.args[:0]
-	stmts := w.stmtBuf[:0]
-	for i := 0; i < len(w.rows); {
-		size := chunkFor(len(w.rows) - i)
-		start := len(w.args)
-		for _, k := range w.rows[i : i+size] {
-			w.args = deliveryArgs(w.args, &batch[k].d)
-		}
-		stmts = append(stmts, statement{sql: w.stmts.deliveries[size], args: w.args[start:len(w.args):len(w.args)]})
-		i += size
-	}
-	for i := 0; i < len(w.attempts); {
-		size := chunkFor(len(w.attempts) - i)
-		start := len(w.args)
-		for _, k := range w.attempts[i : i+size] {
-			w.args = attemptArgs(w.args, batch[k].d.ID, &batch[k].a)
-		}
-		stmts = append(stmts, statement{sql: w.stmts.attempts[size], args: w.args[start:len(w.args):len(w.args)]})
-		i += size
-	}
-	ups, failing := w.counterUpdates(batch)
-	if len(ups) > 0 {
-		sql, args := counterStatement(ups, nil)
-		stmts = append(stmts, statement{sql: sql, args: args})
-	}
-	now := store.Micros(w.d.cfg.NowFunc())
+	var failing []string
+	r.Counters, failing = w.counterUpdates(batch, r.Counters[:0])
+	now := w.cfg.NowFunc()
+	r.Now = now
+	r.Gone = r.Gone[:0]
 	for i := range batch {
 		if batch[i].effect == effectGone {
-			stmts = append(stmts, statement{sql: disableGoneSQL, args: []any{goneReason, now, batch[i].d.WebhookID}, disables: true})
+			r.Gone = append(r.Gone, batch[i].d.WebhookID)
 		}
 	}
-	if len(failing) > 0 && w.d.cfg.DisableAfterFailures > 0 {
+	r.Failing = nil
+	if len(failing) > 0 && w.cfg.DisableAfterFailures > 0 {
 		spanUntil := now
-		if w.d.cfg.DisableAfter > 0 {
-			spanUntil = store.Micros(w.d.cfg.NowFunc().Add(-w.d.cfg.DisableAfter))
+		if w.cfg.DisableAfter > 0 {
+			spanUntil = now.Add(-w.cfg.DisableAfter)
 		}
-		sql, args := failingStatement(failing, w.d.cfg.DisableAfterFailures, spanUntil, now)
-		stmts = append(stmts, statement{sql: sql, args: args, disables: true})
+		r.Failing = &store.FailingEndpoints{WebhookIDs: failing, Threshold: w.cfg.DisableAfterFailures, SpanUntil: spanUntil}
 	}
-	w.stmtBuf = stmts
-	return stmts
-}
-
-// chunkFor is the largest statement size that fits n rows.
-func chunkFor(n int) int {
-	for _, size := range chunkSizes {
-		if size <= n {
-			return size
-		}
-	}
-	return 1
-}
-
-func execBatch(ctx context.Context, pool *pgxpool.Pool, stmts []statement, disabled []disabledEndpoint) ([]disabledEndpoint, error) {
-	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(stmts))}
-	for _, s := range stmts {
-		b.Queue(s.sql, s.args...)
-	}
-	br := pool.SendBatch(ctx, b)
-	for _, s := range stmts {
-		if !s.disables {
-			if _, err := br.Exec(); err != nil {
-				br.Close()
-				return disabled, err
-			}
-			continue
-		}
-		rows, err := br.Query()
-		if err != nil {
-			br.Close()
-			return disabled, err
-		}
-		for rows.Next() {
-			var d disabledEndpoint
-			if err := rows.Scan(&d.id, &d.surveyID, &d.reason); err != nil {
-				rows.Close()
-				br.Close()
-				return disabled, err
-			}
-			disabled = append(disabled, d)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			br.Close()
-			return disabled, err
-		}
-	}
-	return disabled, br.Close()
-}
-
-func execTx(ctx context.Context, tx store.Querier, stmts []statement, disabled []disabledEndpoint) ([]disabledEndpoint, error) {
-	for _, s := range stmts {
-		if !s.disables {
-			if _, err := tx.Exec(ctx, s.sql, s.args...); err != nil {
-				return disabled, err
-			}
-			continue
-		}
-		rows, err := tx.Query(ctx, s.sql, s.args...)
-		if err != nil {
-			return disabled, err
-		}
-		for rows.Next() {
-			var d disabledEndpoint
-			if err := rows.Scan(&d.id, &d.surveyID, &d.reason); err != nil {
-				rows.Close()
-				return disabled, err
-			}
-			disabled = append(disabled, d)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return disabled, err
-		}
-	}
-	return disabled, nil
+	return r
 }
 
 // counterUpdates folds the batch's outcomes, in order, into one counter change per endpoint,
-// leaving out resets of endpoints that are not counting failures. failing lists the endpoints
-// that failed in this batch.
-func (w *resultWriter) counterUpdates(batch []outcome) (ups []counterUpdate, failing []string) {
+// leaving out resets of endpoints that are not counting failures; it appends them to ups.
+// failing lists the endpoints that failed in this batch.
+func (w *resultWriter) counterUpdates(batch []outcome, ups []store.EndpointCounter) (_ []store.EndpointCounter, failing []string) {
 	clear(w.aggs)
 	w.order = w.order[:0]
 	for i := range batch {
@@ -324,28 +234,28 @@ func (w *resultWriter) counterUpdates(batch []outcome) (ups []counterUpdate, fai
 		}
 		a := w.aggs[o.d.WebhookID]
 		if a == nil {
-			a = &counterAgg{counterUpdate: counterUpdate{webhookID: o.d.WebhookID}}
+			a = &counterAgg{EndpointCounter: store.EndpointCounter{WebhookID: o.d.WebhookID}}
 			w.aggs[o.d.WebhookID] = a
 			w.order = append(w.order, o.d.WebhookID)
 		}
 		a.failingBefore = a.failingBefore || o.failing
 		switch o.effect {
 		case effectSuccess:
-			a.reset, a.failures, a.first = true, 0, 0
+			a.Reset, a.Failures, a.FirstFailureAt = true, 0, time.Time{}
 		case effectFailure, effectGone:
-			a.failures++
-			if a.first == 0 {
-				a.first = o.at
+			a.Failures++
+			if a.FirstFailureAt.IsZero() {
+				a.FirstFailureAt = o.at
 			}
 		}
 	}
 	for _, id := range w.order {
 		a := w.aggs[id]
-		if a.failures > 0 {
+		if a.Failures > 0 {
 			failing = append(failing, id)
 		}
-		if a.failures > 0 || a.failingBefore || w.dirty[id] {
-			ups = append(ups, a.counterUpdate)
+		if a.Failures > 0 || a.failingBefore || w.dirty[id] {
+			ups = append(ups, a.EndpointCounter)
 		}
 	}
 	return ups, failing
@@ -356,40 +266,40 @@ func (w *resultWriter) counterUpdates(batch []outcome) (ups []counterUpdate, fai
 func (w *resultWriter) committed(batch []outcome) {
 	for _, id := range w.order {
 		a := w.aggs[id]
-		if a.failures > 0 {
+		if a.Failures > 0 {
 			w.dirty[id] = true
-		} else if a.reset {
+		} else if a.Reset {
 			delete(w.dirty, id)
 		}
 	}
-	var next int64
+	var next time.Time
 	for i := range batch {
 		o := &batch[i]
 		switch o.d.Status {
 		case StatusPending:
-			if o.d.NextAttemptAt > 0 && (next == 0 || o.d.NextAttemptAt < next) {
+			if !o.d.NextAttemptAt.IsZero() && (next.IsZero() || o.d.NextAttemptAt.Before(next)) {
 				next = o.d.NextAttemptAt
 			}
 		case StatusFailed:
-			w.d.deliveryCounters[StatusFailed].Inc()
-			w.d.logger.InfoContext(trace.ContextWithSpanContext(context.Background(), o.span), "delivery failed",
+			w.counters[StatusFailed].Inc()
+			w.cfg.Logger.InfoContext(trace.ContextWithSpanContext(context.Background(), o.span), "delivery failed",
 				"delivery_id", o.d.ID, "webhook_id", o.d.WebhookID, "event_id", o.d.EventID,
 				"attempts", o.d.Attempts, "error", o.d.LastError)
 		default:
-			w.d.deliveryCounters[o.d.Status].Inc()
+			w.counters[o.d.Status].Inc()
 		}
 		if o.msg != nil {
-			o.msg.done(w.d)
+			o.msg.done(w.cfg.AckFunc)
 		}
 	}
-	if next > 0 {
-		w.d.sched.hint(store.FromMicros(next))
+	if !next.IsZero() {
+		w.cfg.DueFunc(next)
 	}
 	for _, de := range w.disabled {
-		w.d.cache.invalidate(de.surveyID)
-		w.d.cfg.Metrics.EndpointsDisabled.Inc()
-		delete(w.dirty, de.id)
-		w.d.logger.Warn("endpoint disabled", "webhook_id", de.id, "survey_id", de.surveyID, "reason", de.reason)
+		w.cfg.DisabledFunc(de)
+		w.cfg.Metrics.EndpointsDisabled.Inc()
+		delete(w.dirty, de.ID)
+		w.cfg.Logger.Warn("endpoint disabled", "webhook_id", de.ID, "survey_id", de.SurveyID, "reason", de.Reason)
 	}
 	w.disabled = w.disabled[:0]
 }

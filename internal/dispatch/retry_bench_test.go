@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dispatch24/dispatch24/internal/delivery"
 	"github.com/dispatch24/dispatch24/internal/store"
+	"github.com/dispatch24/dispatch24/internal/store/sqlcommon"
 	"github.com/dispatch24/dispatch24/internal/store/storetest"
 )
 
@@ -184,15 +186,23 @@ WHERE id IN (
 	ORDER BY next_attempt_at, id
 	LIMIT $4%s
 )
-RETURNING ` + claimedCols
+RETURNING ` + sqlcommon.ClaimedCols
 
 // legacyClaimDue runs legacyClaimSQL as the scheduler did (no room list).
-func legacyClaimDue(ctx context.Context, db *store.DB, now, leaseUntil int64, perEndpoint, limit int, _ []endpointRoom) ([]claimedDelivery, error) {
+func legacyClaimDue(ctx context.Context, db *store.DB, now, leaseUntil int64, perEndpoint, limit int, _ []store.EndpointRoom) ([]store.Delivery, error) {
 	rows, err := db.Write().Query(ctx, fmt.Sprintf(legacyClaimSQL, db.Dialect.SkipLocked()), leaseUntil, now, perEndpoint, limit)
 	if err != nil {
 		return nil, err
 	}
-	return scanClaimed(rows, nil)
+	return sqlcommon.ScanClaimed(rows, nil)
+}
+
+// claimDue claims through the engine's seam (the deliveries owner's ClaimDue), with times
+// in stored microseconds.
+func claimDue(ctx context.Context, db *store.DB, now, leaseUntil int64, perEndpoint, limit int, rooms []store.EndpointRoom) ([]store.Delivery, error) {
+	var claims claimStore = delivery.NewStore(db)
+	return claims.ClaimDue(ctx, store.DeliveryClaim{Now: store.FromMicros(now), LeaseUntil: store.FromMicros(leaseUntil),
+		PerEndpoint: perEndpoint, Limit: limit, Rooms: rooms})
 }
 
 // BenchmarkRetryBacklog measures the retry scheduler draining a backlog on PostgreSQL:

@@ -2,12 +2,15 @@ package dispatch
 
 import (
 	"context"
+	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/dispatch24/dispatch24/internal/store"
+	"github.com/dispatch24/dispatch24/internal/telemetry"
 )
 
 // retryScheduler attempts the deliveries that wait in the store: retries, parked deliveries
@@ -18,7 +21,7 @@ import (
 // every minClaimGap. Claims are leases, so several dispatchers share the work and a crashed
 // one's claims come back when its leases run out.
 type retryScheduler struct {
-	d *Dispatcher
+	cfg retrySchedulerConfig
 
 	mu     sync.Mutex
 	wakeAt time.Time // earliest due time reported since the last poll
@@ -51,7 +54,7 @@ const repollDelay = 50 * time.Millisecond
 const minClaimGap = 10 * time.Millisecond
 
 // slowClaim is the claim duration counted in dispatch24_retry_claims_slow_total and logged.
-// A claim costs milliseconds whatever the backlog (see claimDue); one over a second means the
+// A claim costs milliseconds whatever the backlog (see store.Deliveries.ClaimDue); one over a second means the
 // store is overloaded or the claim's plan has gone wrong.
 const slowClaim = time.Second
 
@@ -59,8 +62,44 @@ const slowClaim = time.Second
 // claim is logged at once, later ones are summed into the next line.
 const slowClaimLogEvery = time.Minute
 
-func newRetryScheduler(d *Dispatcher) *retryScheduler {
-	return &retryScheduler{d: d, wake: make(chan struct{}, 1), freed: make(chan struct{}, 1), slowAfter: slowClaim,
+// retrySchedulerConfig is what the retry scheduler depends on.
+type retrySchedulerConfig struct {
+	Claims claimStore
+	// LoadEventsFunc reads the payloads and trace headers of events.
+	LoadEventsFunc func(ctx context.Context, ids []string) (map[string]storedEvent, error)
+	Endpoints      endpointSource
+	Slots          *endpointSlots
+	// InFlight counts claimed stored deliveries whose outcome is not yet queued.
+	InFlight *atomic.Int64
+	// Jobs takes the claimed deliveries.
+	Jobs jobRunner
+	// See Config.
+	Concurrency, EndpointConcurrency, BatchSize int
+	Lease, AttemptTimeout, ParkDelay            time.Duration
+	PollInterval                                time.Duration
+	NowFunc                                     func() time.Time
+	Logger                                      *slog.Logger
+	// Metrics receives RetryClaimDuration and RetryClaimsSlow.
+	Metrics    *telemetry.Metrics
+	Propagator propagation.TextMapPropagator
+}
+
+// endpointSource returns a survey's endpoints (the endpoint cache).
+type endpointSource interface {
+	get(ctx context.Context, surveyID string, version int64) (*surveyEndpoints, error)
+	reload(ctx context.Context, surveyID string) (*surveyEndpoints, error)
+}
+
+// jobRunner is where claimed deliveries go (the Dispatcher): attempted, parked, or ended.
+type jobRunner interface {
+	dispatch(j *job)
+	park(j *job, at time.Time)
+	// end records j as failed with code, without an attempt.
+	end(j *job, code string, now time.Time)
+}
+
+func newRetryScheduler(cfg retrySchedulerConfig) *retryScheduler {
+	return &retryScheduler{cfg: cfg, wake: make(chan struct{}, 1), freed: make(chan struct{}, 1), slowAfter: slowClaim,
 		reloaded: map[string]bool{}}
 }
 
@@ -102,14 +141,14 @@ const (
 )
 
 func (s *retryScheduler) run(ctx context.Context) {
-	poll := s.d.cfg.PollInterval
-	next := s.d.cfg.NowFunc() // poll at once: deliveries may have waited while no dispatcher ran
+	poll := s.cfg.PollInterval
+	next := s.cfg.NowFunc() // poll at once: deliveries may have waited while no dispatcher ran
 	var lastClaim time.Time
 	var freed <-chan struct{} // s.freed while waiting for room, nil otherwise
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
-		now := s.d.cfg.NowFunc()
+		now := s.cfg.NowFunc()
 		s.mu.Lock()
 		due := next
 		if !s.wakeAt.IsZero() && s.wakeAt.Before(due) {
@@ -135,7 +174,7 @@ func (s *retryScheduler) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		now = s.d.cfg.NowFunc()
+		now = s.cfg.NowFunc()
 		s.mu.Lock()
 		if !s.wakeAt.After(now) {
 			s.wakeAt = time.Time{}
@@ -163,47 +202,48 @@ func (s *retryScheduler) run(ctx context.Context) {
 
 // poll claims due deliveries and dispatches them; it reports whether more may be due.
 func (s *retryScheduler) poll(ctx context.Context, now time.Time) pollResult {
-	d := s.d
-	free := d.cfg.Concurrency - int(d.storedInFlight.Load())
+	c := &s.cfg
+	free := c.Concurrency - int(c.InFlight.Load())
 	if free <= 0 {
 		return pollNoRoom
 	}
-	limit := min(free, d.cfg.BatchSize)
-	leaseUntil := now.Add(d.cfg.Lease)
-	rooms := d.slots.occupied(maxRooms)
+	limit := min(free, c.BatchSize)
+	leaseUntil := now.Add(c.Lease)
+	rooms := c.Slots.occupied(maxRooms)
 	start := time.Now()
-	claimed, err := claimDue(ctx, d.cfg.DB, store.Micros(now), store.Micros(leaseUntil), d.cfg.EndpointConcurrency, limit, rooms)
+	claimed, err := c.Claims.ClaimDue(ctx, store.DeliveryClaim{Now: now, LeaseUntil: leaseUntil,
+		PerEndpoint: c.EndpointConcurrency, Limit: limit, Rooms: rooms})
 	s.observeClaim(ctx, time.Since(start), len(claimed))
 	if err != nil {
 		if ctx.Err() == nil {
-			d.logger.WarnContext(ctx, "retry scheduler", "err", err)
+			c.Logger.WarnContext(ctx, "retry scheduler", "err", err)
 		}
 		return pollIdle
 	}
 	if len(claimed) == 0 {
 		for _, r := range rooms {
-			if r.free == 0 {
+			if r.Free == 0 {
 				return pollNoRoomMaybe
 			}
 		}
 		return pollIdle
 	}
-	d.storedInFlight.Add(int64(len(claimed)))
+	c.InFlight.Add(int64(len(claimed)))
 
 	ids := make([]string, 0, len(claimed))
 	seen := make(map[string]bool, len(claimed))
-	for _, c := range claimed {
-		if !seen[c.EventID] {
-			seen[c.EventID] = true
-			ids = append(ids, c.EventID)
+	for _, d := range claimed {
+		if !seen[d.EventID] {
+			seen[d.EventID] = true
+			ids = append(ids, d.EventID)
 		}
 	}
-	evs, evErr := loadEvents(ctx, d.cfg.DB, ids)
-	margin := min(5*time.Second, (d.cfg.Lease-d.cfg.AttemptTimeout)/2)
-	startBy := leaseUntil.Add(-d.cfg.AttemptTimeout - margin)
+	evs, evErr := c.LoadEventsFunc(ctx, ids)
+	margin := min(5*time.Second, (c.Lease-c.AttemptTimeout)/2)
+	startBy := leaseUntil.Add(-c.AttemptTimeout - margin)
 	room := make(map[string]int, len(rooms))
 	for _, r := range rooms {
-		room[r.id] = r.free
+		room[r.WebhookID] = r.Free
 	}
 	perEndpoint := make(map[string]int, 4)
 	capped := false
@@ -211,7 +251,7 @@ func (s *retryScheduler) poll(ctx context.Context, now time.Time) pollResult {
 	for i := range claimed {
 		id := claimed[i].WebhookID
 		perEndpoint[id]++
-		if free, ok := room[id]; (ok && perEndpoint[id] >= free) || perEndpoint[id] >= d.cfg.EndpointConcurrency {
+		if free, ok := room[id]; (ok && perEndpoint[id] >= free) || perEndpoint[id] >= c.EndpointConcurrency {
 			capped = true
 		}
 		s.start(ctx, &claimed[i], evs, evErr, now, startBy)
@@ -235,7 +275,7 @@ type slowClaims struct {
 
 // observeClaim records a claim's duration, and counts and logs it when it is slow.
 func (s *retryScheduler) observeClaim(ctx context.Context, took time.Duration, rows int) {
-	m := s.d.cfg.Metrics
+	m := s.cfg.Metrics
 	m.RetryClaimDuration.Observe(took.Seconds())
 	if took < s.slowAfter {
 		return
@@ -249,14 +289,14 @@ func (s *retryScheduler) observeClaim(ctx context.Context, took time.Duration, r
 		return
 	}
 	// slow_claims counts this claim and those since the last line (at most one a minute).
-	s.d.logger.WarnContext(ctx, "retry claims are slow", "slow_claims", sc.count, "slowest", sc.max, "last", took,
+	s.cfg.Logger.WarnContext(ctx, "retry claims are slow", "slow_claims", sc.count, "slowest", sc.max, "last", took,
 		"last_rows", rows, "threshold", s.slowAfter)
 	*sc = slowClaims{loggedAt: now}
 }
 
 // start turns one claimed delivery into a job, or records why it cannot be attempted.
-func (s *retryScheduler) start(ctx context.Context, c *claimedDelivery, evs map[string]storedEvent, evErr error, now, startBy time.Time) {
-	d := s.d
+func (s *retryScheduler) start(ctx context.Context, c *store.Delivery, evs map[string]storedEvent, evErr error, now, startBy time.Time) {
+	jobs := s.cfg.Jobs
 	j := &job{
 		ev:             &event{envelope: envelope{ID: c.EventID, Type: c.Type, SurveyID: c.SurveyID}, trace: context.Background()},
 		ep:             &endpoint{ID: c.WebhookID, SurveyID: c.SurveyID, URL: c.URL},
@@ -268,51 +308,51 @@ func (s *retryScheduler) start(ctx context.Context, c *claimedDelivery, evs map[
 		startBy:        startBy,
 	}
 	if evErr != nil {
-		d.park(j, now.Add(d.cfg.ParkDelay))
+		jobs.park(j, now.Add(s.cfg.ParkDelay))
 		return
 	}
-	se, err := d.cache.get(ctx, c.SurveyID, 0)
+	se, err := s.cfg.Endpoints.get(ctx, c.SurveyID, 0)
 	if err == nil {
 		if ep := se.byID(c.WebhookID); (ep == nil || ep.Disabled) && !s.reloaded[c.SurveyID] {
 			// Before ending the delivery for its endpoint, read the endpoint afresh: a
 			// replay may name one created or re-enabled after the cached copy was read.
 			// A read after the claim is fresh enough for the whole batch.
 			s.reloaded[c.SurveyID] = true
-			se, err = d.cache.reload(ctx, c.SurveyID)
+			se, err = s.cfg.Endpoints.reload(ctx, c.SurveyID)
 		}
 	}
 	if err != nil {
-		d.logger.WarnContext(ctx, "retry scheduler", "err", err)
-		d.park(j, now.Add(d.cfg.ParkDelay))
+		s.cfg.Logger.WarnContext(ctx, "retry scheduler", "err", err)
+		jobs.park(j, now.Add(s.cfg.ParkDelay))
 		return
 	}
 	ep := se.byID(c.WebhookID)
 	if ep == nil {
-		d.writer.put(d.finish(j, StatusFailed, CodeEndpointDeleted, now))
+		jobs.end(j, CodeEndpointDeleted, now)
 		return
 	}
 	j.ep = ep
 	if ep.Disabled {
-		d.writer.put(d.finish(j, StatusFailed, CodeEndpointDisabled, now))
+		jobs.end(j, CodeEndpointDisabled, now)
 		return
 	}
 	stored, ok := evs[c.EventID]
 	if !ok {
-		d.writer.put(d.finish(j, StatusFailed, CodeEventMissing, now))
+		jobs.end(j, CodeEventMissing, now)
 		return
 	}
 	env, err := decodeEnvelope(stored.payload, "", c.Type)
 	if err != nil {
-		d.logger.ErrorContext(ctx, "stored event is not an envelope", "event_id", c.EventID, "err", err)
-		d.writer.put(d.finish(j, StatusFailed, CodeEventMissing, now))
+		s.cfg.Logger.ErrorContext(ctx, "stored event is not an envelope", "event_id", c.EventID, "err", err)
+		jobs.end(j, CodeEventMissing, now)
 		return
 	}
 	env.ID, env.SurveyID = c.EventID, c.SurveyID
 	j.ev.envelope = env
 	j.ev.body = stored.payload
 	if len(stored.trace) > 0 {
-		j.ev.trace = d.cfg.Propagator.Extract(context.Background(), propagation.MapCarrier(stored.trace))
+		j.ev.trace = s.cfg.Propagator.Extract(context.Background(), propagation.MapCarrier(stored.trace))
 	}
 	j.jwtKey = se.jwtKey
-	d.dispatch(j)
+	jobs.dispatch(j)
 }

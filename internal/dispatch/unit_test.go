@@ -1,8 +1,6 @@
 package dispatch
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"math"
 	"testing"
@@ -10,28 +8,6 @@ import (
 
 	"github.com/dispatch24/dispatch24/pkg/events"
 )
-
-func TestDeliveryID(t *testing.T) {
-	t.Parallel()
-	for _, c := range []struct{ event, webhook string }{
-		{"evt_1", "wh_1"},
-		{"evt_0190f3a1b2c37d4e8f90a1b2c3d4e5f6", "wh_7c1e"},
-		{"", ""},
-	} {
-		sum := sha256.Sum256([]byte(c.event + "\x00" + c.webhook))
-		want := "dlv_" + hex.EncodeToString(sum[:])[:26]
-		if got := DeliveryID(c.event, c.webhook); got != want {
-			t.Errorf("DeliveryID(%q, %q) = %s, want %s", c.event, c.webhook, got, want)
-		}
-	}
-	// The separator keeps ("ab", "c") and ("a", "bc") apart.
-	if DeliveryID("ab", "c") == DeliveryID("a", "bc") {
-		t.Error("ids collide across the separator")
-	}
-	if got := DeliveryID("evt_1", "wh_1"); len(got) != 30 || got[:4] != "dlv_" {
-		t.Errorf("id %q is not dlv_ and 26 hex digits", got)
-	}
-}
 
 func TestRetryPolicy(t *testing.T) {
 	t.Parallel()
@@ -148,29 +124,4 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			t.Fatalf("subject %q does not match survey %q and type %q", subject, e.SurveyID, e.Type)
 		}
 	})
-}
-
-func TestSanitizeBody(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]string{
-		"":                 "",
-		`{"ok":true}`:      `{"ok":true}`,
-		"a\x00b":           "ab",
-		"bad \xff utf8":    "bad \uFFFD utf8",
-		"ünïcödé is fine.": "ünïcödé is fine.",
-	} {
-		if got := sanitizeBody([]byte(in)); got != want {
-			t.Errorf("sanitizeBody(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-func TestDeliveryIDFormula(t *testing.T) {
-	t.Parallel()
-	// The data model's formula, computed independently: "dlv_" + hex(sha256(event NUL webhook))[:26].
-	sum := sha256.Sum256([]byte("evt_1\x00wh_1"))
-	want := "dlv_" + hex.EncodeToString(sum[:])[:26]
-	if got := DeliveryID("evt_1", "wh_1"); got != want {
-		t.Fatalf("DeliveryID = %s, want %s", got, want)
-	}
 }

@@ -13,23 +13,6 @@ import (
 // databases' parameter limits.
 const EventsChunk = 500
 
-// Statement is one SQL statement with its arguments, built once and run by a driver as it
-// sees fit: on its own, in a transaction, or queued in a pipeline.
-type Statement struct {
-	SQL  string
-	Args []any
-}
-
-// Run runs statements one after the other through q, stopping at the first failure.
-func Run(ctx context.Context, q store.Querier, stmts []Statement) error {
-	for _, s := range stmts {
-		if _, err := q.Exec(ctx, s.SQL, s.Args...); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // Events is the events family on both databases: Read runs read-only queries, Write the
 // statements that write. A driver embeds it and adds MarkPublished.
 type Events struct {

@@ -1,0 +1,128 @@
+package postgres_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/dispatch24/dispatch24/internal/store"
+	"github.com/dispatch24/dispatch24/internal/store/postgres"
+	"github.com/dispatch24/dispatch24/internal/store/storetest"
+)
+
+// errRollback ends a test transaction without keeping its writes.
+var errRollback = errors.New("rollback")
+
+// TestClaimDueReadsBoundedRows runs the PostgreSQL claim under EXPLAIN ANALYZE over a backlog
+// of 20,000 due rows on 20 endpoints (and as many finished deliveries), with no statistics, with statistics of a small table
+// (stale), and with fresh statistics: every scan of deliveries must be an index scan on
+// deliveries_pending_idx or the primary key, and the rows read must be bounded by the
+// endpoints and the batch (not the backlog). The claim before migration 070 read every due
+// row, and under stale statistics read them once per row.
+func TestClaimDueReadsBoundedRows(t *testing.T) {
+	for _, stats := range []string{"none", "stale", "fresh"} {
+		t.Run(stats, func(t *testing.T) {
+			t.Parallel()
+			db := storetest.Postgres(t)
+			ctx := context.Background()
+			now := store.Micros(time.Now())
+			if stats == "stale" {
+				// Statistics of a young table: one endpoint, half its deliveries finished.
+				if _, err := db.Exec(ctx, `INSERT INTO deliveries (id, event_id, webhook_id, survey_id, type, url, status,
+					attempts, next_attempt_at, created_at, updated_at)
+					SELECT 'old' || g, 'e', 'wh_old', 's', 't', 'u', CASE WHEN g % 2 = 0 THEN 'succeeded' ELSE 'pending' END,
+						1, CASE WHEN g % 2 = 0 THEN NULL ELSE $1::bigint + g END, 1, 1
+					FROM generate_series(1, 50) g`, now+3600_000_000); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := db.Exec(ctx, "ANALYZE deliveries"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			const endpoints, perEndpoint, limit, leased = 20, 8, 100, 5
+			// 20,000 due rows; each endpoint's 5 oldest are leased by another dispatcher.
+			if _, err := db.Exec(ctx, `INSERT INTO deliveries (id, event_id, webhook_id, survey_id, type, url, status,
+				attempts, next_attempt_at, lease_until, created_at, updated_at)
+				SELECT 'd' || g, 'e' || g, 'wh_' || (g % $3::int), 's', 't', 'u', 'pending', 1, $1::bigint - 20000 + g / $3::int,
+					CASE WHEN g / $3::int < $4::int THEN $2::bigint END, 1, 1
+				FROM generate_series(0, 19999) g`, now, now+60_000_000, endpoints, leased); err != nil {
+				t.Fatal(err)
+			}
+			// And the history: 20,000 finished deliveries.
+			if _, err := db.Exec(ctx, `INSERT INTO deliveries (id, event_id, webhook_id, survey_id, type, url, status,
+				attempts, created_at, updated_at)
+				SELECT 'h' || g, 'e' || g, 'wh_' || (g % $1::int), 's', 't', 'u', 'succeeded', 1, 1, 1
+				FROM generate_series(0, 19999) g`, endpoints); err != nil {
+				t.Fatal(err)
+			}
+			if stats == "fresh" {
+				if _, err := db.Exec(ctx, "ANALYZE deliveries"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var plan []byte
+			err := db.InTx(ctx, func(tx store.Querier) error {
+				if _, err := tx.Exec(ctx, postgres.ClaimSettingsSQL); err != nil {
+					return err
+				}
+				args := postgres.ClaimArgs(store.DeliveryClaim{Now: store.FromMicros(now), LeaseUntil: store.FromMicros(now + 30_000_000),
+					PerEndpoint: perEndpoint, Limit: limit})
+				if err := tx.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+postgres.ClaimDueSQL, args...).Scan(&plan); err != nil {
+					return err
+				}
+				return errRollback
+			})
+			if !errors.Is(err, errRollback) {
+				t.Fatal(err)
+			}
+			var top []struct {
+				Plan planNode `json:"Plan"`
+			}
+			if err := json.Unmarshal(plan, &top); err != nil {
+				t.Fatal(err)
+			}
+			read := 0.0
+			top[0].Plan.walk(func(n *planNode) {
+				if n.Relation != "deliveries" || n.NodeType == "ModifyTable" {
+					return
+				}
+				if (n.NodeType != "Index Scan" && n.NodeType != "Index Only Scan") ||
+					(n.Index != "deliveries_pending_idx" && n.Index != "deliveries_pkey") {
+					t.Errorf("%s on deliveries (index %q): the claim must read deliveries through deliveries_pending_idx or its key",
+						n.NodeType, n.Index)
+				}
+				read += (n.ActualRows + n.RemovedByFilter) * n.ActualLoops
+			})
+			if got := top[0].Plan.ActualRows; got != limit {
+				t.Errorf("claimed %v rows, want %d", got, limit)
+			}
+			// Per endpoint: a probe for the next endpoint, up to perEndpoint rows read twice
+			// (the oldest, then locked) past its leased ones; then the limit by key.
+			bound := float64(endpoints*(2+2*(perEndpoint+leased)) + limit + 10)
+			if read > bound {
+				t.Errorf("the claim read %.0f rows of deliveries, more than %.0f: its cost follows the backlog\n%s", read, bound, plan)
+			}
+			t.Logf("%s statistics: read %.0f rows (bound %.0f)", stats, read, bound)
+		})
+	}
+}
+
+// planNode is a node of EXPLAIN (FORMAT JSON).
+type planNode struct {
+	NodeType        string     `json:"Node Type"`
+	Relation        string     `json:"Relation Name"`
+	Index           string     `json:"Index Name"`
+	ActualRows      float64    `json:"Actual Rows"`
+	ActualLoops     float64    `json:"Actual Loops"`
+	RemovedByFilter float64    `json:"Rows Removed by Filter"`
+	Plans           []planNode `json:"Plans"`
+}
+
+func (n *planNode) walk(fn func(*planNode)) {
+	fn(n)
+	for i := range n.Plans {
+		n.Plans[i].walk(fn)
+	}
+}
