@@ -86,6 +86,27 @@ func (f *fixture) seedWebhook(surveyID, id string) {
 	}
 }
 
+// seedDelivery stores a delivery of an event of surveyID to webhookID with one attempt, and a
+// range replay of the survey.
+func (f *fixture) seedDelivery(surveyID, webhookID, eventID, id string) store.Delivery {
+	f.t.Helper()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	d := store.Delivery{ID: id, EventID: eventID, WebhookID: webhookID, SurveyID: surveyID, Type: "survey.session.submitted",
+		URL: "https://receiver.example.org/hook", Status: store.DeliveryFailed, Attempts: 1, LastStatusCode: 500,
+		CreatedAt: now, UpdatedAt: now}
+	err := f.db.Driver.Deliveries().Insert(f.t.Context(), &d, []store.Attempt{{DeliveryID: id, N: 1, StartedAt: now,
+		Duration: time.Millisecond, StatusCode: 500, Error: "http_500", ResponseBody: "receiver said no"}})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	rp := &store.ReplayRecord{ID: "rpl_" + id, Filter: fmt.Appendf(nil, `{"surveyId":%q,"status":["failed"]}`, surveyID),
+		FilterKey: "key-" + id, Status: store.ReplayCompleted, CreatedAt: now, UpdatedAt: now}
+	if err := f.db.Driver.Deliveries().InsertReplay(f.t.Context(), rp); err != nil {
+		f.t.Fatal(err)
+	}
+	return d
+}
+
 // tableColumns lists every table of the schema with its columns, from the database's catalog,
 // so that a table a later migration adds is searched too.
 func tableColumns(t *testing.T, db *store.DB) map[string][]string {
@@ -177,8 +198,10 @@ func TestDeleteSurveyErasesEverything(t *testing.T) {
 		kept := f.seedRespondent("keep-me", "carol-kept")
 		f.seedWebhook("erase-me", "wh_erased")
 		f.seedWebhook("keep-me", "wh_kept")
+		old := f.seedDelivery("erase-me", "wh_erased", gone[0].eventIDs[1], "dlv_erased")
+		f.seedDelivery("keep-me", "wh_kept", kept.eventIDs[1], "dlv_kept")
 
-		markers := []string{"erase-me", "wh_erased"}
+		markers := []string{"erase-me", "wh_erased", "dlv_erased"}
 		for _, s := range gone {
 			markers = append(markers, s.userID, s.username, s.marker)
 		}
@@ -189,9 +212,9 @@ func TestDeleteSurveyErasesEverything(t *testing.T) {
 		expect(t, f.do("DELETE", "/api/admin/surveys/erase-me", "admin", nil), http.StatusNoContent, "")
 
 		// Revoked refresh tokens keep their row (user id, jti, times) until they expire and
-		// are pruned; they no longer work.
+		// are pruned; they no longer work. The tombstone names the survey and when it existed.
 		got := traces(t, db, markers...)
-		want := []string{fmt.Sprintf("refresh_tokens: %d rows", len(gone))}
+		want := []string{"delivery_tombstones: 1 rows", fmt.Sprintf("refresh_tokens: %d rows", len(gone))}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("after the deletion, traces in %v; want only %v", got, want)
 		}
@@ -200,7 +223,7 @@ func TestDeleteSurveyErasesEverything(t *testing.T) {
 				t.Errorf("%d live refresh tokens of %s", n, s.username)
 			}
 		}
-		if got := traces(t, db, "keep-me", kept.userID, kept.marker, "wh_kept"); len(got) < 6 {
+		if got := traces(t, db, "keep-me", kept.userID, kept.marker, "wh_kept", "dlv_kept"); len(got) < 9 {
 			t.Errorf("the other survey lost data: traces only in %v", got)
 		}
 		expect(t, f.do("DELETE", "/api/admin/surveys/erase-me", "admin", nil), http.StatusNotFound, "")
@@ -211,6 +234,33 @@ func TestDeleteSurveyErasesEverything(t *testing.T) {
 		expect(t, r, http.StatusOK, "")
 		if items, _ := r.json(t)["items"].([]any); len(items) != 0 {
 			t.Errorf("the new survey lists the old respondents: %s", r.body)
+		}
+		listed, err := db.Driver.Deliveries().List(t.Context(), store.DeliveryFilter{SurveyID: "erase-me", Limit: 10})
+		if err != nil || len(listed) != 0 {
+			t.Errorf("the new survey lists %d deliveries, %v; want none", len(listed), err)
+		}
+
+		// A dispatcher's attempt that was in flight during the deletion ends: its result
+		// does not bring the delivery back. A delivery of the new survey is recorded.
+		later := time.Now().UTC().Add(time.Second)
+		old.Status, old.Attempts, old.UpdatedAt = store.DeliverySucceeded, 2, later
+		fresh := store.Delivery{ID: "dlv_fresh", EventID: "evt_fresh", WebhookID: "wh_new", SurveyID: "erase-me",
+			Type: "survey.session.submitted", URL: "https://receiver.example.org/hook", Status: store.DeliverySucceeded,
+			Attempts: 1, CreatedAt: later, UpdatedAt: later}
+		_, err = db.Driver.Deliveries().RecordResults(t.Context(), &store.DeliveryResults{
+			Deliveries: []store.Delivery{old, fresh},
+			Attempts: []store.Attempt{{DeliveryID: old.ID, N: 2, StartedAt: later, StatusCode: 200},
+				{DeliveryID: fresh.ID, N: 1, StartedAt: later, StatusCode: 200}},
+			Now: later,
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := traces(t, db, "dlv_erased"); len(got) != 0 {
+			t.Errorf("the in-flight result brought the deleted delivery back: %v", got)
+		}
+		if got := traces(t, db, "dlv_fresh"); fmt.Sprint(got) != "[deliveries: 1 rows delivery_attempts: 1 rows]" {
+			t.Errorf("the new survey's delivery: traces in %v", got)
 		}
 	})
 }

@@ -171,7 +171,8 @@ func (st *Store) UpdateSurvey(ctx context.Context, id string, now time.Time, fn 
 // finds the survey gone.
 func (st *Store) DeleteSurvey(ctx context.Context, id string, now time.Time) error {
 	return st.drv.InTx(ctx, func(tx store.Executor) error {
-		if _, err := tx.Surveys().SurveyForUpdate(ctx, id); err != nil {
+		sv, err := tx.Surveys().SurveyForUpdate(ctx, id)
+		if err != nil {
 			return err
 		}
 		// TRANSITIONAL (issue 12): refresh_tokens is the Accounts family's; the lead switches
@@ -185,6 +186,12 @@ func (st *Store) DeleteSurvey(ctx context.Context, id string, now time.Time) err
 			return err
 		}
 		if _, err := tx.Events().DeleteSurvey(ctx, id); err != nil {
+			return err
+		}
+		// The tombstone (covering the survey's lifetime) keeps a dispatcher's attempt that is
+		// in flight from recording its delivery again, and lets a replay of a deleted
+		// delivery be answered as purged.
+		if _, err := tx.Deliveries().DeleteSurvey(ctx, id, sv.CreatedAt, now); err != nil {
 			return err
 		}
 		return tx.Surveys().DeleteSurvey(ctx, id)

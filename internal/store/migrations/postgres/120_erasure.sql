@@ -17,10 +17,12 @@ ALTER TABLE events ADD COLUMN erased_at BIGINT;
 -- have been created ([since, deleted_at], since being the survey's creation). A delivery id
 -- that is not stored but carries a creation time (internal/delivery, DeliveryID) inside one
 -- of them, or before the retention horizon, is answered as purged (410 delivery_purged)
--- rather than as never existing. Rows are a few dozen bytes per deleted survey.
+-- rather than as never existing; and the engine's result writes skip the deliveries a
+-- tombstone covers, so an attempt in flight during the deletion does not bring its delivery
+-- back. Rows are a few dozen bytes per deleted survey.
 CREATE TABLE delivery_tombstones (
     survey_id  TEXT NOT NULL,
     since      BIGINT NOT NULL,
     deleted_at BIGINT NOT NULL
 );
-CREATE INDEX delivery_tombstones_since_idx ON delivery_tombstones (since);
+CREATE INDEX delivery_tombstones_survey_idx ON delivery_tombstones (survey_id, deleted_at);

@@ -10,4 +10,4 @@ CREATE TABLE delivery_tombstones (
     since      BIGINT NOT NULL,
     deleted_at BIGINT NOT NULL
 );
-CREATE INDEX delivery_tombstones_since_idx ON delivery_tombstones (since);
+CREATE INDEX delivery_tombstones_survey_idx ON delivery_tombstones (survey_id, deleted_at);
