@@ -34,7 +34,9 @@ type storedEvent struct {
 	trace   map[string]string
 }
 
-// loadEvents reads the payloads and trace headers of events.
+// loadEvents reads the payloads and trace headers of events. Events whose payload was erased
+// (their respondent was deleted) are left out: their deliveries end as event_missing instead
+// of sending an empty envelope.
 func loadEvents(ctx context.Context, db *store.DB, ids []string) (map[string]storedEvent, error) {
 	out := make(map[string]storedEvent, len(ids))
 	if len(ids) == 0 {
@@ -46,7 +48,7 @@ func loadEvents(ctx context.Context, db *store.DB, ids []string) (map[string]sto
 		args[i] = id
 		ph[i] = fmt.Sprintf("$%d", i+1)
 	}
-	rows, err := db.Query(ctx, "SELECT id, payload, headers FROM events WHERE id IN ("+strings.Join(ph, ",")+")", args...)
+	rows, err := db.Query(ctx, "SELECT id, payload, headers FROM events WHERE erased_at IS NULL AND id IN ("+strings.Join(ph, ",")+")", args...)
 	if err != nil {
 		return nil, fmt.Errorf("reading events: %w", err)
 	}

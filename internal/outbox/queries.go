@@ -95,3 +95,13 @@ func markPublished(ctx context.Context, db *store.DB, now time.Time, ids []strin
 func release(ctx context.Context, db *store.DB, ids []string, reason string) error {
 	return db.Driver.Events().Release(ctx, ids, reason)
 }
+
+// Erased reports whether event id's payload was erased (its respondent was deleted; see
+// store.Events.EraseUser); false when it is intact or not stored.
+func Erased(ctx context.Context, db *store.DB, id string) (bool, error) {
+	evs, err := db.Driver.Events().ByID(ctx, []string{id})
+	if err != nil {
+		return false, err
+	}
+	return len(evs) == 1 && !evs[0].ErasedAt.IsZero(), nil
+}
