@@ -70,9 +70,40 @@ func (s *Store) Get(ctx context.Context, scope Scope, id string) (*Delivery, err
 		return nil, err
 	}
 	if !scope.Allows(d.SurveyID) {
-		return nil, fmt.Errorf("getting delivery: %w", store.ErrNotFound)
+		return nil, fmt.Errorf("getting delivery: %w", errOutOfScope)
 	}
 	return &d, nil
+}
+
+// errOutOfScope is Get's answer for a stored delivery the caller may not see: not found, and
+// never told purged either.
+var errOutOfScope = fmt.Errorf("outside the caller's surveys: %w", store.ErrNotFound)
+
+// Why a delivery id names no stored delivery (see Store.Gone).
+const (
+	GoneUnknown   = ""          // never issued, as far as the store can tell
+	GoneRetention = "retention" // created before the retention horizon, so purged by it
+	GoneSurvey    = "survey"    // created while a survey since deleted existed
+)
+
+// Gone tells why id names no stored delivery, from the creation time the id carries
+// (CreatedAt): before now-retention (retention > 0) it was purged by retention; inside a
+// deleted survey's tombstone it may have been deleted with that survey; otherwise (or when
+// the id carries no time) GoneUnknown. It is a function of the id and the store's
+// tombstones alone, so it tells nothing of any survey the caller may not see.
+func (s *Store) Gone(ctx context.Context, id string, now time.Time, retention time.Duration) (string, error) {
+	at, ok := CreatedAt(id)
+	if !ok || at.After(now) {
+		return GoneUnknown, nil
+	}
+	if retention > 0 && at.Before(now.Add(-retention)) {
+		return GoneRetention, nil
+	}
+	purged, err := s.drv.Deliveries().Purged(ctx, at)
+	if err != nil || !purged {
+		return GoneUnknown, err
+	}
+	return GoneSurvey, nil
 }
 
 // Attempts returns the attempt log of a delivery, in order.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dispatch24/dispatch24/internal/httpapi"
+	"github.com/dispatch24/dispatch24/internal/outbox"
 	"github.com/dispatch24/dispatch24/internal/store"
 )
 
@@ -22,6 +23,9 @@ type Config struct {
 	Logger *slog.Logger
 	// NowFunc returns the current time. Default time.Now.
 	NowFunc func() time.Time
+	// Retention is the store's RETENTION (0: nothing is purged by age): a delivery id older
+	// than that which names no stored delivery is answered as purged.
+	Retention time.Duration
 }
 
 // WithDefaults returns c with its zero fields set to their defaults.
@@ -133,10 +137,27 @@ func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// get returns the delivery named by the path if the caller may see it.
+// get returns the delivery named by the path if the caller may see it. A delivery that is not
+// stored is answered 410 delivery_purged when its id shows it was purged (Store.Gone), 404
+// delivery_not_found otherwise.
 func (s *Service) get(r *http.Request) (*Delivery, error) {
-	d, err := s.store.Get(r.Context(), ScopeOf(httpapi.PrincipalFrom(r.Context())), r.PathValue("id"))
-	if errors.Is(err, store.ErrNotFound) {
+	id := r.PathValue("id")
+	d, err := s.store.Get(r.Context(), ScopeOf(httpapi.PrincipalFrom(r.Context())), id)
+	switch {
+	case errors.Is(err, errOutOfScope):
+		return nil, deliveryNotFound()
+	case errors.Is(err, store.ErrNotFound):
+		why, err := s.store.Gone(r.Context(), id, s.cfg.NowFunc(), s.cfg.Retention)
+		switch {
+		case err != nil:
+			return nil, err
+		case why == GoneRetention:
+			return nil, httpapi.NewProblem(http.StatusGone, "delivery_purged",
+				"this delivery was created before the retention period ("+s.cfg.Retention.String()+") and has been purged")
+		case why == GoneSurvey:
+			return nil, httpapi.NewProblem(http.StatusGone, "delivery_purged",
+				"this delivery is no longer stored: it was deleted with its survey")
+		}
 		return nil, deliveryNotFound()
 	}
 	return d, err
@@ -151,6 +172,14 @@ func (s *Service) handleReplayOne(w http.ResponseWriter, r *http.Request) error 
 	d, err := s.get(r)
 	if err != nil {
 		return err
+	}
+	erased, err := outbox.Erased(r.Context(), s.cfg.DB, d.EventID)
+	if err != nil {
+		return err
+	}
+	if erased {
+		return httpapi.NewProblem(http.StatusGone, "event_erased",
+			"the event's payload was erased when its respondent was deleted; it cannot be sent again")
 	}
 	nd, err := s.store.ReplayOne(r.Context(), d, s.cfg.NowFunc())
 	switch {

@@ -37,7 +37,9 @@ type eventArchive interface {
 	Events(ctx context.Context, ids []string) ([]store.Event, error)
 }
 
-// loadEvents reads the payloads and trace headers of events.
+// loadEvents reads the payloads and trace headers of events. Events whose payload was erased
+// (their respondent was deleted) are left out: their deliveries end as event_missing instead
+// of sending an empty envelope.
 func loadEvents(ctx context.Context, archive eventArchive, ids []string) (map[string]storedEvent, error) {
 	out := make(map[string]storedEvent, len(ids))
 	if len(ids) == 0 {
@@ -48,6 +50,9 @@ func loadEvents(ctx context.Context, archive eventArchive, ids []string) (map[st
 		return nil, fmt.Errorf("reading events: %w", err)
 	}
 	for i := range evs {
+		if !evs[i].ErasedAt.IsZero() {
+			continue
+		}
 		out[evs[i].ID] = storedEvent{payload: evs[i].Payload, trace: evs[i].Trace}
 	}
 	return out, nil

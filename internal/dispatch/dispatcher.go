@@ -685,7 +685,8 @@ func (d *Dispatcher) unrecorded(ctx context.Context, eventID string, eps []*endp
 	}
 	out := eps[:0:0]
 	for _, ep := range eps {
-		if !have[delivery.DeliveryID(eventID, ep.ID)] {
+		// Deliveries recorded before ids carried their time have the legacy form.
+		if !have[delivery.DeliveryID(eventID, ep.ID)] && !have[delivery.LegacyDeliveryID(eventID, ep.ID)] {
 			out = append(out, ep)
 		}
 	}

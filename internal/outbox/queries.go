@@ -12,6 +12,9 @@ import (
 type Entry struct {
 	// SurveyID is the event's survey, for the archive's survey index.
 	SurveyID string
+	// UserID is the respondent the event is about ("": none): deleting the respondent erases
+	// the event's payload (store.Events.EraseUser).
+	UserID string
 	// CreatedAt is when the event happened (stored as the row's created_at).
 	CreatedAt time.Time
 	// Message is the event as it will be published: id, type, subject, the exact envelope
@@ -32,6 +35,7 @@ func (e *Entry) Row() store.Event {
 		ID:              e.Message.ID,
 		Type:            e.Message.Type,
 		SurveyID:        e.SurveyID,
+		UserID:          e.UserID,
 		Subject:         e.Message.Subject,
 		Payload:         e.Message.Payload,
 		Trace:           e.Message.Trace,
@@ -53,6 +57,7 @@ func Rows(entries []Entry) []store.Event {
 func entryOf(ev *store.Event) Entry {
 	return Entry{
 		SurveyID:  ev.SurveyID,
+		UserID:    ev.UserID,
 		CreatedAt: ev.CreatedAt,
 		Message: events.Message{
 			ID:              ev.ID,
@@ -112,4 +117,14 @@ func (a *Archive) Events(ctx context.Context, ids []string) ([]store.Event, erro
 // Backlog counts the events not yet published.
 func (a *Archive) Backlog(ctx context.Context) (int, error) {
 	return a.drv.Events().CountUnpublished(ctx)
+}
+
+// Erased reports whether event id's payload was erased (its respondent was deleted; see
+// store.Events.EraseUser); false when it is intact or not stored.
+func Erased(ctx context.Context, db *store.DB, id string) (bool, error) {
+	evs, err := db.Driver.Events().ByID(ctx, []string{id})
+	if err != nil {
+		return false, err
+	}
+	return len(evs) == 1 && !evs[0].ErasedAt.IsZero(), nil
 }

@@ -228,4 +228,15 @@ type Deliveries interface {
 	EnqueuingReplays(ctx context.Context) ([]string, error)
 	// FailReplay marks a running replay failed.
 	FailReplay(ctx context.Context, id, reason string, now time.Time) error
+
+	// DeleteSurvey deletes a survey's deliveries, their attempt logs and the replays that
+	// name it, and records a tombstone covering [since, now] (since: the survey's creation),
+	// and returns how many deliveries it deleted. Meant for the survey's deletion, in its
+	// transaction. From then on RecordResults drops the results of the survey's deliveries
+	// created at or before now (an attempt that was in flight does not bring its delivery
+	// back), while deliveries of a survey created again under the same id are recorded.
+	DeleteSurvey(ctx context.Context, surveyID string, since, now time.Time) (int64, error)
+	// Purged reports whether a delivery created at createdAt may have been deleted with its
+	// survey: some tombstone covers createdAt.
+	Purged(ctx context.Context, createdAt time.Time) (bool, error)
 }

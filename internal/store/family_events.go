@@ -33,7 +33,20 @@ type Events interface {
 	ByID(ctx context.Context, ids []string) ([]Event, error)
 	// CountUnpublished counts the events not yet published (the outbox's backlog).
 	CountUnpublished(ctx context.Context) (int, error)
+
+	// DeleteSurvey deletes every event of a survey (its deletion) and returns how many.
+	DeleteSurvey(ctx context.Context, surveyID string) (int64, error)
+	// EraseUser erases the payloads of the events about respondent userID and returns how
+	// many: the row stays (its deliveries' log names it) with the payload and trace headers
+	// replaced by ErasedPayload and "{}", UserID cleared and ErasedAt set to now. An erased
+	// event that was not published yet is marked published at now, so the outbox never sends
+	// the empty envelope.
+	EraseUser(ctx context.Context, userID string, now time.Time) (int64, error)
 }
+
+// ErasedPayload is the payload an erased event keeps (see Events.EraseUser): an empty JSON
+// object, which no envelope is. Event.ErasedAt, not the payload, tells an erased event.
+const ErasedPayload = "{}"
 
 // Event is one event of the events table.
 type Event struct {
@@ -50,4 +63,8 @@ type Event struct {
 	CreatedAt time.Time
 	// WebhooksVersion is the webhooks version its transaction read (0: unknown).
 	WebhooksVersion int64
+	// UserID is the respondent the event is about ("": none), whose deletion erases it.
+	UserID string
+	// ErasedAt is when the payload was erased (zero: it is intact).
+	ErasedAt time.Time
 }

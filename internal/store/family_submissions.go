@@ -29,6 +29,12 @@ type Submissions interface {
 	OpenSession(ctx context.Context, id, surveyID, userID string, now time.Time) error
 	// CancelOpenSessions cancels the respondent's open sessions and returns their ids.
 	CancelOpenSessions(ctx context.Context, surveyID, userID string, now time.Time) ([]string, error)
+	// DeleteSurvey deletes every submission and session of a survey (its deletion; the
+	// schema's cascade would too, this does not rely on it) and returns how many submissions.
+	DeleteSurvey(ctx context.Context, surveyID string) (int64, error)
+	// DeleteRespondent deletes every submission and session of respondent userID of a survey
+	// (its deletion) and returns how many submissions.
+	DeleteRespondent(ctx context.Context, surveyID, userID string) (int64, error)
 }
 
 // Session statuses (survey_sessions.status).

@@ -332,6 +332,7 @@ func (s *Service) entry(ctx context.Context, ev *events.Event) (outbox.Entry, er
 	}
 	return outbox.Entry{
 		SurveyID:  ev.SurveyID,
+		UserID:    ev.UserID,
 		CreatedAt: ev.Timestamp,
 		Message: events.Message{
 			ID:      ev.ID,

@@ -68,7 +68,9 @@ func (st *Store) UpdateRespondent(ctx context.Context, surveyID, username string
 	return out, err
 }
 
-// DeleteRespondent deletes a respondent and revokes its refresh tokens in one transaction;
+// DeleteRespondent deletes a respondent, in one transaction with its refresh tokens'
+// revocation, its submissions and sessions, and the erasure of its events' payloads (the
+// events keep their rows, with store.ErasedPayload, for their deliveries' log);
 // store.ErrNotFound when absent.
 func (st *Store) DeleteRespondent(ctx context.Context, surveyID, username string, now time.Time) error {
 	return st.drv.InTx(ctx, func(tx store.Executor) error {
@@ -76,7 +78,14 @@ func (st *Store) DeleteRespondent(ctx context.Context, surveyID, username string
 		if err != nil {
 			return err
 		}
-		return tx.Accounts().RevokeRefreshTokensOf(ctx, []string{id}, now)
+		if err := tx.Accounts().RevokeRefreshTokensOf(ctx, []string{id}, now); err != nil {
+			return err
+		}
+		if _, err := tx.Submissions().DeleteRespondent(ctx, surveyID, id); err != nil {
+			return err
+		}
+		_, err = tx.Events().EraseUser(ctx, id, now)
+		return err
 	})
 }
 

@@ -161,12 +161,35 @@ func (st *Store) UpdateSurvey(ctx context.Context, id string, now time.Time, fn 
 	return out, err
 }
 
-// DeleteSurvey deletes a survey (the schema cascades to its respondents, sessions,
-// submissions and webhooks) after revoking its respondents' refresh tokens, in one
-// transaction; store.ErrNotFound when it does not exist.
+// DeleteSurvey deletes a survey with everything recorded about it, in one transaction: its
+// respondents (their refresh tokens revoked), sessions, submissions, webhooks, events,
+// deliveries and attempt logs. Nothing with its id remains, so a survey created again with
+// the same id starts empty. store.ErrNotFound when it does not exist.
+//
+// The survey's row is locked first: an intake transaction of the survey either committed
+// before (and its submissions and events are deleted here) or waits for this one and then
+// finds the survey gone.
 func (st *Store) DeleteSurvey(ctx context.Context, id string, now time.Time) error {
 	return st.drv.InTx(ctx, func(tx store.Executor) error {
+		sv, err := tx.Surveys().SurveyForUpdate(ctx, id)
+		if err != nil {
+			return err
+		}
 		if err := tx.Accounts().RevokeSurveyRefreshTokens(ctx, id, now); err != nil {
+			return err
+		}
+		// Sessions before events: a session's change that committed meanwhile has its event
+		// committed too, and the events' DELETE, a later statement, sees it.
+		if _, err := tx.Submissions().DeleteSurvey(ctx, id); err != nil {
+			return err
+		}
+		if _, err := tx.Events().DeleteSurvey(ctx, id); err != nil {
+			return err
+		}
+		// The tombstone (covering the survey's lifetime) keeps a dispatcher's attempt that is
+		// in flight from recording its delivery again, and lets a replay of a deleted
+		// delivery be answered as purged.
+		if _, err := tx.Deliveries().DeleteSurvey(ctx, id, sv.CreatedAt, now); err != nil {
 			return err
 		}
 		return tx.Surveys().DeleteSurvey(ctx, id)

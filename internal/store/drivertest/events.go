@@ -21,6 +21,8 @@ func testEvents(t *testing.T, open Opener) {
 	t.Run("MarkPublished", func(t *testing.T) { testEventsMarkPublished(t, open(t)) })
 	t.Run("Release", func(t *testing.T) { testEventsRelease(t, open(t)) })
 	t.Run("ByID", func(t *testing.T) { testEventsByID(t, open(t)) })
+	t.Run("EraseUser", func(t *testing.T) { testEventsEraseUser(t, open(t)) })
+	t.Run("DeleteSurvey", func(t *testing.T) { testEventsDeleteSurvey(t, open(t)) })
 }
 
 // intakeEvents returns n events of survey s, created a millisecond apart from start.

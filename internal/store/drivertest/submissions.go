@@ -20,6 +20,7 @@ func testSubmissions(t *testing.T, open Opener) {
 	t.Run("CommitInCallersTx", func(t *testing.T) { testCommitInCallersTx(t, open(t)) })
 	t.Run("CloseSessions", func(t *testing.T) { testCloseSessions(t, open(t)) })
 	t.Run("Sessions", func(t *testing.T) { testSessions(t, open(t)) })
+	t.Run("Erasure", func(t *testing.T) { testSubmissionsErasure(t, open(t)) })
 }
 
 // intakeExec runs setup statements, failing the test on the first error.

@@ -18,8 +18,9 @@ import (
 func (e executor) Deliveries() store.Deliveries {
 	return deliveries{
 		Deliveries: sqlcommon.Deliveries{Read: e.read(), Write: e.write(),
-			NewIDExpr:  "'dlv_' || replace(gen_random_uuid()::text, '-', '')", // PostgreSQL 13+
-			SkipLocked: " FOR UPDATE SKIP LOCKED"},
+			NewIDExpr:        "'dlv_' || replace(gen_random_uuid()::text, '-', '')", // PostgreSQL 13+
+			SkipLocked:       " FOR UPDATE SKIP LOCKED",
+			ReplaySurveyExpr: "filter->>'surveyId'"},
 		e: e,
 	}
 }

@@ -24,6 +24,8 @@ type Deliveries struct {
 	// SkipLocked follows NextReplay's SELECT: on PostgreSQL " FOR UPDATE SKIP LOCKED", so that
 	// two processes never work on the same replay at once.
 	SkipLocked string
+	// ReplaySurveyExpr is the SQL expression of a replays row's filter's surveyId.
+	ReplaySurveyExpr string
 }
 
 func micros(t time.Time) int64 { return t.UnixMicro() }
@@ -62,9 +64,16 @@ var chunkSizes = [...]int{256, 128, 64, 32, 16, 8, 4, 2, 1}
 
 const deliveryCols = 13
 
+// upsertDeliveriesSQL leaves out the deliveries of a survey deleted after they were created
+// (a tombstone of DeleteSurvey covers them): an attempt in flight while its survey was deleted
+// must not bring the delivery back. The tombstones are a few rows; the check is one index probe.
+// The VALUES are cast, since INSERT … SELECT does not give them the columns' types.
 const upsertDeliveriesSQL = `INSERT INTO deliveries (id, event_id, webhook_id, survey_id, type, url, status,
 	attempts, last_status_code, last_error, next_attempt_at, created_at, updated_at)
-VALUES %s
+SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9, v.column10,
+	v.column11, v.column12, v.column13
+FROM (VALUES %s) AS v
+WHERE NOT EXISTS (SELECT 1 FROM delivery_tombstones t WHERE t.survey_id = v.column4 AND t.deleted_at >= v.column12)
 ON CONFLICT (id) DO UPDATE SET url = excluded.url, status = excluded.status, attempts = excluded.attempts,
 	last_status_code = excluded.last_status_code, last_error = excluded.last_error,
 	next_attempt_at = excluded.next_attempt_at, lease_until = NULL, updated_at = excluded.updated_at
@@ -72,9 +81,12 @@ WHERE deliveries.status = 'pending' AND deliveries.attempts <= excluded.attempts
 
 const attemptCols = 7
 
+// insertAttemptsSQL records attempts of stored deliveries only (see upsertDeliveriesSQL).
 const insertAttemptsSQL = `INSERT INTO delivery_attempts (delivery_id, n, started_at, duration_ms, status_code,
 	error, response_body)
-VALUES %s
+SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7
+FROM (VALUES %s) AS v
+WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = v.column1)
 ON CONFLICT (delivery_id, n) DO NOTHING`
 
 // updateCountersSQL applies one batch's outcomes to endpoints' failure counters. Each VALUES
@@ -103,11 +115,37 @@ RETURNING id, survey_id, disabled_reason`
 var upsertDeliveries, insertAttempts = func() (map[int]string, map[int]string) {
 	d, a := map[int]string{}, map[int]string{}
 	for _, n := range chunkSizes {
-		d[n] = fmt.Sprintf(upsertDeliveriesSQL, store.Placeholders(n, deliveryCols, 1))
-		a[n] = fmt.Sprintf(insertAttemptsSQL, store.Placeholders(n, attemptCols, 1))
+		d[n] = fmt.Sprintf(upsertDeliveriesSQL, castRows(n, deliveryTypes))
+		a[n] = fmt.Sprintf(insertAttemptsSQL, castRows(n, attemptTypes))
 	}
 	return d, a
 }()
+
+// The column types of the upserted deliveries and attempts, in VALUES order.
+var (
+	deliveryTypes = []string{"TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "INTEGER", "INTEGER", "TEXT",
+		"BIGINT", "BIGINT", "BIGINT"}
+	attemptTypes = []string{"TEXT", "INTEGER", "BIGINT", "INTEGER", "INTEGER", "TEXT", "TEXT"}
+)
+
+// castRows is n VALUES rows of placeholders numbered from 1, each cast to its column's type.
+func castRows(n int, types []string) string {
+	var b strings.Builder
+	for r := range n {
+		if r > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('(')
+		for c, typ := range types {
+			if c > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, "CAST($%d AS %s)", r*len(types)+c+1, typ)
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
+}
 
 // chunkFor is the largest statement size that fits n rows.
 func chunkFor(n int) int {
@@ -497,4 +535,37 @@ func (q Deliveries) Target(ctx context.Context, webhookID string) (url, surveyID
 		return "", "", false, fmt.Errorf("looking up webhook: %w", err)
 	}
 	return url, surveyID, disabled, nil
+}
+
+// ---- erasure ----
+
+// DeleteSurvey deletes a survey's deliveries, attempts and replays, after its tombstone.
+func (q Deliveries) DeleteSurvey(ctx context.Context, surveyID string, since, now time.Time) (int64, error) {
+	if _, err := q.Write.Exec(ctx, `INSERT INTO delivery_tombstones (survey_id, since, deleted_at) VALUES ($1, $2, $3)`,
+		surveyID, micros(since), micros(now)); err != nil {
+		return 0, fmt.Errorf("recording the tombstone of survey %s: %w", surveyID, err)
+	}
+	if _, err := q.Write.Exec(ctx, `DELETE FROM delivery_attempts
+		WHERE delivery_id IN (SELECT id FROM deliveries WHERE survey_id = $1)`, surveyID); err != nil {
+		return 0, fmt.Errorf("deleting the attempts of survey %s: %w", surveyID, err)
+	}
+	n, err := q.Write.Exec(ctx, `DELETE FROM deliveries WHERE survey_id = $1`, surveyID)
+	if err != nil {
+		return 0, fmt.Errorf("deleting the deliveries of survey %s: %w", surveyID, err)
+	}
+	if _, err := q.Write.Exec(ctx, `DELETE FROM replays WHERE `+q.ReplaySurveyExpr+` = $1`, surveyID); err != nil {
+		return 0, fmt.Errorf("deleting the replays of survey %s: %w", surveyID, err)
+	}
+	return n, nil
+}
+
+// Purged reports whether a tombstone covers createdAt.
+func (q Deliveries) Purged(ctx context.Context, createdAt time.Time) (bool, error) {
+	var n int
+	us := micros(createdAt)
+	if err := q.Read.QueryRow(ctx, `SELECT count(*) FROM delivery_tombstones WHERE since <= $1 AND deleted_at >= $1`,
+		us).Scan(&n); err != nil {
+		return false, fmt.Errorf("reading delivery tombstones: %w", err)
+	}
+	return n > 0, nil
 }

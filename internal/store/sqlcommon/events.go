@@ -21,7 +21,7 @@ type Events struct {
 	LockClause string
 }
 
-const eventColumns = 9
+const eventColumns = 10
 
 // InsertEvents builds the INSERTs of events (one per EventsChunk rows).
 func InsertEvents(claimedUntil time.Time, events []store.Event) ([]Statement, error) {
@@ -41,11 +41,11 @@ func InsertEvents(claimedUntil time.Time, events []store.Event) ([]Statement, er
 				return nil, err
 			}
 			args = append(args, e.ID, e.Type, e.SurveyID, e.Subject, e.Payload, headers, store.Micros(e.CreatedAt), claim,
-				nullVersion(e.WebhooksVersion))
+				nullVersion(e.WebhooksVersion), nullString(e.UserID))
 		}
 		stmts = append(stmts, Statement{
 			SQL: `INSERT INTO events (id, type, survey_id, subject, payload, headers, created_at, claimed_until,
-			webhooks_version) VALUES ` + store.Placeholders(n, eventColumns, 1),
+			webhooks_version, user_id) VALUES ` + store.Placeholders(n, eventColumns, 1),
 			Args: args,
 		})
 		events = events[n:]
@@ -72,8 +72,9 @@ func (e Events) InsertPublished(ctx context.Context, ev store.Event) error {
 		return err
 	}
 	_, err = e.Write.Exec(ctx, `INSERT INTO events (id, type, survey_id, subject, payload, headers, created_at, published_at,
-		webhooks_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)`,
-		ev.ID, ev.Type, ev.SurveyID, ev.Subject, ev.Payload, headers, store.Micros(ev.CreatedAt), nullVersion(ev.WebhooksVersion))
+		webhooks_version, user_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)`,
+		ev.ID, ev.Type, ev.SurveyID, ev.Subject, ev.Payload, headers, store.Micros(ev.CreatedAt), nullVersion(ev.WebhooksVersion),
+		nullString(ev.UserID))
 	if err != nil {
 		return fmt.Errorf("storing a published event: %w", err)
 	}
@@ -131,7 +132,7 @@ func (e Events) CountUnpublished(ctx context.Context) (int, error) {
 }
 
 // eventFields are the columns scanEvents reads.
-const eventFields = "id, type, survey_id, subject, payload, headers, created_at, webhooks_version"
+const eventFields = "id, type, survey_id, subject, payload, headers, created_at, webhooks_version, user_id, erased_at"
 
 // scanEvents reads rows of eventFields and closes them.
 func scanEvents(rows store.Rows) ([]store.Event, error) {
@@ -143,8 +144,11 @@ func scanEvents(rows store.Rows) ([]store.Event, error) {
 			headers []byte
 			created int64
 			version *int64
+			userID  *string
+			erased  *int64
 		)
-		if err := rows.Scan(&ev.ID, &ev.Type, &ev.SurveyID, &ev.Subject, &ev.Payload, &headers, &created, &version); err != nil {
+		if err := rows.Scan(&ev.ID, &ev.Type, &ev.SurveyID, &ev.Subject, &ev.Payload, &headers, &created, &version,
+			&userID, &erased); err != nil {
 			return nil, err
 		}
 		if len(headers) > 2 {
@@ -156,6 +160,12 @@ func scanEvents(rows store.Rows) ([]store.Event, error) {
 		ev.CreatedAt = store.FromMicros(created)
 		if version != nil {
 			ev.WebhooksVersion = *version
+		}
+		if userID != nil {
+			ev.UserID = *userID
+		}
+		if erased != nil {
+			ev.ErasedAt = store.FromMicros(*erased)
 		}
 		out = append(out, ev)
 	}
@@ -213,6 +223,26 @@ func (e Events) Release(ctx context.Context, ids []string, reason string) error 
 		ids = ids[n:]
 	}
 	return nil
+}
+
+// DeleteSurvey implements store.Events.
+func (e Events) DeleteSurvey(ctx context.Context, surveyID string) (int64, error) {
+	n, err := e.Write.Exec(ctx, "DELETE FROM events WHERE survey_id = $1", surveyID)
+	if err != nil {
+		return 0, fmt.Errorf("deleting the events of survey %s: %w", surveyID, err)
+	}
+	return n, nil
+}
+
+// EraseUser implements store.Events.
+func (e Events) EraseUser(ctx context.Context, userID string, now time.Time) (int64, error) {
+	n, err := e.Write.Exec(ctx, `UPDATE events SET payload = '`+store.ErasedPayload+`', headers = '{}', erased_at = $2, user_id = NULL,
+		published_at = COALESCE(published_at, $2), claimed_until = NULL
+		WHERE user_id = $1 AND erased_at IS NULL`, userID, store.Micros(now))
+	if err != nil {
+		return 0, fmt.Errorf("erasing the events of respondent %s: %w", userID, err)
+	}
+	return n, nil
 }
 
 // nullVersion stores an unknown webhooks version (0) as NULL.

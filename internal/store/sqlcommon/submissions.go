@@ -308,6 +308,30 @@ func (s Submissions) CancelOpenSessions(ctx context.Context, surveyID, userID st
 	return ids, nil
 }
 
+// DeleteSurvey implements store.Submissions.
+func (s Submissions) DeleteSurvey(ctx context.Context, surveyID string) (int64, error) {
+	n, err := s.Write.Exec(ctx, "DELETE FROM submissions WHERE survey_id = $1", surveyID)
+	if err != nil {
+		return 0, fmt.Errorf("deleting the submissions of survey %s: %w", surveyID, err)
+	}
+	if _, err := s.Write.Exec(ctx, "DELETE FROM survey_sessions WHERE survey_id = $1", surveyID); err != nil {
+		return 0, fmt.Errorf("deleting the sessions of survey %s: %w", surveyID, err)
+	}
+	return n, nil
+}
+
+// DeleteRespondent implements store.Submissions.
+func (s Submissions) DeleteRespondent(ctx context.Context, surveyID, userID string) (int64, error) {
+	n, err := s.Write.Exec(ctx, "DELETE FROM submissions WHERE survey_id = $1 AND user_id = $2", surveyID, userID)
+	if err != nil {
+		return 0, fmt.Errorf("deleting the submissions of respondent %s: %w", userID, err)
+	}
+	if _, err := s.Write.Exec(ctx, "DELETE FROM survey_sessions WHERE survey_id = $1 AND user_id = $2", surveyID, userID); err != nil {
+		return 0, fmt.Errorf("deleting the sessions of respondent %s: %w", userID, err)
+	}
+	return n, nil
+}
+
 func nullString(s string) *string {
 	if s == "" {
 		return nil

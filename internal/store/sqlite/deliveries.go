@@ -17,7 +17,8 @@ import (
 func (e executor) Deliveries() store.Deliveries {
 	return deliveries{
 		Deliveries: sqlcommon.Deliveries{Read: e.read(), Write: e.write(),
-			NewIDExpr: "'dlv_' || lower(hex(randomblob(16)))"},
+			NewIDExpr:        "'dlv_' || lower(hex(randomblob(16)))",
+			ReplaySurveyExpr: "json_extract(filter, '$.surveyId')"},
 		e: e,
 	}
 }
