@@ -67,10 +67,7 @@ type Conn interface {
 	LockMigrations(ctx context.Context) (unlock func(), err error)
 	Ping(ctx context.Context) error
 	Close()
-	// Name names the database for logs: "postgres" or "sqlite".
-func (db *DB) Name() string { return string(db.Dialect) }
-
-// Native returns the driver's own handle (*pgxpool.Pool, *sql.DB), for its own packages.
+	// Native returns the driver's own handle (*pgxpool.Pool, *sql.DB), for its own packages.
 	Native() any
 }
 
