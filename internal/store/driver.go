@@ -31,4 +31,5 @@ type Executor interface {
 	Events() Events
 	Webhooks() Webhooks
 	Deliveries() Deliveries
+	Leases() Leases
 }

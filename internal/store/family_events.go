@@ -33,6 +33,15 @@ type Events interface {
 	ByID(ctx context.Context, ids []string) ([]Event, error)
 	// CountUnpublished counts the events not yet published (the outbox's backlog).
 	CountUnpublished(ctx context.Context) (int, error)
+
+	// PurgePublished looks at up to limit published events after cursor `after` (the zero
+	// cursor: from the first) whose publication is before cutoff, in (published_at, id)
+	// order, and deletes those that no delivery refers to any more (internal/retention purges
+	// deliveries first). An unpublished event is never deleted.
+	PurgePublished(ctx context.Context, cutoff time.Time, after EventCursor, limit int) (PurgedEvents, error)
+	// OldestPublished is the publication time of the oldest published event; the zero time
+	// when there is none.
+	OldestPublished(ctx context.Context) (time.Time, error)
 }
 
 // Event is one event of the events table.
