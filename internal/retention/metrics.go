@@ -38,7 +38,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "dispatch24_retention_last_success_timestamp_seconds", Help: "When this process last completed a retention purge (Unix time).",
 		}),
 		oldest: &oldestAges{desc: prometheus.NewDesc("dispatch24_retention_oldest_age_seconds",
-			"Age of the oldest row the retention purge may delete, by table (deliveries: finished, by last activity; events: published), as of this process's last purge.",
+			"Age of the oldest retained row by table, as of this process's last purge: the oldest finished delivery by last activity, the oldest published event by publication (pending deliveries keep theirs).",
 			[]string{"table"}, nil), at: map[string]time.Time{}},
 	}
 	for _, t := range []string{tableDeliveries, tableAttempts, tableEvents} {
@@ -63,8 +63,10 @@ func (m *metrics) batch(took time.Duration, table string, n int, table2 string, 
 	}
 }
 
-// oldestAges reports, at scrape time, how old the oldest purgeable row of each table measured
-// by the last purge is now (0 for an empty table; nothing before the first purge).
+// oldestAges reports, at scrape time, how old the oldest retained row of each table that the
+// last purge found is now (0 for none; nothing before the first purge). Pending deliveries,
+// kept however old, are left out; the events they keep are not. Attempts go with their
+// delivery and have no series of their own.
 type oldestAges struct {
 	desc *prometheus.Desc
 	mu   sync.Mutex
