@@ -96,13 +96,15 @@ func BenchmarkPurge(b *testing.B) {
 					cutoff := time.Now().Add(-90 * 24 * time.Hour)
 					b.StartTimer()
 					start := time.Now()
+					var from time.Time
 					for {
 						t := time.Now()
-						got, err := purge.PurgeDeliveries(ctx, cutoff, batch)
+						got, err := purge.PurgeDeliveries(ctx, from, cutoff, batch)
 						if err != nil {
 							b.Fatal(err)
 						}
 						batches = append(batches, time.Since(t))
+						from = got.Last
 						rows += got.Deliveries + got.Attempts
 						if got.Deliveries < batch {
 							break

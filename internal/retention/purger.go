@@ -216,15 +216,17 @@ func (p *Purger) PurgeOnce(ctx context.Context) (Result, error) {
 }
 
 func (p *Purger) purge(ctx context.Context, res *Result) error {
+	var from time.Time
 	for {
 		if err := p.renew(ctx); err != nil {
 			return err
 		}
 		t := time.Now()
-		got, err := p.deliveries.PurgeDeliveries(ctx, res.Cutoff, p.cfg.BatchSize)
+		got, err := p.deliveries.PurgeDeliveries(ctx, from, res.Cutoff, p.cfg.BatchSize)
 		if err != nil {
 			return err
 		}
+		from = got.Last
 		took := time.Since(t)
 		res.Batches++
 		res.Deliveries += got.Deliveries

@@ -9,10 +9,12 @@ import (
 // tables (internal/retention). It stands apart from Deliveries only until both are merged.
 type DeliveriesPurge interface {
 	// PurgeDeliveries deletes up to limit deliveries that are not pending and whose last
-	// activity (updated_at) is before cutoff, the oldest first, with their attempt logs, in one
-	// transaction. A pending delivery is never deleted, however old. On PostgreSQL rows that
-	// another transaction holds are skipped, not waited for.
-	PurgeDeliveries(ctx context.Context, cutoff time.Time, limit int) (PurgedDeliveries, error)
+	// activity (updated_at) is in [from, cutoff), the oldest first, with their attempt logs,
+	// in one transaction. A pending delivery is never deleted, however old. On PostgreSQL rows
+	// that another transaction holds are skipped, not waited for. Passing the previous
+	// batch's Last as from starts the next batch where it ended instead of stepping again over
+	// the index entries of rows already deleted (PostgreSQL keeps them until a VACUUM).
+	PurgeDeliveries(ctx context.Context, from, cutoff time.Time, limit int) (PurgedDeliveries, error)
 	// OldestFinishedDelivery is the last activity of the oldest delivery that is not pending
 	// (the next one the purge deletes); the zero time when there is none.
 	OldestFinishedDelivery(ctx context.Context) (time.Time, error)
@@ -29,6 +31,8 @@ type DeliveriesPurge interface {
 // PurgedDeliveries counts the rows one purge batch deleted.
 type PurgedDeliveries struct {
 	Deliveries, Attempts int
+	// Last is the latest last activity among the deliveries deleted (zero: none).
+	Last time.Time
 }
 
 // ErrVacuumNeeded: the SQLite database does not use incremental auto-vacuum and is too large

@@ -129,12 +129,12 @@ func testPurgeDeliveries(t *testing.T, db *store.DB) {
 	if err != nil || !oldest.Equal(old.Add(-time.Hour)) {
 		t.Fatalf("oldest finished delivery %v (%v), want %v", oldest, err, old.Add(-time.Hour))
 	}
-	got, err := p.PurgeDeliveries(ctx, cutoff, 100)
+	got, err := p.PurgeDeliveries(ctx, time.Time{}, cutoff, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got != (store.PurgedDeliveries{Deliveries: 3, Attempts: 4}) {
-		t.Fatalf("purged %+v, want 3 deliveries and 4 attempts", got)
+	if want := (store.PurgedDeliveries{Deliveries: 3, Attempts: 4, Last: cutoff.Add(-time.Microsecond)}); got != want {
+		t.Fatalf("purged %+v, want %+v", got, want)
 	}
 	for id, want := range map[string]int{"d_old_ok": 0, "d_old_failed": 0, "d_old_skipped": 0, "d_old_pending": 1, "d_edge": 1, "d_new": 1} {
 		if n := retentionCount(t, db, "SELECT count(*) FROM deliveries WHERE id = $1", id); n != want {
@@ -147,7 +147,7 @@ func testPurgeDeliveries(t *testing.T, db *store.DB) {
 	if n := retentionCount(t, db, "SELECT count(*) FROM delivery_attempts WHERE delivery_id IN ('d_old_ok', 'd_old_failed')"); n != 0 {
 		t.Errorf("%d attempts of purged deliveries left", n)
 	}
-	again, err := p.PurgeDeliveries(ctx, cutoff, 100)
+	again, err := p.PurgeDeliveries(ctx, time.Time{}, cutoff, 100)
 	if err != nil || again != (store.PurgedDeliveries{}) {
 		t.Fatalf("second purge: %+v, %v", again, err)
 	}
@@ -156,26 +156,41 @@ func testPurgeDeliveries(t *testing.T, db *store.DB) {
 	}
 }
 
-// PurgeDeliveries takes at most limit deliveries, the oldest first.
+// PurgeDeliveries takes at most limit deliveries, the oldest first, from `from` on (ties
+// included), and says where the batch ended.
 func testPurgeDeliveriesLimit(t *testing.T, db *store.DB) {
 	ctx := context.Background()
 	p := PurgeOf(t, db)
 	base := time.Now().Add(-48 * time.Hour).UTC().Truncate(time.Microsecond)
 	for i := 0; i < 7; i++ {
-		SeedDelivery(t, db, fmt.Sprintf("d_%d", i), "e", "succeeded", base.Add(time.Duration(i)*time.Second), 2)
+		SeedDelivery(t, db, fmt.Sprintf("d_%d", i), "e", "succeeded", base.Add(time.Duration(i/2)*time.Second), 2)
 	}
-	got, err := p.PurgeDeliveries(ctx, base.Add(time.Hour), 3)
-	if err != nil || got != (store.PurgedDeliveries{Deliveries: 3, Attempts: 6}) {
-		t.Fatalf("first batch %+v, %v", got, err)
+	SeedDelivery(t, db, "d_before", "e", "failed", base.Add(-time.Second), 1)
+	cutoff := base.Add(time.Hour)
+	got, err := p.PurgeDeliveries(ctx, base, cutoff, 3) // d_0, d_1 at base, one of d_2/d_3 at base+1s
+	if want := (store.PurgedDeliveries{Deliveries: 3, Attempts: 6, Last: base.Add(time.Second)}); err != nil || got != want {
+		t.Fatalf("first batch %+v, %v; want %+v", got, err, want)
 	}
-	if n := retentionCount(t, db, "SELECT count(*) FROM deliveries WHERE id IN ('d_0', 'd_1', 'd_2')"); n != 0 {
-		t.Errorf("the oldest three were not the ones purged: %d left", n)
+	if n := retentionCount(t, db, "SELECT count(*) FROM deliveries WHERE id IN ('d_0', 'd_1', 'd_before')"); n != 1 {
+		t.Errorf("d_0 and d_1 should be gone and d_before (before from) kept: %d of them left", n)
 	}
+	from := got.Last
 	for _, want := range []int{3, 1, 0} {
-		got, err := p.PurgeDeliveries(ctx, base.Add(time.Hour), 3)
+		got, err := p.PurgeDeliveries(ctx, from, cutoff, 3)
 		if err != nil || got.Deliveries != want || got.Attempts != 2*want {
-			t.Fatalf("batch %+v, %v; want %d deliveries", got, err, want)
+			t.Fatalf("batch from %v: %+v, %v; want %d deliveries", from, got, err, want)
 		}
+		if want > 0 {
+			from = got.Last
+		} else if !got.Last.IsZero() {
+			t.Errorf("an empty batch ended at %v", got.Last)
+		}
+	}
+	if !from.Equal(base.Add(3 * time.Second)) {
+		t.Errorf("the batches ended at %v, want %v", from, base.Add(3*time.Second))
+	}
+	if n := retentionCount(t, db, "SELECT count(*) FROM deliveries"); n != 1 {
+		t.Errorf("%d deliveries left, want d_before", n)
 	}
 }
 
@@ -279,7 +294,7 @@ func testReclaimSpace(t *testing.T, db *store.DB) {
 	for i := 0; i < 200; i++ {
 		SeedDelivery(t, db, fmt.Sprintf("d_%03d", i), "e", "failed", base, 3)
 	}
-	if _, err := p.PurgeDeliveries(ctx, base.Add(time.Hour), 1000); err != nil {
+	if _, err := p.PurgeDeliveries(ctx, time.Time{}, base.Add(time.Hour), 1000); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := p.ReclaimSpace(ctx, 1); err != nil && !errors.Is(err, store.ErrVacuumNeeded) {

@@ -27,24 +27,26 @@ type deliveriesPurge struct {
 // statement, one round trip, one transaction. The attempts are found through their primary
 // key with = ANY(array), a plan that needs no statistics.
 const purgeDeliveries = `WITH doomed AS (
-		SELECT id FROM deliveries WHERE status <> 'pending' AND updated_at < $1
+		SELECT id FROM deliveries WHERE status <> 'pending' AND updated_at >= $3 AND updated_at < $1
 		ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED
 	), gone AS (
 		DELETE FROM deliveries WHERE id = ANY (ARRAY (SELECT id FROM doomed))
 			AND status <> 'pending' AND updated_at < $1
-		RETURNING id
+		RETURNING id, updated_at
 	), logs AS (
 		DELETE FROM delivery_attempts WHERE delivery_id = ANY (ARRAY (SELECT id FROM gone))
 		RETURNING 1
 	)
-	SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM logs)`
+	SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM logs), (SELECT max(updated_at) FROM gone)`
 
 // PurgeDeliveries implements store.DeliveriesPurge.
-func (d deliveriesPurge) PurgeDeliveries(ctx context.Context, cutoff time.Time, limit int) (store.PurgedDeliveries, error) {
+func (d deliveriesPurge) PurgeDeliveries(ctx context.Context, from, cutoff time.Time, limit int) (store.PurgedDeliveries, error) {
 	var out store.PurgedDeliveries
-	if err := d.e.write().QueryRow(ctx, purgeDeliveries, store.Micros(cutoff), limit).Scan(&out.Deliveries, &out.Attempts); err != nil {
+	var last *int64
+	if err := d.e.write().QueryRow(ctx, purgeDeliveries, store.Micros(cutoff), limit, store.Micros(from)).Scan(&out.Deliveries, &out.Attempts, &last); err != nil {
 		return store.PurgedDeliveries{}, fmt.Errorf("purging deliveries: %w", err)
 	}
+	out.Last = store.NullMicros(last)
 	return out, nil
 }
 

@@ -25,19 +25,32 @@ type deliveriesPurge struct {
 // named so that SQLite plans nothing else whatever its statistics. Both deletes of a batch
 // run it in one write transaction, which no other writer can enter, so both see one set.
 const expiredDeliveries = `SELECT id FROM deliveries INDEXED BY deliveries_expiry_idx
-	WHERE status <> 'pending' AND updated_at < $1 ORDER BY updated_at LIMIT $2`
+	WHERE status <> 'pending' AND updated_at >= $3 AND updated_at < $1 ORDER BY updated_at LIMIT $2`
+
+// lastExpired is the latest last activity of the batch expiredDeliveries selects.
+const lastExpired = `SELECT max(updated_at) FROM (SELECT updated_at FROM deliveries INDEXED BY deliveries_expiry_idx
+	WHERE status <> 'pending' AND updated_at >= $3 AND updated_at < $1 ORDER BY updated_at LIMIT $2)`
 
 // PurgeDeliveries implements store.DeliveriesPurge: the attempts, then the deliveries, in one
 // transaction of the writer (the caller's, if any).
-func (d deliveriesPurge) PurgeDeliveries(ctx context.Context, cutoff time.Time, limit int) (store.PurgedDeliveries, error) {
+func (d deliveriesPurge) PurgeDeliveries(ctx context.Context, from, cutoff time.Time, limit int) (store.PurgedDeliveries, error) {
 	var out store.PurgedDeliveries
+	args := []any{store.Micros(cutoff), limit, store.Micros(from)}
 	run := func(tx store.Querier) error {
-		n, err := tx.Exec(ctx, "DELETE FROM delivery_attempts WHERE delivery_id IN ("+expiredDeliveries+")", store.Micros(cutoff), limit)
+		var last *int64
+		if err := tx.QueryRow(ctx, lastExpired, args...).Scan(&last); err != nil {
+			return err
+		}
+		if last == nil {
+			return nil
+		}
+		out.Last = store.FromMicros(*last)
+		n, err := tx.Exec(ctx, "DELETE FROM delivery_attempts WHERE delivery_id IN ("+expiredDeliveries+")", args...)
 		if err != nil {
 			return err
 		}
 		out.Attempts = int(n)
-		n, err = tx.Exec(ctx, "DELETE FROM deliveries WHERE id IN ("+expiredDeliveries+")", store.Micros(cutoff), limit)
+		n, err = tx.Exec(ctx, "DELETE FROM deliveries WHERE id IN ("+expiredDeliveries+")", args...)
 		out.Deliveries = int(n)
 		return err
 	}
