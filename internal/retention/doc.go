@@ -50,7 +50,7 @@
 // behind; the files keep their size. SQLite: PRAGMA incremental_vacuum, 2,048 pages a step
 // with the same pacing, truncates the file. It needs auto_vacuum=INCREMENTAL, which SQLite only
 // takes on an empty database or with a VACUUM that rewrites the whole file under the writer
-// lock: the purger does that itself for a database of at most 64 MiB (well under a second);
+// lock: the purger does that itself for a database of at most 64 MiB;
 // a larger one (created by an older release) keeps reusing its free pages for new rows, and
 // the README tells the operator how to convert it offline.
 //

@@ -110,6 +110,7 @@ type Purger struct {
 	metrics    *metrics
 
 	vacuumWarn sync.Once
+	prepared   bool // ReclaimSpace has run once (SQLite: converted while still small)
 	// afterBatch, when set (tests), runs after every batch.
 	afterBatch func()
 }
@@ -261,11 +262,20 @@ func (p *Purger) purge(ctx context.Context, res *Result) error {
 			return err
 		}
 	}
-	if res.Rows() > 0 {
+	switch {
+	case res.Rows() > 0:
 		if err := p.reclaim(ctx); err != nil {
 			return err
 		}
+	case !p.prepared:
+		// The first purge prepares even with nothing to delete: a new SQLite database is
+		// switched to incremental auto-vacuum while it is small, not when its first rows
+		// expire, by which time it may be too large to switch while running.
+		if _, err := p.deliveries.ReclaimSpace(ctx, 0); err != nil && !errors.Is(err, store.ErrVacuumNeeded) {
+			return err
+		}
 	}
+	p.prepared = true
 	return p.measureOldest(ctx)
 }
 

@@ -186,6 +186,30 @@ func TestOnePurgerAtATime(t *testing.T) {
 	})
 }
 
+// The first purge switches a new SQLite database to incremental auto-vacuum, though nothing
+// has expired yet.
+func TestFirstPurgePreparesSQLite(t *testing.T) {
+	t.Parallel()
+	db := storetest.SQLite(t)
+	mode := func() int {
+		var m int
+		if err := db.QueryRow(context.Background(), "PRAGMA auto_vacuum").Scan(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	if m := mode(); m == 2 {
+		t.Fatal("the database is incremental before any purge: the test proves nothing")
+	}
+	res, err := newPurger(t, db, "a", nil).PurgeOnce(context.Background())
+	if err != nil || res.Rows() != 0 {
+		t.Fatalf("purge %+v, %v", res, err)
+	}
+	if m := mode(); m != 2 {
+		t.Fatalf("auto_vacuum %d after the first purge, want 2 (incremental)", m)
+	}
+}
+
 // With RETENTION=0 Run purges nothing and returns when its context ends.
 func TestRetentionOff(t *testing.T) {
 	t.Parallel()

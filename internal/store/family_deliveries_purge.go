@@ -24,7 +24,8 @@ type DeliveriesPurge interface {
 	// without incremental auto-vacuum once; a large one returns ErrVacuumNeeded, and its
 	// free pages are still reused for new rows). PostgreSQL runs a throttled VACUUM of the
 	// purged tables, which makes their dead rows' space reusable where autovacuum is off or
-	// behind, and reports 0.
+	// behind, and reports 0. With maxPages 0 it only prepares: SQLite converts a small
+	// database, PostgreSQL does nothing.
 	ReclaimSpace(ctx context.Context, maxPages int) (remaining int, err error)
 }
 

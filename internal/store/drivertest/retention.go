@@ -297,6 +297,9 @@ func testReclaimSpace(t *testing.T, db *store.DB) {
 	if _, err := p.PurgeDeliveries(ctx, time.Time{}, base.Add(time.Hour), 1000); err != nil {
 		t.Fatal(err)
 	}
+	if left, err := p.ReclaimSpace(ctx, 0); err != nil || left < 0 {
+		t.Fatalf("preparing: %d, %v", left, err)
+	}
 	if _, err := p.ReclaimSpace(ctx, 1); err != nil && !errors.Is(err, store.ErrVacuumNeeded) {
 		t.Fatal(err)
 	}

@@ -67,8 +67,8 @@ func (d deliveriesPurge) PurgeDeliveries(ctx context.Context, from, cutoff time.
 }
 
 // convertLimit is the largest database converted to incremental auto-vacuum while the service
-// runs: VACUUM rewrites the whole file and holds the one writer meanwhile (about a second per
-// 100 MiB on a laptop's SSD; intake waits that long once).
+// runs: VACUUM rewrites the whole file and holds the one writer meanwhile, so intake waits
+// once for as long as rewriting this much takes.
 const convertLimit = 64 << 20
 
 // ReclaimSpace implements store.DeliveriesPurge: PRAGMA incremental_vacuum(maxPages) on the
@@ -101,8 +101,10 @@ func (d deliveriesPurge) ReclaimSpace(ctx context.Context, maxPages int) (int, e
 			return 0, fmt.Errorf("enabling incremental auto-vacuum: %w", err)
 		}
 	}
-	if _, err := w.Exec(ctx, fmt.Sprintf("PRAGMA incremental_vacuum(%d)", max(maxPages, 1))); err != nil {
-		return 0, fmt.Errorf("reclaiming space: %w", err)
+	if maxPages > 0 {
+		if _, err := w.Exec(ctx, fmt.Sprintf("PRAGMA incremental_vacuum(%d)", maxPages)); err != nil {
+			return 0, fmt.Errorf("reclaiming space: %w", err)
+		}
 	}
 	var free int
 	if err := w.QueryRow(ctx, "PRAGMA freelist_count").Scan(&free); err != nil {
