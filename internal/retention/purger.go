@@ -31,8 +31,12 @@ type Config struct {
 	Interval   time.Duration
 	FirstDelay time.Duration
 	// BatchSize is the most deliveries (with their attempts) or events one batch deletes
-	// (default 1000): one short transaction each.
+	// (default 1000): one short transaction each. Batches shrink (down to 50) while they
+	// take longer than twice BatchTarget and grow back while they take less than half of it,
+	// so that a slow store (SQLite's one writer, a busy disk) is held only briefly.
 	BatchSize int
+	// BatchTarget is the duration batches aim at (default 25ms).
+	BatchTarget time.Duration
 	// Pause is the least pause after each batch (default 20ms). The purger also pauses at
 	// least as long as the batch took, so it holds its connection (SQLite: the one writer)
 	// at most half of the time.
@@ -63,6 +67,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = 1000
+	}
+	if c.BatchTarget <= 0 {
+		c.BatchTarget = 25 * time.Millisecond
 	}
 	if c.Pause <= 0 {
 		c.Pause = 20 * time.Millisecond
@@ -218,12 +225,13 @@ func (p *Purger) PurgeOnce(ctx context.Context) (Result, error) {
 
 func (p *Purger) purge(ctx context.Context, res *Result) error {
 	var from time.Time
+	size := p.cfg.BatchSize
 	for {
 		if err := p.renew(ctx); err != nil {
 			return err
 		}
 		t := time.Now()
-		got, err := p.deliveries.PurgeDeliveries(ctx, from, res.Cutoff, p.cfg.BatchSize)
+		got, err := p.deliveries.PurgeDeliveries(ctx, from, res.Cutoff, size)
 		if err != nil {
 			return err
 		}
@@ -233,20 +241,22 @@ func (p *Purger) purge(ctx context.Context, res *Result) error {
 		res.Deliveries += got.Deliveries
 		res.Attempts += got.Attempts
 		p.metrics.batch(took, tableDeliveries, got.Deliveries, tableAttempts, got.Attempts)
-		if got.Deliveries < p.cfg.BatchSize {
+		if got.Deliveries < size {
 			break
 		}
+		size = p.resize(size, took)
 		if err := p.pause(ctx, took); err != nil {
 			return err
 		}
 	}
 	var cursor store.EventCursor
+	size = p.cfg.BatchSize
 	for {
 		if err := p.renew(ctx); err != nil {
 			return err
 		}
 		t := time.Now()
-		got, err := p.events.PurgePublished(ctx, res.Cutoff, cursor, p.cfg.BatchSize)
+		got, err := p.events.PurgePublished(ctx, res.Cutoff, cursor, size)
 		if err != nil {
 			return err
 		}
@@ -254,9 +264,10 @@ func (p *Purger) purge(ctx context.Context, res *Result) error {
 		res.Batches++
 		res.Events += got.Deleted
 		p.metrics.batch(took, tableEvents, got.Deleted, "", 0)
-		if got.Scanned < p.cfg.BatchSize {
+		if got.Scanned < size {
 			break
 		}
+		size = p.resize(size, took)
 		cursor = got.Next
 		if err := p.pause(ctx, took); err != nil {
 			return err
@@ -277,6 +288,20 @@ func (p *Purger) purge(ctx context.Context, res *Result) error {
 	}
 	p.prepared = true
 	return p.measureOldest(ctx)
+}
+
+// minBatch is the least batch size resize goes down to.
+const minBatch = 50
+
+// resize is the next batch's size after one of size rows took `took`.
+func (p *Purger) resize(size int, took time.Duration) int {
+	switch {
+	case took > 2*p.cfg.BatchTarget:
+		return max(size/2, min(minBatch, p.cfg.BatchSize))
+	case took < p.cfg.BatchTarget/2:
+		return min(size*2, p.cfg.BatchSize)
+	}
+	return size
 }
 
 // reclaim gives the deleted rows' space back, step by step, pausing between steps as between
