@@ -120,10 +120,14 @@ func TestPurgeDuringDeliveryLosesNothingPending(t *testing.T) {
 	if err := <-purged; err != nil {
 		t.Fatal(err)
 	}
+	// The last results are written in batches after the receiver answered: wait for them.
 	var pending, ancient, orphanAttempts int
-	if err := w.db.QueryRow(ctx, "SELECT count(*) FROM deliveries WHERE status = 'pending' AND id <> 'dlv_ancient'").Scan(&pending); err != nil {
-		t.Fatal(err)
-	}
+	waitFor(t, 30*time.Second, "every delivery but the ancient one to finish", func() bool {
+		if err := w.db.QueryRow(ctx, "SELECT count(*) FROM deliveries WHERE status = 'pending' AND id <> 'dlv_ancient'").Scan(&pending); err != nil {
+			t.Fatal(err)
+		}
+		return pending == 0
+	})
 	if err := w.db.QueryRow(ctx, "SELECT count(*) FROM deliveries WHERE id = 'dlv_ancient'").Scan(&ancient); err != nil {
 		t.Fatal(err)
 	}
