@@ -11,6 +11,7 @@ import (
 	"github.com/dispatch24/dispatch24/internal/httpapi"
 	"github.com/dispatch24/dispatch24/internal/outbox"
 	"github.com/dispatch24/dispatch24/internal/password"
+	"github.com/dispatch24/dispatch24/internal/retention"
 	"github.com/dispatch24/dispatch24/internal/submission"
 	"github.com/dispatch24/dispatch24/internal/survey"
 	"github.com/dispatch24/dispatch24/pkg/webhook"
@@ -113,6 +114,14 @@ func newModules(ctx context.Context, env *app.Env, stdout io.Writer) (*modules, 
 		return nil, err
 	}
 	m.components = append(m.components, app.Component{Name: "password-hash-upgrade", Run: surveys.RunHashUpgrades})
+	// The retention purge runs in every api and dispatcher; a lease in the store lets one of
+	// them purge at a time.
+	purger, err := retention.New(retention.Config{DB: env.DB, Retention: env.Config.Retention,
+		Registerer: env.Metrics.Registry, Logger: env.Logger.With("component", "retention")})
+	if err != nil {
+		return nil, err
+	}
+	m.components = append(m.components, app.Component{Name: "retention", Run: purger.Run})
 	// In-process delivery workers (embedded mode, or DISPATCH_IN_PROCESS=true), sharing the
 	// process's webhook client.
 	if env.Config.DispatchInProcess {

@@ -38,6 +38,7 @@ import (
 	"github.com/dispatch24/dispatch24/internal/endpoint"
 	"github.com/dispatch24/dispatch24/internal/httpapi"
 	"github.com/dispatch24/dispatch24/internal/opscli"
+	"github.com/dispatch24/dispatch24/internal/retention"
 	"github.com/dispatch24/dispatch24/internal/survey"
 	"github.com/dispatch24/dispatch24/internal/telemetry"
 	"github.com/dispatch24/dispatch24/pkg/webhook"
@@ -167,6 +168,14 @@ func runWorkers(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 
+	// The retention purge runs in every api and dispatcher; a lease in the store lets one of
+	// them purge at a time.
+	purger, err := retention.New(retention.Config{DB: env.DB, Retention: cfg.Retention, Registerer: metrics.Registry,
+		Logger: logger.With("component", "retention")})
+	if err != nil {
+		return err
+	}
+
 	rt := httpapi.NewRouter(nil, logger)
 	// Not ready without NATS: consuming is the dispatcher's job.
 	httpapi.RegisterHealth(rt, env.ReadyChecks(true)...)
@@ -186,6 +195,7 @@ func runWorkers(ctx context.Context, args []string, getenv func(string) string, 
 		}},
 		app.Component{Name: "nats", Run: env.Link.Run},
 		app.Component{Name: "dispatcher", Run: d.Run},
+		app.Component{Name: "retention", Run: purger.Run},
 	)
 	logger.Info("stopped", "err", err)
 	if errors.Is(err, context.Canceled) {

@@ -144,7 +144,7 @@ func (env *Env) openNATS(ctx context.Context) error {
 	env.Link, err = NewNATSLink(NATSLinkConfig{
 		Conn:     env.NC,
 		Logger:   logger,
-		Stream:   events.StreamConfig{Replicas: replicas},
+		Stream:   streamConfig(cfg, replicas),
 		Consumer: events.ConsumerConfig{AckWait: 2*cfg.WebhookTimeout + 30*time.Second},
 	})
 	if err != nil {
@@ -160,6 +160,24 @@ func (env *Env) openNATS(ctx context.Context) error {
 	}
 	logger.Debug("NATS opened", "embedded", cfg.Embedded, "state", env.Link.State(), "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// streamConfig sizes the events stream from the configuration: MaxAge is RETENTION (0: no
+// bound), and NATS_STREAM_MAX_BYTES and NATS_STREAM_MAX_MSGS bound its size (0: no bound).
+// The link applies them to an existing stream at every start.
+func streamConfig(cfg *config.Config, replicas int) events.StreamConfig {
+	unbounded := func(v int64) int64 {
+		if v == 0 {
+			return -1
+		}
+		return v
+	}
+	return events.StreamConfig{
+		Replicas: replicas,
+		MaxAge:   time.Duration(unbounded(int64(cfg.Retention))),
+		MaxBytes: unbounded(cfg.StreamMaxBytes),
+		MaxMsgs:  unbounded(cfg.StreamMaxMsgs),
+	}
 }
 
 // Close closes the NATS connection (draining it), the embedded server and the store.

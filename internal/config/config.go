@@ -92,6 +92,16 @@ type Config struct {
 	// X-Forwarded-For the api believes: only a request whose TCP peer is inside them has its
 	// client address taken from that header (for the sign-in rate limit and logs).
 	TrustedProxies []netip.Prefix
+	// Retention (RETENTION, default 2160h, 90 days; 0 keeps everything) is how long events,
+	// deliveries and attempt logs are kept after their last activity (internal/retention);
+	// pending deliveries are kept however old. It is also the events stream's MaxAge. At
+	// least 1h when set: the stream drops events that no dispatcher took within it.
+	Retention time.Duration
+	// StreamMaxBytes (NATS_STREAM_MAX_BYTES, default 2GiB; 0: no limit) and StreamMaxMsgs
+	// (NATS_STREAM_MAX_MSGS, default 1000000; 0: no limit) bound the events stream. A full
+	// stream refuses new events, which stay in the outbox until dispatchers drain it.
+	StreamMaxBytes int64
+	StreamMaxMsgs  int64
 
 	// Embedded reports whether NATS runs in-process (NATS_URL unset).
 	Embedded bool
@@ -150,7 +160,16 @@ var Vars = []Var{
 	{"LOG_LEVEL", "info", false, "debug, info, warn or error"},
 	{"SHUTDOWN_TIMEOUT", "10s", false, "graceful shutdown bound"},
 	{"TRUSTED_PROXIES", "", false, "CIDRs of reverse proxies whose X-Forwarded-For gives the client address"},
+	{"RETENTION", DefaultRetention, false, "keep events, deliveries and attempt logs this long after their last activity (0 = forever; at least 1h)"},
+	{"NATS_STREAM_MAX_BYTES", "2GiB", false, "size limit of the events stream (bytes, or with KiB, MiB, GiB, TiB; 0 = none)"},
+	{"NATS_STREAM_MAX_MSGS", "1000000", false, "message limit of the events stream (0 = none)"},
 }
+
+// DefaultRetention is the contract's RETENTION default (90 days).
+const DefaultRetention = "2160h"
+
+// MinRetention is the shortest RETENTION other than 0.
+const MinRetention = time.Hour
 
 // programVars are the variables whose default or meaning differ for one program. The
 // dispatcher has no embedded mode (the api runs the workers itself there), so it requires the
@@ -406,6 +425,15 @@ func build(name string, raw map[string]string, numCPU int) (*Config, error) {
 	if c.TrustedProxies, err = ParsePrefixes(raw["TRUSTED_PROXIES"]); err != nil {
 		return nil, fail("TRUSTED_PROXIES", err.Error())
 	}
+	if c.Retention, err = time.ParseDuration(raw["RETENTION"]); err != nil || c.Retention < 0 || (c.Retention > 0 && c.Retention < MinRetention) {
+		return nil, fail("RETENTION", "want 0 (keep everything) or a duration of at least 1h, such as 2160h (90 days)")
+	}
+	if c.StreamMaxBytes, err = ParseBytes(raw["NATS_STREAM_MAX_BYTES"]); err != nil {
+		return nil, fail("NATS_STREAM_MAX_BYTES", err.Error())
+	}
+	if c.StreamMaxMsgs, err = strconv.ParseInt(raw["NATS_STREAM_MAX_MSGS"], 10, 64); err != nil || c.StreamMaxMsgs < 0 {
+		return nil, fail("NATS_STREAM_MAX_MSGS", "want a whole number ≥ 0 (0: no limit)")
+	}
 	return c, nil
 }
 
@@ -443,6 +471,24 @@ func ParseSchedule(s string) ([]time.Duration, error) {
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// ParseBytes parses a size: a whole number of bytes, optionally followed by KiB, MiB, GiB or
+// TiB (powers of 1024). 0 means no limit.
+func ParseBytes(s string) (int64, error) {
+	bad := errors.New("want a size such as 2GiB, 512MiB or a number of bytes (0: no limit)")
+	num, unit := s, int64(1)
+	for suffix, mult := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40} {
+		if n, ok := strings.CutSuffix(s, suffix); ok {
+			num, unit = strings.TrimSpace(n), mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/unit {
+		return 0, bad
+	}
+	return n * unit, nil
 }
 
 // ParseNets parses a comma-separated list of CIDRs; a bare address counts as a single host.
@@ -544,6 +590,9 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("log_format", c.LogFormat),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("trusted_proxies", joinPrefixes(c.TrustedProxies)),
+		slog.Duration("retention", c.Retention),
+		slog.Int64("nats_stream_max_bytes", c.StreamMaxBytes),
+		slog.Int64("nats_stream_max_msgs", c.StreamMaxMsgs),
 	)
 }
 

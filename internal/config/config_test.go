@@ -88,6 +88,9 @@ func TestInvalid(t *testing.T) {
 		"SECRETS_KEY":            {"SECRETS_KEY": "short"},
 		"SECRETS_KEY_PREVIOUS":   {"SECRETS_KEY_PREVIOUS": testSecretsKey + ",short"},
 		"TRUSTED_PROXIES":        {"TRUSTED_PROXIES": "10.0.0.0/8,proxy.internal"},
+		"RETENTION":              {"RETENTION": "-1h"},
+		"NATS_STREAM_MAX_BYTES":  {"NATS_STREAM_MAX_BYTES": "2GB"},
+		"NATS_STREAM_MAX_MSGS":   {"NATS_STREAM_MAX_MSGS": "-1"},
 	}
 	for name, vars := range cases {
 		_, err := Load("api", nil, env(vars), 2, io.Discard)
@@ -308,5 +311,43 @@ func TestResetPasswordNeedsStoreOnly(t *testing.T) {
 	}
 	if len(c.AdminGiven) != 1 || c.AdminGiven[0] != "ADMIN_PASSWORD" {
 		t.Errorf("AdminGiven = %v, want [ADMIN_PASSWORD] (ADMIN_EMAIL was defaulted)", c.AdminGiven)
+	}
+}
+
+// TestRetention: RETENTION defaults to 90 days, 0 keeps everything, and a value under an hour
+// (the stream would drop events an outage kept from the dispatchers) or unparseable is
+// refused; the stream limits take sizes with binary units, 0 for none.
+func TestRetention(t *testing.T) {
+	t.Parallel()
+	c, err := Load("dispatcher", nil, env(map[string]string{"DATABASE_URL": "postgres://db/x", "NATS_URL": "nats://n:4222",
+		"SECRETS_KEY": testSecretsKey}), 2, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Retention != 90*24*time.Hour || c.StreamMaxBytes != 2<<30 || c.StreamMaxMsgs != 1000000 {
+		t.Errorf("defaults: retention %s, max bytes %d, max msgs %d", c.Retention, c.StreamMaxBytes, c.StreamMaxMsgs)
+	}
+	for v, want := range map[string]time.Duration{"0": 0, "0s": 0, "1h": time.Hour, "720h": 720 * time.Hour} {
+		c, err := Load("api", nil, env(map[string]string{"RETENTION": v}), 2, io.Discard)
+		if err != nil || c.Retention != want {
+			t.Errorf("RETENTION=%s: %v, %v; want %s", v, c, err, want)
+		}
+	}
+	for _, v := range []string{"59m", "-1h", "90d", "forever"} {
+		_, err := Load("api", nil, env(map[string]string{"RETENTION": v}), 2, io.Discard)
+		var cerr *Error
+		if !errors.As(err, &cerr) || cerr.Var != "RETENTION" {
+			t.Errorf("RETENTION=%s: got %v", v, err)
+		}
+	}
+	for v, want := range map[string]int64{"0": 0, "1024": 1024, "512MiB": 512 << 20, "2 GiB": 2 << 30, "1TiB": 1 << 40, "3KiB": 3 << 10} {
+		if got, err := ParseBytes(v); err != nil || got != want {
+			t.Errorf("ParseBytes(%q) = %d, %v; want %d", v, got, err, want)
+		}
+	}
+	for _, v := range []string{"", "-1", "1.5GiB", "2GB", "GiB", "99999999999TiB"} {
+		if got, err := ParseBytes(v); err == nil {
+			t.Errorf("ParseBytes(%q) = %d, want an error", v, got)
+		}
 	}
 }

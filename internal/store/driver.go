@@ -32,4 +32,5 @@ type Executor interface {
 	Events() Events
 	Webhooks() Webhooks
 	Deliveries() Deliveries
+	Leases() Leases
 }

@@ -42,6 +42,14 @@ type Events interface {
 	// event that was not published yet is marked published at now, so the outbox never sends
 	// the empty envelope.
 	EraseUser(ctx context.Context, userID string, now time.Time) (int64, error)
+	// PurgePublished looks at up to limit published events after cursor `after` (the zero
+	// cursor: from the first) whose publication is before cutoff, in (published_at, id)
+	// order, and deletes those that no delivery refers to any more (internal/retention purges
+	// deliveries first). An unpublished event is never deleted.
+	PurgePublished(ctx context.Context, cutoff time.Time, after EventCursor, limit int) (PurgedEvents, error)
+	// OldestPublished is the publication time of the oldest published event; the zero time
+	// when there is none.
+	OldestPublished(ctx context.Context) (time.Time, error)
 }
 
 // ErasedPayload is the payload an erased event keeps (see Events.EraseUser): an empty JSON

@@ -13,7 +13,10 @@
 //     dispatch24.events.demo-survey.survey.session.submitted.
 //   - Retention: work queue. A message leaves the stream once a dispatcher has recorded its
 //     deliveries in the store and acked it; the store is the archive that retries and
-//     replays read from. MaxAge 7 days bounds what an absent dispatcher fleet leaves behind.
+//     replays read from. MaxAge (the binaries: RETENTION; default 7 days) bounds what an
+//     absent dispatcher fleet leaves behind, and MaxBytes/MaxMsgs its size. A full stream
+//     discards new messages, not old ones: the publish fails and the event stays in the
+//     outbox until dispatchers make room, instead of an event nobody took being dropped.
 //   - File storage; replicas 1 on the embedded server, up to 3 on a cluster.
 //   - Duplicate window 2 minutes: publishes carry Nats-Msg-Id = event id, so the outbox
 //     relay re-publishing after a lost ack does not duplicate. Older duplicates are caught by

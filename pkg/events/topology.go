@@ -56,8 +56,12 @@ func versionAtLeast(have, want string) bool {
 type StreamConfig struct {
 	// Replicas is 1 on a single server, 3 on a cluster (default 1).
 	Replicas int
-	// MaxAge bounds how long an unconsumed event stays (default 7 days).
+	// MaxAge bounds how long an unconsumed event stays (default 7 days; negative: no bound).
 	MaxAge time.Duration
+	// MaxBytes and MaxMsgs bound the stream's size (default, or negative: no bound). A full
+	// stream refuses new messages (discard new): a work queue must not drop events that no
+	// dispatcher has taken, and a refused publish stays in the publisher's outbox.
+	MaxBytes, MaxMsgs int64
 	// DuplicateWindow is how long Nats-Msg-Id deduplication remembers ids (default 2 minutes).
 	DuplicateWindow time.Duration
 }
@@ -66,8 +70,17 @@ func (c StreamConfig) withDefaults() StreamConfig {
 	if c.Replicas <= 0 {
 		c.Replicas = 1
 	}
-	if c.MaxAge <= 0 {
+	switch {
+	case c.MaxAge == 0:
 		c.MaxAge = 7 * 24 * time.Hour
+	case c.MaxAge < 0:
+		c.MaxAge = 0 // JetStream's "no limit"
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = -1
+	}
+	if c.MaxMsgs <= 0 {
+		c.MaxMsgs = -1
 	}
 	if c.DuplicateWindow <= 0 {
 		c.DuplicateWindow = 2 * time.Minute
@@ -75,7 +88,7 @@ func (c StreamConfig) withDefaults() StreamConfig {
 	return c
 }
 
-// EnsureStream creates or updates the events stream.
+// EnsureStream creates or updates the events stream: an existing stream takes cfg's limits.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.Stream, error) {
 	cfg = cfg.withDefaults()
 	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
@@ -86,8 +99,10 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 		Storage:     jetstream.FileStorage,
 		Replicas:    cfg.Replicas,
 		MaxAge:      cfg.MaxAge,
+		MaxBytes:    cfg.MaxBytes,
+		MaxMsgs:     cfg.MaxMsgs,
 		Duplicates:  cfg.DuplicateWindow,
-		Discard:     jetstream.DiscardOld,
+		Discard:     jetstream.DiscardNew,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating stream %s: %w", StreamName, err)
