@@ -103,7 +103,7 @@ func newModules(ctx context.Context, env *app.Env, stdout io.Writer) (*modules, 
 	if err != nil {
 		return nil, err
 	}
-	deliveries, err := delivery.NewService(delivery.Config{DB: env.DB, Replayer: replayer, Logger: env.Logger})
+	deliveries, err := delivery.NewService(delivery.Config{DB: env.DB, Replayer: replayer, Logger: env.Logger, Retention: env.Config.Retention})
 	if err != nil {
 		return nil, err
 	}
