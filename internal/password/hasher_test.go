@@ -151,7 +151,12 @@ func TestUpgrade(t *testing.T) {
 	}
 
 	h := NewHasher(HasherConfig{Slots: 1, SlotMemory: 256, MaxWait: time.Millisecond})
-	release, _ := h.Acquire(t.Context(), 1)
+	// tryAcquire, not Acquire: Acquire gives up at once when its MaxWait of 1 ms has already
+	// passed (a slow, -race run), which left the room free and made this test flaky.
+	release, ok := h.tryAcquire(1)
+	if !ok {
+		t.Fatal("an idle Hasher refused room")
+	}
 	if _, err := h.UpgradeIdle(imported, full); !errors.Is(err, ErrBusy) {
 		t.Fatalf("UpgradeIdle without room: %v, want ErrBusy at once", err)
 	}
