@@ -22,6 +22,7 @@ func (e executor) surveysCommon() sqlcommon.Surveys {
 		ForUpdate: " FOR UPDATE",
 		BatchRows: surveysImportBatchRows,
 		// jsonb takes the encoded bytes as they are.
-		JSON: func(b []byte) any { return b },
+		JSON:          func(b []byte) any { return b },
+		UsernameArray: true,
 	}
 }
