@@ -163,6 +163,12 @@ func TestConsoleLayoutInBrowser(t *testing.T) {
 	}, &replay); code != 202 || replay.ReplayID == "" {
 		t.Fatalf("range replay: %d", code)
 	}
+	// A disabled webhook with the long URL: the first page lists it above the deliveries.
+	var off struct{ ID string }
+	if code := apiCall(t, "POST", f.url+"/api/admin/surveys/demo/webhooks", token, map[string]any{"url": longURL + "&copy=2"}, &off); code != 201 ||
+		apiCall(t, "PATCH", f.url+"/api/admin/surveys/demo/webhooks/"+off.ID, token, map[string]any{"disabled": true}, nil) != 200 {
+		t.Fatal("creating a disabled webhook failed")
+	}
 
 	bctx := newBrowser(t, 3*time.Minute)
 

@@ -94,7 +94,7 @@ func newModules(ctx context.Context, env *app.Env, stdout io.Writer) (*modules, 
 	}
 	endpoints, err := endpoint.NewService(endpoint.Config{
 		DB: env.DB, Secrets: env.Secrets, Surveys: surveys.Store(), Client: webhookClient, AllowNets: env.Config.AllowNets,
-		Issuer: env.Config.TokenIssuer, Logger: env.Logger,
+		Issuer: env.Config.TokenIssuer, Logger: env.Logger, Metrics: env.Metrics,
 	})
 	if err != nil {
 		return nil, err

@@ -1,5 +1,6 @@
 // Package console is the operators' web console at /console/: sign in with a global account,
-// list deliveries with filters, read an attempt log, replay one delivery or a range.
+// list deliveries with filters, read an attempt log, replay one delivery or a range; its first
+// page also lists the disabled webhooks, with why and when, and re-enables one.
 //
 // It is server-rendered HTML with no build step, and it is a client of the JSON API: every
 // page calls the API's own routes in-process with the signed-in account's access token, so the
@@ -20,6 +21,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -113,6 +115,7 @@ func (c *Console) Register(rt *httpapi.Router) {
 	rt.Handle("GET /console/signin", httpapi.Public, c.signinForm)
 	rt.Handle("POST /console/signin", httpapi.Public, c.signin)
 	rt.Handle("POST /console/signout", httpapi.Public, c.signout)
+	rt.Handle("POST /console/webhooks/{surveyId}/{webhookId}/enable", httpapi.Public, c.enableWebhook)
 	rt.Handle("GET /console/deliveries/{id}", httpapi.Public, c.delivery)
 	rt.Handle("POST /console/deliveries/{id}/replay", httpapi.Public, c.replayOne)
 	rt.Handle("GET /console/replays/new", httpapi.Public, c.replayForm)
@@ -360,9 +363,68 @@ func (c *Console) deliveries(w http.ResponseWriter, r *http.Request) error {
 	if list == nil {
 		list = &client.DeliveryPage{}
 	}
+	disabled, err := c.disabledWebhooks(withPeer(r), token)
+	if err != nil {
+		errs = append(errs, problemText(err))
+	}
 	p.Error = strings.Join(errs, " ")
-	p.Data = map[string]any{"Items": list.Items, "Next": list.NextCursor, "F": filters}
+	p.Data = map[string]any{"Items": list.Items, "Next": list.NextCursor, "F": filters, "Disabled": disabled}
 	return c.render(w, http.StatusOK, "deliveries", p)
+}
+
+// disabledWebhooks lists the disabled webhooks of every survey, the most recently disabled
+// first, through the API: the surveys (global accounts only, as the console is), then each
+// survey's webhooks. The API has no cross-survey webhook listing; the calls are in-process,
+// one per survey.
+func (c *Console) disabledWebhooks(ctx context.Context, token string) ([]client.Webhook, error) {
+	api := c.api.WithToken(token)
+	var surveys struct {
+		Items []struct {
+			ID string `json:"id"`
+		} `json:"items"`
+	}
+	if err := api.Do(ctx, http.MethodGet, "/api/admin/surveys", nil, nil, &surveys); err != nil {
+		return nil, err
+	}
+	var out []client.Webhook
+	for _, s := range surveys.Items {
+		list, err := api.ListWebhooks(ctx, s.ID)
+		if err != nil {
+			return out, err
+		}
+		for _, w := range list {
+			if w.Disabled {
+				out = append(out, w)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b client.Webhook) int {
+		if a.DisabledAt == nil || b.DisabledAt == nil {
+			return strings.Compare(a.ID, b.ID)
+		}
+		return b.DisabledAt.Compare(*a.DisabledAt)
+	})
+	return out, nil
+}
+
+// enableWebhook re-enables a disabled webhook: a PATCH disabled=false through the API
+// (internal/endpoint), which also resets its failure counters.
+func (c *Console) enableWebhook(w http.ResponseWriter, r *http.Request) error {
+	if err := c.form(w, r); err != nil {
+		return err
+	}
+	token, ok := c.session(w, r)
+	if !ok {
+		return nil
+	}
+	id := r.PathValue("webhookId")
+	no := false
+	flash := "Webhook " + id + " enabled."
+	if _, err := c.api.WithToken(token).UpdateWebhook(withPeer(r), r.PathValue("surveyId"), id, client.WebhookPatch{Disabled: &no}); err != nil {
+		flash = "Enabling " + id + " refused: " + problemText(err)
+	}
+	http.Redirect(w, r, "/console/?flash="+url.QueryEscape(flash), http.StatusSeeOther)
+	return nil
 }
 
 func (c *Console) delivery(w http.ResponseWriter, r *http.Request) error {

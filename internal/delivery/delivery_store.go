@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dispatch24/dispatch24/internal/outbox"
 	"github.com/dispatch24/dispatch24/internal/store"
+	"github.com/dispatch24/dispatch24/pkg/events"
 )
 
 // Errors of replaying one delivery.
@@ -160,10 +162,114 @@ func (s *Store) ClaimDue(ctx context.Context, c store.DeliveryClaim) ([]Delivery
 	return s.drv.Deliveries().ClaimDue(ctx, c)
 }
 
+// Reported is an operational event (pkg/events) that a batch of results wrote to the outbox.
+type Reported struct {
+	// EventID and Type are the event's; SurveyID and WebhookID whom it is about.
+	EventID, Type, SurveyID, WebhookID string
+}
+
 // RecordResults writes a batch of the engine's results in one transaction and returns the
-// endpoints it disabled, appended to disabled.
-func (s *Store) RecordResults(ctx context.Context, r *store.DeliveryResults, disabled []store.DisabledEndpoint) ([]store.DisabledEndpoint, error) {
-	return s.drv.Deliveries().RecordResults(ctx, r, disabled)
+// endpoints it disabled, appended to disabled, and the operational events it wrote,
+// appended to reported.
+//
+// The operational events go in the same transaction (outbox.InsertNew), so none is lost
+// when the process dies after the commit and none exists for a change that was rolled back:
+// a webhook.disabled for each endpoint the batch disabled (the driver reports only
+// endpoints it moved from enabled to disabled), and a delivery.exhausted for each delivery
+// the batch recorded failed, unless that delivery carried an operational event itself: a
+// failure to report a failure is not reported again, or two failing endpoints subscribed to
+// each other's reports would exchange them forever. (A webhook.disabled is still written
+// when such a delivery's 410 disables its endpoint: that happens once per disabling.)
+//
+// A batch that can write no operational event (no 410, no endpoint failing, no failed
+// delivery) takes the driver's one round trip as before; the others also pay for the
+// transaction's begin and commit, a read of the webhooks version and of stored event ids.
+func (s *Store) RecordResults(ctx context.Context, r *store.DeliveryResults, disabled []store.DisabledEndpoint,
+	reported []Reported) ([]store.DisabledEndpoint, []Reported, error) {
+	if !mayReport(r) {
+		disabled, err := s.drv.Deliveries().RecordResults(ctx, r, disabled)
+		return disabled, reported, err
+	}
+	start, startReported := len(disabled), len(reported)
+	err := s.drv.InTx(ctx, func(tx store.Executor) error {
+		var err error
+		disabled, err = tx.Deliveries().RecordResults(ctx, r, disabled[:start])
+		if err != nil {
+			return err
+		}
+		reported, err = writeOperational(ctx, tx, r, disabled[start:], reported[:startReported])
+		return err
+	})
+	if err != nil {
+		return disabled[:start], reported[:startReported], err
+	}
+	return disabled, reported, nil
+}
+
+// mayReport reports whether recording r can make an operational event.
+func mayReport(r *store.DeliveryResults) bool {
+	if len(r.Gone) > 0 || r.Failing != nil {
+		return true
+	}
+	for i := range r.Deliveries {
+		if reportsExhaustion(&r.Deliveries[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// reportsExhaustion reports whether d, as recorded, makes a delivery.exhausted event.
+func reportsExhaustion(d *store.Delivery) bool {
+	return d.Status == store.DeliveryFailed && !events.Operational(d.Type)
+}
+
+// writeOperational writes, through tx, the operational events of a recorded batch: r's
+// results and the endpoints it disabled.
+func writeOperational(ctx context.Context, tx store.Executor, r *store.DeliveryResults, disabled []store.DisabledEndpoint,
+	reported []Reported) ([]Reported, error) {
+	n := len(disabled)
+	for i := range r.Deliveries {
+		if reportsExhaustion(&r.Deliveries[i]) {
+			n++
+		}
+	}
+	if n == 0 {
+		return reported, nil
+	}
+	// Read after the disabling moved the version: the fan-out of these events then sees the
+	// endpoints as this transaction left them.
+	version, err := tx.Webhooks().Version(ctx)
+	if err != nil {
+		return reported, fmt.Errorf("reading the webhooks version: %w", err)
+	}
+	entries := make([]outbox.Entry, 0, n)
+	for _, de := range disabled {
+		e, err := outbox.WebhookDisabled(de.SurveyID, de.ID, de.Reason, r.Now, version)
+		if err != nil {
+			return reported, err
+		}
+		entries = append(entries, e)
+	}
+	for i := range r.Deliveries {
+		if d := &r.Deliveries[i]; reportsExhaustion(d) {
+			e, err := outbox.DeliveryExhausted(d, r.Now, version)
+			if err != nil {
+				return reported, err
+			}
+			entries = append(entries, e)
+		}
+	}
+	stored, err := outbox.InsertNew(ctx, tx, entries)
+	if err != nil {
+		return reported, fmt.Errorf("writing operational events: %w", err)
+	}
+	for i := range stored {
+		e := &stored[i]
+		reported = append(reported, Reported{EventID: e.Message.ID, Type: e.Message.Type, SurveyID: e.SurveyID,
+			WebhookID: events.AboutWebhook(e.Message.Type, e.Message.Payload)})
+	}
+	return reported, nil
 }
 
 // EventDeliveries returns the ids of the deliveries recorded for an event.

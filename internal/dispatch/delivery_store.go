@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/dispatch24/dispatch24/internal/delivery"
 	"github.com/dispatch24/dispatch24/internal/store"
 )
 
@@ -16,9 +17,10 @@ type claimStore interface {
 }
 
 // resultStore records a batch of results in one transaction and returns the endpoints it
-// disabled, appended to disabled.
+// disabled, appended to disabled, and the operational events it wrote, appended to reported.
 type resultStore interface {
-	RecordResults(ctx context.Context, r *store.DeliveryResults, disabled []store.DisabledEndpoint) ([]store.DisabledEndpoint, error)
+	RecordResults(ctx context.Context, r *store.DeliveryResults, disabled []store.DisabledEndpoint,
+		reported []delivery.Reported) ([]store.DisabledEndpoint, []delivery.Reported, error)
 }
 
 // eventDeliveries lists the deliveries recorded for an event (a redelivered message's).

@@ -483,9 +483,13 @@ func (d *Dispatcher) handleMessage(ctx context.Context, msg jetstream.Msg) {
 		d.settle(spanCtx, msg, span, transient(err))
 		return
 	}
+	// An operational event is never sent to the endpoint it is about (pkg/events): a
+	// disabled endpoint would only record it skipped, and a failing one would be told of
+	// its own failures by the very requests that fail.
+	about := events.AboutWebhook(ev.Type, msg.Data())
 	var targets []*endpoint
 	for _, ep := range se.endpoints {
-		if ep.subscribed(ev.Type) {
+		if ep.subscribed(ev.Type) && (about == "" || ep.ID != about) {
 			targets = append(targets, ep)
 		}
 	}

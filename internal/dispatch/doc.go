@@ -90,4 +90,16 @@
 // Every failed attempt, whatever its class, counts towards the endpoint's failure counters:
 // an endpoint failing DisableAfterFailures times in a row over at least DisableAfter is
 // disabled; events that arrive for a disabled endpoint are recorded as skipped.
+//
+// # Operational events
+//
+// The result batch that disables an endpoint (410, the failure threshold) or records a
+// delivery failed also writes a webhook.disabled or delivery.exhausted event to the outbox, in
+// its transaction (internal/delivery's Store.RecordResults); the api's relay publishes them and
+// the engine fans them out like any event, except to the endpoint their data.webhookId names.
+// Loops are cut at the source: a failed delivery of an operational event reports nothing, so
+// two failing endpoints subscribed to delivery.exhausted exchange one report each and stop;
+// webhook.disabled needs no such rule, as an endpoint is disabled once until someone enables
+// it again. They count in dispatch24_operational_events_total{type} and are logged
+// ("operational event written") after the commit.
 package dispatch

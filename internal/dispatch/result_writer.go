@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/dispatch24/dispatch24/internal/delivery"
 	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/internal/telemetry"
 )
@@ -20,7 +21,7 @@ type resultWriterConfig struct {
 	Store   resultStore
 	NowFunc func() time.Time
 	Logger  *slog.Logger
-	// Metrics receives Deliveries and EndpointsDisabled.
+	// Metrics receives Deliveries, EndpointsDisabled and OperationalEvents.
 	Metrics *telemetry.Metrics
 	// BatchSize and FlushInterval: see Config.
 	BatchSize     int
@@ -60,6 +61,7 @@ type resultWriter struct {
 
 	// Set by a commit, applied after it.
 	disabled []store.DisabledEndpoint
+	reported []delivery.Reported
 }
 
 type counterAgg struct {
@@ -170,7 +172,7 @@ func (w *resultWriter) commit(ctx context.Context, batch []outcome) error {
 	defer cancel()
 	r := w.plan(batch)
 	var err error
-	w.disabled, err = w.cfg.Store.RecordResults(ctx, r, w.disabled[:0])
+	w.disabled, w.reported, err = w.cfg.Store.RecordResults(ctx, r, w.disabled[:0], w.reported[:0])
 	if err != nil {
 		return fmt.Errorf("recording %d delivery results: %w", len(batch), err)
 	}
@@ -302,4 +304,10 @@ func (w *resultWriter) committed(batch []outcome) {
 		w.cfg.Logger.Warn("endpoint disabled", "webhook_id", de.ID, "survey_id", de.SurveyID, "reason", de.Reason)
 	}
 	w.disabled = w.disabled[:0]
+	for _, op := range w.reported {
+		w.cfg.Metrics.OperationalEvents.WithLabelValues(op.Type).Inc()
+		w.cfg.Logger.Info("operational event written", "type", op.Type, "event_id", op.EventID,
+			"survey_id", op.SurveyID, "webhook_id", op.WebhookID)
+	}
+	w.reported = w.reported[:0]
 }

@@ -15,7 +15,8 @@
 // It owns the webhooks table and the webhooks version (store.Webhooks, through db.Driver): the
 // dispatch engine reads a survey's endpoints through Store.LoadSurvey and disables endpoints
 // through the same family. The failure counters are the engine's, except that re-enabling an
-// endpoint resets them. Signing secrets are stored sealed with SECRETS_KEY (internal/secret),
+// endpoint resets them; disabling one by hand writes a webhook.disabled event to the outbox in
+// the same transaction (the engine writes its own disablings' events). Signing secrets are stored sealed with SECRETS_KEY (internal/secret),
 // opened as they are read, and shown only in the answers to create and rotate.
 package endpoint
 

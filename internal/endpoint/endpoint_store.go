@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dispatch24/dispatch24/internal/outbox"
 	"github.com/dispatch24/dispatch24/internal/secret"
 	"github.com/dispatch24/dispatch24/internal/store"
 )
@@ -126,9 +127,12 @@ type Patch struct {
 // Update applies p to the endpoint id of surveyID at now and returns the result. Disabling
 // records ReasonManual; re-enabling a disabled endpoint clears the reason and resets the
 // failure counters, so the engine's disabling rule starts afresh. switched reports whether
-// the patch switched the signature scheme, rotating the secret.
-func (s *Store) Update(ctx context.Context, surveyID, id string, p Patch, now time.Time) (out *Endpoint, switched bool, err error) {
+// the patch switched the signature scheme, rotating the secret. Disabling an enabled
+// endpoint writes a webhook.disabled event (reason ReasonManual) to the outbox in the same
+// transaction, whose id is disabledEvent ("" when the patch disabled nothing).
+func (s *Store) Update(ctx context.Context, surveyID, id string, p Patch, now time.Time) (out *Endpoint, switched bool, disabledEvent string, err error) {
 	err = s.db.Driver.InTx(ctx, func(tx store.Executor) error {
+		disabledEvent = ""
 		// The row lock keeps the engine's failure-counter updates from interleaving with the
 		// read below.
 		w, err := tx.Webhooks().GetForUpdate(ctx, surveyID, id)
@@ -144,6 +148,7 @@ func (s *Store) Update(ctx context.Context, surveyID, id string, p Patch, now ti
 		if p.Description != nil {
 			w.Description = *p.Description
 		}
+		disabling := p.Disabled != nil && *p.Disabled && !w.Disabled
 		if p.Disabled != nil && *p.Disabled != w.Disabled {
 			w.Disabled = *p.Disabled
 			if w.Disabled {
@@ -167,12 +172,38 @@ func (s *Store) Update(ctx context.Context, surveyID, id string, p Patch, now ti
 		if err := tx.Webhooks().Update(ctx, w); err != nil {
 			return err
 		}
+		if disabling {
+			if disabledEvent, err = writeDisabled(ctx, tx, w, now); err != nil {
+				return fmt.Errorf("updating webhook: %w", err)
+			}
+		}
 		if out, err = s.open(w); err != nil {
 			return fmt.Errorf("updating webhook: %w", err)
 		}
 		return nil
 	})
-	return out, switched && err == nil, err
+	if err != nil {
+		return nil, false, "", err
+	}
+	return out, switched, disabledEvent, nil
+}
+
+// writeDisabled writes the webhook.disabled event of w, disabled by hand at now, through tx
+// (the disabling's transaction) and returns its id. The relay's sweep publishes it.
+func writeDisabled(ctx context.Context, tx store.Executor, w *store.Webhook, now time.Time) (string, error) {
+	// Read after the update moved the version, so the fan-out sees w disabled.
+	version, err := tx.Webhooks().Version(ctx)
+	if err != nil {
+		return "", err
+	}
+	e, err := outbox.WebhookDisabled(w.SurveyID, w.ID, w.DisabledReason, now, version)
+	if err != nil {
+		return "", err
+	}
+	if err := outbox.Insert(ctx, tx, time.Time{}, []outbox.Entry{e}); err != nil {
+		return "", err
+	}
+	return e.Message.ID, nil
 }
 
 // Delete removes the endpoint id of surveyID; store.ErrNotFound when there is none. Its

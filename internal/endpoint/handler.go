@@ -263,7 +263,7 @@ func (s *Service) handleUpdate(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := s.cfg.NowFunc().UTC()
 	p.PreviousUntil = store.FromMicros(store.Micros(now.Add(s.cfg.RotationGrace)))
-	e, switched, err := s.store.Update(r.Context(), r.PathValue("surveyId"), r.PathValue("webhookId"), p, now)
+	e, switched, disabledEvent, err := s.store.Update(r.Context(), r.PathValue("surveyId"), r.PathValue("webhookId"), p, now)
 	if errors.Is(err, store.ErrNotFound) {
 		return webhookNotFound()
 	}
@@ -277,6 +277,11 @@ func (s *Service) handleUpdate(w http.ResponseWriter, r *http.Request) error {
 	if req.Disabled != nil {
 		s.cfg.Logger.InfoContext(r.Context(), "webhook updated", "webhook_id", e.ID, "survey_id", e.SurveyID,
 			"disabled", e.Disabled, "by", principalID(r))
+	}
+	if disabledEvent != "" {
+		s.cfg.Metrics.OperationalEvents.WithLabelValues(events.TypeWebhookDisabled).Inc()
+		s.cfg.Logger.InfoContext(r.Context(), "operational event written", "type", events.TypeWebhookDisabled,
+			"event_id", disabledEvent, "survey_id", e.SurveyID, "webhook_id", e.ID)
 	}
 	v, err := NewView(e, now)
 	if err != nil {

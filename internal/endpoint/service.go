@@ -14,6 +14,7 @@ import (
 	"github.com/dispatch24/dispatch24/internal/delivery"
 	"github.com/dispatch24/dispatch24/internal/secret"
 	"github.com/dispatch24/dispatch24/internal/store"
+	"github.com/dispatch24/dispatch24/internal/telemetry"
 	"github.com/dispatch24/dispatch24/pkg/events"
 	"github.com/dispatch24/dispatch24/pkg/webhook"
 )
@@ -46,6 +47,9 @@ type Config struct {
 	Logger *slog.Logger
 	// NowFunc returns the current time. Default time.Now.
 	NowFunc func() time.Time
+	// Metrics receives OperationalEvents (a PATCH that disables an endpoint). Default a
+	// registry of its own, which nothing serves.
+	Metrics *telemetry.Metrics
 }
 
 // WithDefaults returns c with its zero fields set to their defaults.
@@ -61,6 +65,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.NowFunc == nil {
 		c.NowFunc = time.Now
+	}
+	if c.Metrics == nil {
+		c.Metrics = telemetry.NewMetrics()
 	}
 	return c
 }

@@ -40,6 +40,9 @@ type Metrics struct {
 	AttemptDuration prometheus.Histogram
 	// EndpointsDisabled counts endpoints disabled automatically.
 	EndpointsDisabled prometheus.Counter
+	// OperationalEvents counts operational events written to the outbox (pkg/events:
+	// webhook.disabled, delivery.exhausted), by type, in the process that wrote them.
+	OperationalEvents *prometheus.CounterVec
 	// RetryClaimDuration is the latency of the retry scheduler's claims of due deliveries.
 	RetryClaimDuration prometheus.Histogram
 	// RetryClaimsSlow counts claims slower than the dispatcher's threshold (1 s; see
@@ -82,6 +85,9 @@ func NewMetrics() *Metrics {
 		EndpointsDisabled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "dispatch24_endpoints_disabled_total", Help: "Webhook endpoints disabled after repeated failures.",
 		}),
+		OperationalEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dispatch24_operational_events_total", Help: "Operational events written (webhook.disabled, delivery.exhausted), by type.",
+		}, []string{"type"}),
 		RetryClaimDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "dispatch24_retry_claim_duration_seconds", Help: "Latency of the retry scheduler's claims of due deliveries.",
 			Buckets: latency,
@@ -91,7 +97,7 @@ func NewMetrics() *Metrics {
 		}),
 	}
 	reg.MustRegister(m.HTTPRequests, m.HTTPDuration, m.EventsPublished, m.PublishErrors, m.Submissions,
-		m.Deliveries, m.Attempts, m.AttemptDuration, m.EndpointsDisabled, m.RetryClaimDuration, m.RetryClaimsSlow)
+		m.Deliveries, m.Attempts, m.AttemptDuration, m.EndpointsDisabled, m.OperationalEvents, m.RetryClaimDuration, m.RetryClaimsSlow)
 	return m
 }
 

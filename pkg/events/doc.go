@@ -6,6 +6,26 @@
 // Event is the JSON body every webhook receives (CONTRACT section 6), version 1. Its ID is
 // unique per event and is the Standard Webhooks webhook-id on every attempt and replay.
 //
+// # Operational events
+//
+// Besides the survey's own events, Dispatch24 reports on its endpoints with two operational
+// event types that endpoints subscribe to like any other: webhook.disabled (an endpoint was
+// disabled) and delivery.exhausted (a delivery ended failed). Their fields are in data
+// (WebhookDisabledData, DeliveryExhaustedData), beside the usual id, type, timestamp and
+// surveyId, so the envelope keeps one shape for every type:
+//
+//	{"id":"evt_…","type":"webhook.disabled","timestamp":"…","surveyId":"demo-survey",
+//	 "data":{"webhookId":"wh_…","reason":"the receiver answered 410 Gone"}}
+//	{"id":"evt_…","type":"delivery.exhausted","timestamp":"…","surveyId":"demo-survey",
+//	 "data":{"webhookId":"wh_…","deliveryId":"dlv_…","eventId":"evt_…","attempts":10,"lastError":"http_error"}}
+//
+// They are written to the outbox in the transaction that disables the endpoint or records
+// the failed delivery, and they go to the survey's endpoints that list their type in events,
+// never to the endpoint data.webhookId names. A delivery of an operational event that ends
+// failed makes no delivery.exhausted (two failing endpoints would otherwise report each
+// other's failures forever); an endpoint disabled while receiving one still makes a
+// webhook.disabled, which happens once per disabling.
+//
 // # Topology
 //
 //   - Stream DISPATCH24_EVENTS, subjects "dispatch24.events.>"; one subject per survey and

@@ -76,6 +76,16 @@
 //		w.WriteHeader(http.StatusNoContent)
 //	})
 //
+// # Event bodies
+//
+// The body is pkg/events' Event: id, type, timestamp, surveyId, then the type's own fields.
+// Survey events carry sessionId, userId, username and submissionId, and
+// survey.session.submitted the stored submission in data. The operational events, to which
+// an endpoint subscribes like any type, carry their fields in data: webhook.disabled
+// {"webhookId","reason"} (an endpoint of the survey was disabled) and delivery.exhausted
+// {"webhookId","deliveryId","eventId","attempts","lastError"} (a delivery ended failed). They
+// are never sent to the endpoint they are about.
+//
 // Verifier.Middleware does the reading and verifying for a handler. A delivery listing more than
 // MaxAsymmetricSignatures v1a signatures is refused before it can cost more Ed25519
 // verifications than that. Errors wrap
