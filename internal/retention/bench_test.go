@@ -124,12 +124,9 @@ func BenchmarkPurge(b *testing.B) {
 	})
 }
 
-func purgeOf(b *testing.B, db *store.DB) store.DeliveriesPurge {
-	p, ok := db.Driver.(interface{ DeliveriesPurge() store.DeliveriesPurge })
-	if !ok {
-		b.Fatalf("driver %T has no DeliveriesPurge", db.Driver)
-	}
-	return p.DeliveriesPurge()
+func purgeOf(b *testing.B, db *store.DB) store.Deliveries {
+	b.Helper()
+	return db.Driver.Deliveries()
 }
 
 // BenchmarkPurgeUnderWrites runs the purger (its default pacing, batches of 1000) over
