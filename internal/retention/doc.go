@@ -12,9 +12,15 @@
 // activity is the latest of its publication and its deliveries', so an event a pending delivery
 // still needs (its retries read the payload from the archive), or that a recent replay's
 // delivery refers to, stays. An event not yet published is never touched: the outbox still has
-// to publish it. (One race is left open: a replay that reads a delivery in the very instant the
-// purge deletes it and its event may create a delivery of an event that is gone; the replay of
-// a purged delivery is answered as such.)
+// to publish it. A replay holds the delivery it replays while it inserts the new one
+// (store.Deliveries.Hold: on PostgreSQL a FOR SHARE lock, which the purge's SKIP LOCKED passes
+// over; on SQLite the write transaction): either the purge took the delivery first and the
+// replay answers 410 delivery_purged, or the replay's new pending delivery keeps the event.
+// Deleted surveys' tombstones go once deleted before the cutoff: every delivery they cover is
+// then older than the cutoff, answered as purged by its age alone.
+//
+// The purge reads and deletes through the tables' owners (internal/delivery's Store,
+// internal/outbox's Archive); the leases table is this package's own.
 //
 // # One purger at a time
 //
@@ -103,7 +109,8 @@
 //
 // # Metrics
 //
-// dispatch24_retention_purged_rows_total{table}, dispatch24_retention_batch_duration_seconds,
+// dispatch24_retention_purged_rows_total{table} (deliveries, delivery_attempts, events,
+// delivery_tombstones), dispatch24_retention_batch_duration_seconds,
 // dispatch24_retention_last_purge_duration_seconds, dispatch24_retention_last_success_timestamp_seconds
 // and dispatch24_retention_oldest_age_seconds{table}: the age of the oldest finished delivery
 // and of the oldest published event, as the last purge found them (attempts go with their
