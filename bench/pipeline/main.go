@@ -7,6 +7,7 @@
 //	go run ./bench/pipeline -endpoints 4 -mode backlog      # intake first, then the drain
 //	go run ./bench/pipeline -rate 1000                      # publish→receipt latency at 1,000/s
 //	go run ./bench/pipeline -dispatcher process             # the real cmd/dispatcher binary
+//	go run ./bench/pipeline -rate 1000 -events 300000 -purge 1000000  # latency while the retention purge runs
 //
 // Everything the API runs is real and wired as cmd/api wires it (auth with JWT access tokens,
 // surveys, respondents, webhook endpoints, submission intake, the outbox relay, embedded NATS
@@ -64,6 +65,9 @@ type options struct {
 	cpuprofile    string
 	profileDir    string
 	bare          bool
+	purgeRows     int
+	purgeAfter    time.Duration
+	purgeWindow   time.Duration
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -87,6 +91,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of this process over the delivery window (backlog: the drain) here")
 	fs.BoolVar(&o.bare, "bare", true, "with -mode backlog: after the drain, run the bare loop (pull → sign → POST → ack, no database) over the same events and print the drain's ratio to it")
 	fs.StringVar(&o.profileDir, "profile-dir", "", "write CPU, allocation, block and mutex profiles of this process (the in-process API and dispatcher) over the delivery window into this directory")
+	fs.IntVar(&o.purgeRows, "purge", 0, "with -mode steady: store this many expired deliveries (one attempt each) before the run and run the retention purge over them -purge-after into the load; latencies are then reported before, during and after the purge")
+	fs.DurationVar(&o.purgeAfter, "purge-after", 30*time.Second, "with -purge: when the purge starts, counted from the load's start")
+	fs.DurationVar(&o.purgeWindow, "purge-window", 0, "with -purge: run the purger in windows of this length with pauses as long between them, so latencies with and without it interleave (0: in one go)")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up when the run has not completed by then")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -123,6 +130,12 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-verify must be all, sample or none, not %q", o.verify)
 	case o.verifyEvery < 1:
 		return o, errors.New("-verify-every must be at least 1")
+	case o.purgeRows < 0:
+		return o, errors.New("-purge must not be negative")
+	case o.purgeRows > 0 && o.mode != "steady":
+		return o, errors.New("-purge needs -mode steady (the purge runs while submissions are delivered)")
+	case o.purgeAfter < 0 || o.purgeWindow < 0:
+		return o, errors.New("-purge-after and -purge-window must not be negative")
 	}
 	return o, nil
 }

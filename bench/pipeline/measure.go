@@ -52,6 +52,7 @@ type result struct {
 
 	disp *runningDispatcher
 
+	purge      *purgeRun  // with -purge
 	stages     bool       // the span log holds the run's spans
 	bare       bareResult // backlog: the bare loop over the same events, after the drain
 	bareCopied int
@@ -94,12 +95,21 @@ func (w *world) measure(ctx context.Context) (*result, error) {
 		if w.spans != nil && w.o.dispatcher == "inproc" {
 			w.spans.on.Store(true)
 		}
+		var waitPurge func() *purgeRun
+		if w.o.purgeRows > 0 {
+			if waitPurge, err = w.startPurge(ctx, time.Now()); err != nil {
+				return nil, err
+			}
+		}
 		res.load = submit(ctx, w.apiURL, w.respondents, n, w.o.clients, w.o.recallBytes, w.o.rate, w.stderr)
 		res.intake = res.load.lastDone.Sub(res.load.firstSent)
 		res.deliveryStart = res.load.firstSent
 		want = int64(len(res.load.accepted) * w.o.endpoints)
 		if err := w.waitDelivered(ctx, want, res); err != nil {
 			return nil, err
+		}
+		if waitPurge != nil {
+			res.purge = waitPurge()
 		}
 		stopProfile()
 		res.cpu = w.sampleCPU(res.disp).sub(c0)
@@ -245,7 +255,8 @@ func (w *world) waitDelivered(ctx context.Context, want int64, res *result) erro
 	res.lastReceipt = time.Unix(0, w.recv.lastReceipt.Load())
 	for {
 		var got int64
-		if err := w.db.QueryRow(ctx, "SELECT count(*) FROM deliveries WHERE status = 'succeeded'").Scan(&got); err != nil {
+		// The survey's own: -purge stores expired deliveries of another survey.
+		if err := w.db.QueryRow(ctx, "SELECT count(*) FROM deliveries WHERE survey_id = $1 AND status = 'succeeded'", surveyID).Scan(&got); err != nil {
 			return err
 		}
 		if got >= want {
@@ -385,6 +396,7 @@ func report(out io.Writer, o options, w *world, r *result) {
 			r.bare.deliveries, r.bare.took.Round(time.Millisecond), bare, r.bare.cpu.Round(time.Millisecond))
 		fmt.Fprintf(out, "drain / bare loop: %.0f / %.0f = %.2f\n", drain, bare, drain/bare)
 	}
+	reportPurge(out, w, r)
 	if r.stages {
 		reportStages(out, w.spans, r.load.accepted)
 	}

@@ -107,6 +107,11 @@ func newWorld(ctx context.Context, o options, stderr io.Writer) (w *world, err e
 	if err := w.openStore(ctx); err != nil {
 		return w, err
 	}
+	if o.purgeRows > 0 {
+		if err := w.seedExpired(ctx, o.purgeRows); err != nil {
+			return w, err
+		}
+	}
 	w.pg = w.startPGCPU(ctx)
 	w.onClose(w.pg.stop)
 	if err := w.openNATS(ctx); err != nil {

@@ -22,7 +22,7 @@ func scrapeMissing(t *testing.T, url string, used map[string][]string) []string 
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /metrics: %d %v", resp.StatusCode, err)
 	}
-	return observability.Missing(used, string(b))
+	return observability.Missing(used, string(b), observability.AfterFirstPurge...)
 }
 
 // TestObservabilityMetricsServed: every metric the Grafana dashboard and the Prometheus rules

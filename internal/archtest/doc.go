@@ -12,6 +12,12 @@
 //   - No production code outside internal/store holds SQL: no string literal that, trimmed
 //     and upper-cased, starts with SELECT, INSERT, UPDATE, DELETE, WITH (a common table
 //     expression), CREATE or DROP and a space (bench harnesses excepted, as for pgx).
+//   - One owner per table family: outside internal/store, only the owning package calls a
+//     family's accessor (db.Driver.Deliveries(), tx.Events(), …; the owners are in the
+//     test's familyOwners and README "The map"). The allowances (txCrossings) are calls
+//     inside the owner's own transaction that must commit with it: existence checks, token
+//     revocations, and the erasure that deletes a survey's or respondent's rows of every
+//     family at once. Bench harnesses are excepted.
 //   - pkg/ imports nothing from internal/ but internal/ids (a leaf: the standard library and
 //     github.com/google/uuid), so what outside code imports stays self-contained.
 //

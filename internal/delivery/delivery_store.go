@@ -19,6 +19,9 @@ var (
 	ErrEndpointDeleted = errors.New("endpoint deleted")
 	// ErrReplayRunning: a replay with the same filter is running.
 	ErrReplayRunning = errors.New("a replay with the same filter is running")
+	// ErrDeliveryGone: the delivery to replay was deleted (by the retention purge or with its
+	// survey) after it was read and before the replay could hold it.
+	ErrDeliveryGone = errors.New("the delivery was deleted while it was being replayed")
 )
 
 // Store is the one door to the deliveries, delivery_attempts and replays tables: the API's
@@ -115,12 +118,23 @@ func (s *Store) Attempts(ctx context.Context, deliveryID string) ([]Attempt, err
 
 // ReplayOne enqueues d again to its endpoint as a new pending delivery (replay_of d.ID) due
 // at now, to the endpoint's current URL, and returns the new delivery. It fails with
-// ErrEndpointDeleted or ErrEndpointDisabled.
+// ErrEndpointDeleted, ErrEndpointDisabled, or ErrDeliveryGone.
+//
+// The replayed delivery is held (store.Deliveries.Hold) in the transaction that inserts the
+// new one: the retention purge deletes an event only once no delivery refers to it, so
+// while d is held its event stays, and once the new delivery is committed it keeps the event
+// in turn. Without the hold, a purge that deleted d and then its event between the caller's
+// read of d and this insert would leave a pending delivery of an event that is gone.
 func (s *Store) ReplayOne(ctx context.Context, d *Delivery, now time.Time) (*Delivery, error) {
 	now = store.FromMicros(store.Micros(now))
 	nd := Delivery{ID: NewID(), EventID: d.EventID, WebhookID: d.WebhookID, SurveyID: d.SurveyID, Type: d.Type,
 		Status: StatusPending, NextAttemptAt: now, ReplayOf: d.ID, CreatedAt: now, UpdatedAt: now}
 	err := s.drv.InTx(ctx, func(tx store.Executor) error {
+		if err := tx.Deliveries().Hold(ctx, d.ID); errors.Is(err, store.ErrNotFound) {
+			return ErrDeliveryGone
+		} else if err != nil {
+			return fmt.Errorf("replaying delivery: %w", err)
+		}
 		url, _, disabled, err := tx.Deliveries().Target(ctx, d.WebhookID)
 		if errors.Is(err, store.ErrNotFound) {
 			return ErrEndpointDeleted
@@ -275,4 +289,31 @@ func writeOperational(ctx context.Context, tx store.Executor, r *store.DeliveryR
 // EventDeliveries returns the ids of the deliveries recorded for an event.
 func (s *Store) EventDeliveries(ctx context.Context, eventID string) ([]string, error) {
 	return s.drv.Deliveries().EventDeliveries(ctx, eventID)
+}
+
+// The retention purge's side (internal/retention reaches it through an interface of its
+// own): the queries of store.Deliveries it runs, in the owner of their tables.
+
+// PurgeDeliveries deletes a batch of expired finished deliveries with their attempt logs
+// (store.Deliveries.PurgeDeliveries).
+func (s *Store) PurgeDeliveries(ctx context.Context, from, cutoff time.Time, limit int) (store.PurgedDeliveries, error) {
+	return s.drv.Deliveries().PurgeDeliveries(ctx, from, cutoff, limit)
+}
+
+// OldestFinishedDelivery is the last activity of the oldest finished delivery; the zero time
+// when there is none.
+func (s *Store) OldestFinishedDelivery(ctx context.Context) (time.Time, error) {
+	return s.drv.Deliveries().OldestFinishedDelivery(ctx)
+}
+
+// PruneTombstones deletes the tombstones of surveys deleted before cutoff
+// (store.Deliveries.PruneTombstones).
+func (s *Store) PruneTombstones(ctx context.Context, cutoff time.Time) (int64, error) {
+	return s.drv.Deliveries().PruneTombstones(ctx, cutoff)
+}
+
+// ReclaimSpace gives the purged rows' space back, a step at a time
+// (store.Deliveries.ReclaimSpace).
+func (s *Store) ReclaimSpace(ctx context.Context, maxPages int) (int, error) {
+	return s.drv.Deliveries().ReclaimSpace(ctx, maxPages)
 }

@@ -187,6 +187,11 @@ func (s *Service) handleReplayOne(w http.ResponseWriter, r *http.Request) error 
 		return webhookNotFound()
 	case errors.Is(err, ErrEndpointDisabled):
 		return httpapi.Conflict("endpoint_disabled", "the webhook endpoint is disabled; enable it before replaying")
+	case errors.Is(err, ErrDeliveryGone):
+		// The purge (or the survey's deletion) took it between the read above and the replay:
+		// the same answer as for a delivery already gone when asked for.
+		return httpapi.NewProblem(http.StatusGone, "delivery_purged",
+			"this delivery was deleted (retention purge or its survey's deletion) while the replay was being made")
 	case err != nil:
 		return err
 	}

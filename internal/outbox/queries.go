@@ -128,3 +128,16 @@ func Erased(ctx context.Context, db *store.DB, id string) (bool, error) {
 	}
 	return len(evs) == 1 && !evs[0].ErasedAt.IsZero(), nil
 }
+
+// PurgePublished deletes expired published events that no delivery refers to any more, a
+// window after a cursor at a time (store.Events.PurgePublished): the retention purge's
+// (internal/retention) door to the events table.
+func (a *Archive) PurgePublished(ctx context.Context, cutoff time.Time, after store.EventCursor, limit int) (store.PurgedEvents, error) {
+	return a.drv.Events().PurgePublished(ctx, cutoff, after, limit)
+}
+
+// OldestPublished is the publication time of the oldest published event; the zero time when
+// there is none.
+func (a *Archive) OldestPublished(ctx context.Context) (time.Time, error) {
+	return a.drv.Events().OldestPublished(ctx)
+}

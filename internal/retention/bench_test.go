@@ -30,6 +30,20 @@ func benchRows(b *testing.B) int {
 	return 100000
 }
 
+// benchDuration reads a duration from the environment variable name (0 when unset: the
+// purger's default).
+func benchDuration(b *testing.B, name string) time.Duration {
+	v := os.Getenv(name)
+	if v == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		b.Fatalf("%s=%q: want a duration", name, v)
+	}
+	return d
+}
+
 // benchStores are the stores a benchmark runs on: BENCH_STORE (postgres or sqlite), default
 // both.
 func benchStores(b *testing.B, fn func(b *testing.B, open func(b *testing.B) *store.DB)) {
@@ -124,12 +138,9 @@ func BenchmarkPurge(b *testing.B) {
 	})
 }
 
-func purgeOf(b *testing.B, db *store.DB) store.DeliveriesPurge {
-	p, ok := db.Driver.(interface{ DeliveriesPurge() store.DeliveriesPurge })
-	if !ok {
-		b.Fatalf("driver %T has no DeliveriesPurge", db.Driver)
-	}
-	return p.DeliveriesPurge()
+func purgeOf(b *testing.B, db *store.DB) store.Deliveries {
+	b.Helper()
+	return db.Driver.Deliveries()
 }
 
 // BenchmarkPurgeUnderWrites runs the purger (its default pacing, batches of 1000) over
@@ -145,7 +156,9 @@ func BenchmarkPurgeUnderWrites(b *testing.B) {
 			db := open(b)
 			seedExpired(b, db, n)
 			ctx := context.Background()
-			p, err := retention.New(retention.Config{DB: db, Retention: 90 * 24 * time.Hour, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			// BENCH_BATCH_TARGET and BENCH_PAUSE try other settings than the defaults.
+			p, err := retention.New(retention.Config{DB: db, Retention: 90 * 24 * time.Hour, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+				BatchTarget: benchDuration(b, "BENCH_BATCH_TARGET"), Pause: benchDuration(b, "BENCH_PAUSE")})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -12,6 +12,7 @@ const (
 	tableDeliveries = "deliveries"
 	tableAttempts   = "delivery_attempts"
 	tableEvents     = "events"
+	tableTombstones = "delivery_tombstones"
 )
 
 type metrics struct {
@@ -41,7 +42,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			"Age of the oldest retained row by table, as of this process's last purge: the oldest finished delivery by last activity, the oldest published event by publication (pending deliveries keep theirs).",
 			[]string{"table"}, nil), at: map[string]time.Time{}},
 	}
-	for _, t := range []string{tableDeliveries, tableAttempts, tableEvents} {
+	for _, t := range []string{tableDeliveries, tableAttempts, tableEvents, tableTombstones} {
 		m.purged.WithLabelValues(t) // every table shows, 0 until it has purged
 	}
 	if reg != nil {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/dispatch24/dispatch24/internal/delivery"
+	"github.com/dispatch24/dispatch24/internal/outbox"
 	"github.com/dispatch24/dispatch24/internal/store"
 )
 
@@ -102,18 +104,34 @@ func (c Config) validate() error {
 	return nil
 }
 
-// purgeDriver is the driver's part that DeliveriesPurge still stands apart in.
-type purgeDriver interface {
-	DeliveriesPurge() store.DeliveriesPurge
+// deliveryPurge is what the purge asks of the owner of the deliveries, delivery_attempts and
+// delivery_tombstones tables (internal/delivery's Store).
+type deliveryPurge interface {
+	PurgeDeliveries(ctx context.Context, from, cutoff time.Time, limit int) (store.PurgedDeliveries, error)
+	OldestFinishedDelivery(ctx context.Context) (time.Time, error)
+	PruneTombstones(ctx context.Context, cutoff time.Time) (int64, error)
+	ReclaimSpace(ctx context.Context, maxPages int) (int, error)
 }
+
+// eventPurge is what the purge asks of the owner of the events table (internal/outbox's
+// Archive).
+type eventPurge interface {
+	PurgePublished(ctx context.Context, cutoff time.Time, after store.EventCursor, limit int) (store.PurgedEvents, error)
+	OldestPublished(ctx context.Context) (time.Time, error)
+}
+
+var (
+	_ deliveryPurge = (*delivery.Store)(nil)
+	_ eventPurge    = (*outbox.Archive)(nil)
+)
 
 // Purger deletes what is past retention, in the background of every api and dispatcher; a
 // lease lets one of them purge at a time.
 type Purger struct {
 	cfg        Config
-	deliveries store.DeliveriesPurge
+	deliveries deliveryPurge
+	events     eventPurge
 	leases     store.Leases
-	events     store.Events
 	metrics    *metrics
 
 	vacuumWarn sync.Once
@@ -128,15 +146,13 @@ func New(cfg Config) (*Purger, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	pd, ok := cfg.DB.Driver.(purgeDriver)
-	if !ok {
-		return nil, fmt.Errorf("retention: the %s driver has no purge queries", cfg.DB.Name())
-	}
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, err
 	}
-	return &Purger{cfg: cfg, deliveries: pd.DeliveriesPurge(), leases: cfg.DB.Driver.Leases(), events: cfg.DB.Driver.Events(),
+	// The leases table is this package's own (it is its only user); deliveries and events are
+	// reached through their owners.
+	return &Purger{cfg: cfg, deliveries: delivery.NewStore(cfg.DB), events: outbox.NewArchive(cfg.DB), leases: cfg.DB.Driver.Leases(),
 		metrics: m}, nil
 }
 
@@ -165,7 +181,7 @@ func (p *Purger) Run(ctx context.Context) error {
 				"purged", res.String(), "next_in", p.cfg.Interval)
 		case res.Skipped:
 			p.cfg.Logger.DebugContext(ctx, "retention purge left to the lease's holder")
-		case res.Rows() > 0:
+		case res.Rows() > 0 || res.Tombstones > 0:
 			p.cfg.Logger.InfoContext(ctx, "retention purge", "purged", res.String(), "batches", res.Batches,
 				"took", res.Took.Round(time.Millisecond), "cutoff", res.Cutoff.Format(time.RFC3339))
 		}
@@ -181,16 +197,21 @@ type Result struct {
 	Cutoff time.Time
 	// Deliveries, Attempts and Events count the rows deleted.
 	Deliveries, Attempts, Events int
-	// Batches counts the delete transactions; Took is the whole purge's duration.
-	Batches int
-	Took    time.Duration
+	// Tombstones counts the deleted surveys' tombstones pruned: deleted before the cutoff,
+	// they guard nothing any more (store.Deliveries.PruneTombstones). Not in Rows.
+	Tombstones int
+	// Batches counts the delete transactions; Took is the whole purge's duration, Reclaim
+	// the part of it spent giving the space back (VACUUM, incremental_vacuum) after the
+	// deletes.
+	Batches       int
+	Took, Reclaim time.Duration
 }
 
 // Rows is the total of rows deleted.
 func (r Result) Rows() int { return r.Deliveries + r.Attempts + r.Events }
 
 func (r Result) String() string {
-	return fmt.Sprintf("%d deliveries, %d attempts, %d events", r.Deliveries, r.Attempts, r.Events)
+	return fmt.Sprintf("%d deliveries, %d attempts, %d events, %d survey tombstones", r.Deliveries, r.Attempts, r.Events, r.Tombstones)
 }
 
 // errLeaseLost: another process took the lease while this one purged (it had expired: a
@@ -273,9 +294,21 @@ func (p *Purger) purge(ctx context.Context, res *Result) error {
 			return err
 		}
 	}
+	if err := p.renew(ctx); err != nil {
+		return err
+	}
+	n, err := p.deliveries.PruneTombstones(ctx, res.Cutoff)
+	if err != nil {
+		return err
+	}
+	res.Tombstones = int(n)
+	p.metrics.purged.WithLabelValues(tableTombstones).Add(float64(n))
 	switch {
 	case res.Rows() > 0:
-		if err := p.reclaim(ctx); err != nil {
+		t := time.Now()
+		err := p.reclaim(ctx)
+		res.Reclaim = time.Since(t)
+		if err != nil {
 			return err
 		}
 	case !p.prepared:

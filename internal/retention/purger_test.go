@@ -56,14 +56,27 @@ func TestPurge(t *testing.T) {
 		drivertest.SeedEvent(t, db, "e_unpublished", old, time.Time{})
 		drivertest.SeedEvent(t, db, "e_new", now.Add(-time.Hour), now.Add(-time.Hour))
 		drivertest.SeedDelivery(t, db, "d_new", "e_new", "succeeded", now.Add(-time.Hour), 1)
+		// Tombstones: a survey deleted 40 days ago (past the horizon: pruned), one deleted an
+		// hour ago (kept: a delivery id of its lifetime is purged by the tombstone alone).
+		for _, sv := range []struct {
+			id       string
+			since, d time.Time
+		}{{"s_gone_long_ago", old.AddDate(0, 0, -20), old.AddDate(0, 0, -10)}, {"s_gone_lately", now.Add(-48 * time.Hour), now.Add(-time.Hour)}} {
+			if _, err := db.Driver.Deliveries().DeleteSurvey(ctx, sv.id, sv.since, sv.d); err != nil {
+				t.Fatal(err)
+			}
+		}
 
 		reg := prometheus.NewRegistry()
 		res, err := newPurger(t, db, "a", reg).PurgeOnce(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Skipped || res.Deliveries != 5 || res.Attempts != 10 || res.Events != 6 || res.Batches < 4 {
-			t.Fatalf("purge %+v, want 5 deliveries, 10 attempts and 6 events in several batches", res)
+		if res.Skipped || res.Deliveries != 5 || res.Attempts != 10 || res.Events != 6 || res.Tombstones != 1 || res.Batches < 4 {
+			t.Fatalf("purge %+v, want 5 deliveries, 10 attempts, 6 events and 1 tombstone in several batches", res)
+		}
+		if n := count(t, db, "SELECT count(*) FROM delivery_tombstones WHERE survey_id = 's_gone_lately'"); n != 1 || count(t, db, "SELECT count(*) FROM delivery_tombstones") != 1 {
+			t.Errorf("tombstones left: want only the recent survey's")
 		}
 		if n := count(t, db, "SELECT count(*) FROM deliveries"); n != 2 {
 			t.Errorf("%d deliveries left, want the pending one and the new one", n)
@@ -81,7 +94,7 @@ func TestPurge(t *testing.T) {
 			t.Errorf("%d events left, want 3", n)
 		}
 		purged := gaugeValues(t, reg, "dispatch24_retention_purged_rows_total")
-		for table, want := range map[string]float64{"deliveries": 5, "delivery_attempts": 10, "events": 6} {
+		for table, want := range map[string]float64{"deliveries": 5, "delivery_attempts": 10, "events": 6, "delivery_tombstones": 1} {
 			if got := purged[table]; got != want {
 				t.Errorf("purged_rows_total{table=%s} = %v, want %v", table, got, want)
 			}

@@ -13,10 +13,15 @@ import "context"
 //	Submissions  submissions, survey_sessions                           internal/submission
 //	Events       events (the outbox and the archive)                    internal/outbox
 //	Webhooks     webhooks, webhooks_version                             internal/endpoint
-//	Deliveries   deliveries, delivery_attempts, replays                 internal/delivery
+//	Deliveries   deliveries, delivery_attempts, replays,
+//	             delivery_tombstones                                    internal/delivery
+//	Leases       leases                                                 internal/retention
 //
-// Everything else (the dispatcher, test sends, replays, the console, the CLI) goes through the
-// owning package.
+// Everything else (the dispatcher, test sends, replays, the console, the CLI, the retention
+// purge) goes through the owning package. The exceptions are calls inside an owner's own
+// transaction that must commit with it, e.g. deleting a survey or a respondent
+// (internal/survey) deletes its events and deliveries in that transaction, so that the
+// erasure commits whole; internal/archtest lists each (txCrossings).
 type Driver interface {
 	Executor
 	// InTx runs fn in one transaction, committing when fn returns nil and rolling back

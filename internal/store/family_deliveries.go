@@ -192,6 +192,13 @@ type Deliveries interface {
 	List(ctx context.Context, f DeliveryFilter) ([]Delivery, error)
 	// Get returns a delivery; ErrNotFound when there is none.
 	Get(ctx context.Context, id string) (Delivery, error)
+	// Hold keeps delivery id, inside the caller's transaction (store.Driver.InTx), from being
+	// deleted until the transaction ends (PostgreSQL: a FOR SHARE row lock, which the purge's
+	// FOR UPDATE SKIP LOCKED passes over; SQLite: the write transaction, which no purge batch
+	// can enter); ErrNotFound when it is not stored (any more). A replay holds the delivery it
+	// replays, so the retention purge cannot delete it, and then its event, while the replay
+	// is being inserted.
+	Hold(ctx context.Context, id string) error
 	// Attempts returns a delivery's attempt log in order.
 	Attempts(ctx context.Context, deliveryID string) ([]Attempt, error)
 	// Target returns the URL of an endpoint and whether it is disabled; ErrNotFound when it
@@ -239,4 +246,32 @@ type Deliveries interface {
 	// Purged reports whether a delivery created at createdAt may have been deleted with its
 	// survey: some tombstone covers createdAt.
 	Purged(ctx context.Context, createdAt time.Time) (bool, error)
+
+	// The retention purge's queries (internal/retention, through internal/delivery).
+
+	// PurgeDeliveries deletes up to limit deliveries that are not pending and whose last
+	// activity (updated_at) is in [from, cutoff), the oldest first, with their attempt logs,
+	// in one transaction. A pending delivery is never deleted, however old. On PostgreSQL rows
+	// that another transaction holds are skipped, not waited for. Passing the previous
+	// batch's Last as from starts the next batch where it ended instead of stepping again over
+	// the index entries of rows already deleted (PostgreSQL keeps them until a VACUUM).
+	PurgeDeliveries(ctx context.Context, from, cutoff time.Time, limit int) (PurgedDeliveries, error)
+	// OldestFinishedDelivery is the last activity of the oldest delivery that is not pending
+	// (the next one the purge deletes); the zero time when there is none.
+	OldestFinishedDelivery(ctx context.Context) (time.Time, error)
+	// PruneTombstones deletes the tombstones of surveys deleted before cutoff (the retention
+	// horizon) and returns how many. Nothing they guard can exist any more: every delivery
+	// they cover was created before cutoff, so an id of one is answered as purged by its age
+	// alone, and no attempt of one can still be in flight.
+	PruneTombstones(ctx context.Context, cutoff time.Time) (int64, error)
+	// ReclaimSpace gives the space of deleted rows back, a step of at most maxPages pages at a
+	// time, and reports how many free pages remain to give back (0: done). SQLite truncates
+	// the file with an incremental vacuum (converting a small database that was created
+	// without incremental auto-vacuum once; a large one returns ErrVacuumNeeded, and its
+	// free pages are still reused for new rows). PostgreSQL runs a throttled VACUUM of the
+	// purged tables (deliveries, delivery_attempts and events: the purge empties the events
+	// that the deliveries kept), which makes their dead rows' space reusable where autovacuum
+	// is off or behind, and reports 0. With maxPages 0 it only prepares: SQLite converts a
+	// small database, PostgreSQL does nothing.
+	ReclaimSpace(ctx context.Context, maxPages int) (remaining int, err error)
 }

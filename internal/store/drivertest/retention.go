@@ -10,26 +10,18 @@ import (
 	"github.com/dispatch24/dispatch24/internal/store"
 )
 
-// RunRetention runs the retention queries' part of the suite: the leases table, the purge of
-// deliveries with their attempts, and of published events. (A function of its own until the
-// deliveries family absorbs DeliveriesPurge; then Run calls it.)
-func RunRetention(t *testing.T, open Opener) {
+// testRetention runs the retention queries' part of the suite: the leases table, the purge of
+// deliveries with their attempts, and of published events, the pruning of tombstones, and
+// the hold a replay takes on the delivery it replays.
+func testRetention(t *testing.T, open Opener) {
 	t.Run("Leases", func(t *testing.T) { testLeases(t, open(t)) })
 	t.Run("PurgeDeliveries", func(t *testing.T) { testPurgeDeliveries(t, open(t)) })
 	t.Run("PurgeDeliveriesLimit", func(t *testing.T) { testPurgeDeliveriesLimit(t, open(t)) })
 	t.Run("PurgePublished", func(t *testing.T) { testPurgePublished(t, open(t)) })
 	t.Run("PurgePublishedCursor", func(t *testing.T) { testPurgePublishedCursor(t, open(t)) })
 	t.Run("ReclaimSpace", func(t *testing.T) { testReclaimSpace(t, open(t)) })
-}
-
-// PurgeOf returns the driver's DeliveriesPurge (until Deliveries has its methods).
-func PurgeOf(t testing.TB, db *store.DB) store.DeliveriesPurge {
-	t.Helper()
-	p, ok := db.Driver.(interface{ DeliveriesPurge() store.DeliveriesPurge })
-	if !ok {
-		t.Fatalf("driver %T has no DeliveriesPurge", db.Driver)
-	}
-	return p.DeliveriesPurge()
+	t.Run("PruneTombstones", func(t *testing.T) { testPruneTombstones(t, open(t)) })
+	t.Run("Hold", func(t *testing.T) { testHold(t, open(t)) })
 }
 
 // SeedDelivery stores a delivery of event ev with status and updated_at, and n attempts.
@@ -112,7 +104,7 @@ func testLeases(t *testing.T, db *store.DB) {
 // keeps recent ones, pending ones however old, and the attempts of both.
 func testPurgeDeliveries(t *testing.T, db *store.DB) {
 	ctx := context.Background()
-	p := PurgeOf(t, db)
+	p := db.Driver.Deliveries()
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	cutoff := now.Add(-24 * time.Hour)
 	if oldest, err := p.OldestFinishedDelivery(ctx); err != nil || !oldest.IsZero() {
@@ -160,7 +152,7 @@ func testPurgeDeliveries(t *testing.T, db *store.DB) {
 // included), and says where the batch ended.
 func testPurgeDeliveriesLimit(t *testing.T, db *store.DB) {
 	ctx := context.Background()
-	p := PurgeOf(t, db)
+	p := db.Driver.Deliveries()
 	base := time.Now().Add(-48 * time.Hour).UTC().Truncate(time.Microsecond)
 	for i := 0; i < 7; i++ {
 		SeedDelivery(t, db, fmt.Sprintf("d_%d", i), "e", "succeeded", base.Add(time.Duration(i/2)*time.Second), 2)
@@ -289,7 +281,7 @@ func testPurgePublishedCursor(t *testing.T, db *store.DB) {
 // no free pages left after a step large enough.
 func testReclaimSpace(t *testing.T, db *store.DB) {
 	ctx := context.Background()
-	p := PurgeOf(t, db)
+	p := db.Driver.Deliveries()
 	base := time.Now().Add(-72 * time.Hour).UTC().Truncate(time.Microsecond)
 	for i := 0; i < 200; i++ {
 		SeedDelivery(t, db, fmt.Sprintf("d_%03d", i), "e", "failed", base, 3)
@@ -309,5 +301,80 @@ func testReclaimSpace(t *testing.T, db *store.DB) {
 	}
 	if left != 0 {
 		t.Fatalf("%d free pages left after reclaiming them all", left)
+	}
+}
+
+// PruneTombstones deletes the tombstones of surveys deleted before the cutoff, and only
+// those: a delivery time inside a pruned one is no longer reported purged by it (its age
+// says so), one inside a kept one still is.
+func testPruneTombstones(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	p := db.Driver.Deliveries()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	cutoff := now.Add(-24 * time.Hour)
+	// Survey "old" lived from 10 days to 2 days ago; "new" from 10 hours to 1 hour ago; "edge"
+	// was deleted exactly at the cutoff, which a delivery created then could still be inside.
+	for _, sv := range []struct {
+		id         string
+		since, del time.Time
+	}{{"old", now.Add(-240 * time.Hour), now.Add(-48 * time.Hour)}, {"new", now.Add(-10 * time.Hour), now.Add(-time.Hour)},
+		{"edge", now.Add(-30 * time.Hour), cutoff}} {
+		if _, err := p.DeleteSurvey(ctx, sv.id, sv.since, sv.del); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := p.PruneTombstones(ctx, cutoff)
+	if err != nil || n != 1 {
+		t.Fatalf("PruneTombstones = %d, %v; want 1 (the survey deleted before the cutoff)", n, err)
+	}
+	for _, c := range []struct {
+		at   time.Time
+		want bool
+	}{{now.Add(-72 * time.Hour), false}, {now.Add(-5 * time.Hour), true}, {cutoff.Add(-time.Hour), true}} {
+		if got, err := p.Purged(ctx, c.at); err != nil || got != c.want {
+			t.Errorf("Purged(%s ago) = %v, %v; want %v", now.Sub(c.at), got, err, c.want)
+		}
+	}
+	if n, err := p.PruneTombstones(ctx, cutoff); err != nil || n != 0 {
+		t.Fatalf("second PruneTombstones = %d, %v; want 0", n, err)
+	}
+	if got := retentionCount(t, db, "SELECT count(*) FROM delivery_tombstones"); got != 2 {
+		t.Fatalf("%d tombstones left, want 2", got)
+	}
+}
+
+// Hold finds a stored delivery and answers ErrNotFound for one that is not; on PostgreSQL a
+// held delivery is passed over by the purge (FOR UPDATE SKIP LOCKED), which does not wait
+// for the hold, and goes at the next purge once released.
+func testHold(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	old := time.Now().Add(-72 * time.Hour).UTC().Truncate(time.Microsecond)
+	SeedDelivery(t, db, "d_held", "e_held", "succeeded", old, 1)
+	cutoff := old.Add(time.Hour)
+	err := db.Driver.InTx(ctx, func(tx store.Executor) error {
+		if err := tx.Deliveries().Hold(ctx, "d_missing"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Hold(missing) = %v, want ErrNotFound", err)
+		}
+		if err := tx.Deliveries().Hold(ctx, "d_held"); err != nil {
+			return err
+		}
+		if db.Dialect != store.Postgres {
+			return nil // SQLite: the write transaction itself keeps the purge out
+		}
+		got, err := db.Driver.Deliveries().PurgeDeliveries(ctx, time.Time{}, cutoff, 100)
+		if err != nil {
+			return err
+		}
+		if got.Deliveries != 0 || got.Attempts != 0 {
+			t.Errorf("the purge deleted a held delivery: %+v", got)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.Driver.Deliveries().PurgeDeliveries(ctx, time.Time{}, cutoff, 100)
+	if err != nil || got.Deliveries != 1 || got.Attempts != 1 {
+		t.Fatalf("after the hold: PurgeDeliveries = %+v, %v; want the delivery and its attempt", got, err)
 	}
 }

@@ -20,6 +20,7 @@ func (e executor) Deliveries() store.Deliveries {
 		Deliveries: sqlcommon.Deliveries{Read: e.read(), Write: e.write(),
 			NewIDExpr:        "'dlv_' || replace(gen_random_uuid()::text, '-', '')", // PostgreSQL 13+
 			SkipLocked:       " FOR UPDATE SKIP LOCKED",
+			ForShare:         " FOR SHARE",
 			ReplaySurveyExpr: "filter->>'surveyId'"},
 		e: e,
 	}

@@ -7,19 +7,7 @@ import (
 	"time"
 
 	"github.com/dispatch24/dispatch24/internal/store"
-	"github.com/dispatch24/dispatch24/internal/store/sqlcommon"
 )
-
-// DeliveriesPurge returns the executor's retention queries on deliveries and attempts (to be
-// folded into Deliveries).
-func (e executor) DeliveriesPurge() store.DeliveriesPurge {
-	return deliveriesPurge{sqlcommon.DeliveriesPurge{Read: e.read()}, e}
-}
-
-type deliveriesPurge struct {
-	sqlcommon.DeliveriesPurge
-	e executor
-}
 
 // purgeDeliveries takes a batch of expired deliveries from deliveries_expiry_idx (oldest
 // first, skipping rows a dispatcher holds), deletes them while they are still finished and
@@ -39,8 +27,8 @@ const purgeDeliveries = `WITH doomed AS (
 	)
 	SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM logs), (SELECT max(updated_at) FROM gone)`
 
-// PurgeDeliveries implements store.DeliveriesPurge.
-func (d deliveriesPurge) PurgeDeliveries(ctx context.Context, from, cutoff time.Time, limit int) (store.PurgedDeliveries, error) {
+// PurgeDeliveries implements store.Deliveries.
+func (d deliveries) PurgeDeliveries(ctx context.Context, from, cutoff time.Time, limit int) (store.PurgedDeliveries, error) {
 	var out store.PurgedDeliveries
 	var last *int64
 	if err := d.e.write().QueryRow(ctx, purgeDeliveries, store.Micros(cutoff), limit, store.Micros(from)).Scan(&out.Deliveries, &out.Attempts, &last); err != nil {
@@ -54,9 +42,9 @@ func (d deliveriesPurge) PurgeDeliveries(ctx context.Context, from, cutoff time.
 // autovacuum_vacuum_cost_delay), instead of a manual VACUUM's full speed.
 const vacuumCostDelay = "2ms"
 
-// ReclaimSpace implements store.DeliveriesPurge: a throttled VACUUM of the purged tables on a
+// ReclaimSpace implements store.Deliveries: a throttled VACUUM of the purged tables on a
 // connection of its own (VACUUM cannot run in a transaction).
-func (d deliveriesPurge) ReclaimSpace(ctx context.Context, maxPages int) (int, error) {
+func (d deliveries) ReclaimSpace(ctx context.Context, maxPages int) (int, error) {
 	if maxPages == 0 {
 		return 0, nil
 	}

@@ -24,6 +24,9 @@ type Deliveries struct {
 	// SkipLocked follows NextReplay's SELECT: on PostgreSQL " FOR UPDATE SKIP LOCKED", so that
 	// two processes never work on the same replay at once.
 	SkipLocked string
+	// ForShare follows Hold's SELECT: on PostgreSQL " FOR SHARE"; SQLite's write transaction
+	// already excludes every other writer.
+	ForShare string
 	// ReplaySurveyExpr is the SQL expression of a replays row's filter's surveyId.
 	ReplaySurveyExpr string
 }
@@ -495,6 +498,15 @@ func (q Deliveries) Get(ctx context.Context, id string) (store.Delivery, error) 
 	return d, nil
 }
 
+// Hold implements store.Deliveries.
+func (q Deliveries) Hold(ctx context.Context, id string) error {
+	var one int
+	if err := q.Write.QueryRow(ctx, "SELECT 1 FROM deliveries WHERE id = $1"+q.ForShare, id).Scan(&one); err != nil {
+		return fmt.Errorf("holding delivery %s: %w", id, err)
+	}
+	return nil
+}
+
 // Attempts returns a delivery's attempt log in order.
 func (q Deliveries) Attempts(ctx context.Context, deliveryID string) ([]store.Attempt, error) {
 	rows, err := q.Read.Query(ctx, `SELECT n, started_at, duration_ms, status_code, error, response_body
@@ -568,4 +580,24 @@ func (q Deliveries) Purged(ctx context.Context, createdAt time.Time) (bool, erro
 		return false, fmt.Errorf("reading delivery tombstones: %w", err)
 	}
 	return n > 0, nil
+}
+
+// OldestFinishedDelivery implements store.Deliveries, from the first entry of
+// deliveries_expiry_idx.
+func (q Deliveries) OldestFinishedDelivery(ctx context.Context) (time.Time, error) {
+	t, err := oldest(ctx, q.Read, "SELECT updated_at FROM deliveries WHERE status <> 'pending' ORDER BY updated_at LIMIT 1")
+	if err != nil {
+		return time.Time{}, fmt.Errorf("reading the oldest finished delivery: %w", err)
+	}
+	return t, nil
+}
+
+// PruneTombstones implements store.Deliveries. The table holds a row per deleted survey: the
+// delete reads it whole, once per purge.
+func (q Deliveries) PruneTombstones(ctx context.Context, cutoff time.Time) (int64, error) {
+	n, err := q.Write.Exec(ctx, `DELETE FROM delivery_tombstones WHERE deleted_at < $1`, store.Micros(cutoff))
+	if err != nil {
+		return 0, fmt.Errorf("pruning delivery tombstones: %w", err)
+	}
+	return n, nil
 }

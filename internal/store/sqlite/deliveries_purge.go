@@ -7,19 +7,7 @@ import (
 	"time"
 
 	"github.com/dispatch24/dispatch24/internal/store"
-	"github.com/dispatch24/dispatch24/internal/store/sqlcommon"
 )
-
-// DeliveriesPurge returns the executor's retention queries on deliveries and attempts (to be
-// folded into Deliveries).
-func (e executor) DeliveriesPurge() store.DeliveriesPurge {
-	return deliveriesPurge{sqlcommon.DeliveriesPurge{Read: e.read()}, e}
-}
-
-type deliveriesPurge struct {
-	sqlcommon.DeliveriesPurge
-	e executor
-}
 
 // expiredDeliveries selects a batch of expired deliveries through deliveries_expiry_idx,
 // named so that SQLite plans nothing else whatever its statistics. Both deletes of a batch
@@ -31,9 +19,9 @@ const expiredDeliveries = `SELECT id FROM deliveries INDEXED BY deliveries_expir
 const lastExpired = `SELECT max(updated_at) FROM (SELECT updated_at FROM deliveries INDEXED BY deliveries_expiry_idx
 	WHERE status <> 'pending' AND updated_at >= $3 AND updated_at < $1 ORDER BY updated_at LIMIT $2)`
 
-// PurgeDeliveries implements store.DeliveriesPurge: the attempts, then the deliveries, in one
+// PurgeDeliveries implements store.Deliveries: the attempts, then the deliveries, in one
 // transaction of the writer (the caller's, if any).
-func (d deliveriesPurge) PurgeDeliveries(ctx context.Context, from, cutoff time.Time, limit int) (store.PurgedDeliveries, error) {
+func (d deliveries) PurgeDeliveries(ctx context.Context, from, cutoff time.Time, limit int) (store.PurgedDeliveries, error) {
 	var out store.PurgedDeliveries
 	args := []any{store.Micros(cutoff), limit, store.Micros(from)}
 	run := func(tx store.Querier) error {
@@ -71,11 +59,11 @@ func (d deliveriesPurge) PurgeDeliveries(ctx context.Context, from, cutoff time.
 // once for as long as rewriting this much takes.
 const convertLimit = 64 << 20
 
-// ReclaimSpace implements store.DeliveriesPurge: PRAGMA incremental_vacuum(maxPages) on the
+// ReclaimSpace implements store.Deliveries: PRAGMA incremental_vacuum(maxPages) on the
 // writer, which moves free pages to the end of the file and truncates it. A database without
 // incremental auto-vacuum (every database created before this release) is converted once by
 // VACUUM when it is at most convertLimit bytes; a larger one reports store.ErrVacuumNeeded.
-func (d deliveriesPurge) ReclaimSpace(ctx context.Context, maxPages int) (int, error) {
+func (d deliveries) ReclaimSpace(ctx context.Context, maxPages int) (int, error) {
 	if d.e.tx != nil {
 		return 0, errors.New("reclaiming space: VACUUM cannot run inside a transaction")
 	}
