@@ -55,6 +55,10 @@ var txCrossings = []violation{
 	// Intake reads the endpoints' version in the submission's transaction, so the event
 	// carries the endpoints it was stored against.
 	{"owner", "internal/submission/service.go", "Webhooks()"},
+	// The operational events a batch of results writes (webhook.disabled,
+	// delivery.exhausted) carry the webhooks version read in the batch's transaction, after
+	// the disabling moved it.
+	{"owner", "internal/delivery/delivery_store.go", "Webhooks()"},
 	// Importing respondents, changing a password and deleting a respondent or a survey revoke
 	// refresh tokens, and the deletions (erasure, CONTRACT §8) delete the submissions,
 	// events and deliveries with the survey or respondent, whole or not at all.
