@@ -75,7 +75,7 @@ var txCrossings = []violation{
 // benchHarnesses may use pgx and SQL: they stand outside the product and connect to
 // PostgreSQL's maintenance database to create and drop their scratch databases, which no
 // store API offers, and check their results with their own queries.
-var benchHarnesses = []string{"bench/faults", "bench/intake", "bench/pipeline"}
+var benchHarnesses = []string{"bench/faults", "bench/intake", "bench/pipeline", "bench/ratelimit"}
 
 type goPackage struct {
 	ImportPath string

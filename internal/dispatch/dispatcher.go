@@ -23,6 +23,7 @@ import (
 
 	"github.com/dispatch24/dispatch24/internal/config"
 	"github.com/dispatch24/dispatch24/internal/delivery"
+	endpoints "github.com/dispatch24/dispatch24/internal/endpoint"
 	"github.com/dispatch24/dispatch24/internal/outbox"
 	"github.com/dispatch24/dispatch24/internal/secret"
 	"github.com/dispatch24/dispatch24/internal/store"
@@ -218,6 +219,7 @@ type Dispatcher struct {
 	policy  retryPolicy
 	cache   *endpointCache
 	slots   *endpointSlots
+	limiter *rateLimiter
 	writer  *resultWriter
 	sched   *retryScheduler
 	tracer  trace.Tracer
@@ -226,6 +228,8 @@ type Dispatcher struct {
 
 	// consumeLog aggregates the failures of opening and reading the consumer.
 	consumeLog *telemetry.FailureLog
+	// tokenLog aggregates the failures of taking rate-limit tokens from the store.
+	tokenLog *telemetry.FailureLog
 
 	jobs     chan *job
 	waiting  chan struct{} // bounds deliveries waiting for an endpoint slot
@@ -274,6 +278,9 @@ func New(cfg Config) (*Dispatcher, error) {
 	}
 	d.consumeLog = &telemetry.FailureLog{Logger: cfg.Logger, Msg: "consuming events failed; retrying",
 		RecoveredMsg: "consuming events again", Interval: 30 * time.Second}
+	d.tokenLog = &telemetry.FailureLog{Logger: cfg.Logger, Msg: "taking rate-limit tokens failed; deliveries to limited endpoints wait",
+		RecoveredMsg: "taking rate-limit tokens again", Interval: 30 * time.Second}
+	d.limiter = newRateLimiter(endpoints.NewStore(cfg.DB, cfg.Secrets), cfg.NowFunc)
 	deliveries := delivery.NewStore(cfg.DB)
 	d.deliveries = deliveries
 	d.writer = newResultWriter(resultWriterConfig{
@@ -295,7 +302,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		LoadEventsFunc: func(ctx context.Context, ids []string) (map[string]storedEvent, error) {
 			return loadEvents(ctx, outbox.NewArchive(cfg.DB), ids)
 		},
-		Endpoints: d.cache, Slots: d.slots, InFlight: &d.storedInFlight, Jobs: d,
+		Endpoints: d.cache, Slots: d.slots, Limiter: d.limiter, InFlight: &d.storedInFlight, Jobs: d,
 		Concurrency: cfg.Concurrency, EndpointConcurrency: cfg.EndpointConcurrency, BatchSize: cfg.BatchSize,
 		Lease: cfg.Lease, AttemptTimeout: cfg.AttemptTimeout, ParkDelay: cfg.ParkDelay, PollInterval: cfg.PollInterval,
 		NowFunc: cfg.NowFunc, Logger: cfg.Logger, Metrics: cfg.Metrics, Propagator: cfg.Propagator,
@@ -543,6 +550,11 @@ func webhooksVersion(h nats.Header) int64 {
 // (or the engine is stopping) the job is parked; otherwise it waits for a slot off the
 // caller's goroutine.
 func (d *Dispatcher) dispatch(j *job) {
+	if at := d.limiter.limitedUntil(j.ep); !at.IsZero() {
+		// The endpoint is at its rate limit: wait in the store, not in a slot.
+		d.park(j, at)
+		return
+	}
 	slot := d.slots.get(j.ep.ID)
 	if slot.tryAcquire() {
 		j.slot = slot
@@ -587,6 +599,22 @@ func (d *Dispatcher) work(ctx context.Context, j *job) {
 		// The lease would run out during the attempt: hand the delivery back.
 		j.slot.release()
 		d.park(j, now)
+		return
+	}
+	// The token is taken as the attempt starts, so that the limit holds at the receiver: a
+	// token taken earlier could be spent late, next to tokens taken after it.
+	ok, retryAt, err := d.limiter.take(ctx, j.ep)
+	if err != nil {
+		d.tokenLog.Fail(ctx, 1, err)
+		retryAt = now.Add(d.cfg.ParkDelay)
+	} else if j.ep.RateLimit > 0 {
+		d.tokenLog.Recover(ctx)
+	}
+	if !ok {
+		// Above the limit the delivery waits, parked without an attempt: no failure is
+		// counted and no worker is held.
+		j.slot.release()
+		d.park(j, retryAt)
 		return
 	}
 	if j.msg != nil {

@@ -21,6 +21,9 @@ type endpoint struct {
 	// Failing is true while the store counts consecutive failures for the endpoint, so a
 	// success must reset them.
 	Failing bool
+	// RateLimit is the most deliveries a second to the endpoint, across all dispatchers; 0 is
+	// no limit.
+	RateLimit int
 
 	// The secrets are whsec_ secrets (scheme v1) or whsk_ signing keys (v1a, and either kind
 	// while a PATCH moves an endpoint between schemes): webhook.Request.Secrets signs each by
@@ -228,6 +231,8 @@ func (c *endpointCache) load(ctx context.Context, surveyID string, now time.Time
 			Types:    e.Events,
 			Disabled: e.Disabled,
 			Failing:  e.ConsecutiveFailures > 0 || !e.FirstFailureAt.IsZero(),
+
+			RateLimit: e.RateLimit,
 		}
 		ep.current = []string{e.Secret}
 		ep.both = ep.current

@@ -69,6 +69,8 @@ type retrySchedulerConfig struct {
 	LoadEventsFunc func(ctx context.Context, ids []string) (map[string]storedEvent, error)
 	Endpoints      endpointSource
 	Slots          *endpointSlots
+	// Limiter caps the room of rate-limited endpoints at their tokens.
+	Limiter *rateLimiter
 	// InFlight counts claimed stored deliveries whose outcome is not yet queued.
 	InFlight *atomic.Int64
 	// Jobs takes the claimed deliveries.
@@ -209,7 +211,7 @@ func (s *retryScheduler) poll(ctx context.Context, now time.Time) pollResult {
 	}
 	limit := min(free, c.BatchSize)
 	leaseUntil := now.Add(c.Lease)
-	rooms := c.Slots.occupied(maxRooms)
+	rooms := c.Limiter.rooms(c.Slots.occupied(maxRooms), c.EndpointConcurrency)
 	start := time.Now()
 	claimed, err := c.Claims.ClaimDue(ctx, store.DeliveryClaim{Now: now, LeaseUntil: leaseUntil,
 		PerEndpoint: c.EndpointConcurrency, Limit: limit, Rooms: rooms})

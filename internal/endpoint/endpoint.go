@@ -87,6 +87,10 @@ type Endpoint struct {
 	ConsecutiveFailures int
 	FirstFailureAt      time.Time
 
+	// RateLimit is the most deliveries a second to the endpoint, across all dispatchers
+	// (CONTRACT section 8, rateLimit); 0 is no limit.
+	RateLimit int
+
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }

@@ -37,6 +37,7 @@ func (s *Store) open(w *store.Webhook) (*Endpoint, error) {
 		DisabledAt:          w.DisabledAt,
 		ConsecutiveFailures: w.ConsecutiveFailures,
 		FirstFailureAt:      w.FirstFailureAt,
+		RateLimit:           w.RateLimit,
 		CreatedAt:           w.CreatedAt,
 		UpdatedAt:           w.UpdatedAt,
 	}
@@ -65,6 +66,7 @@ func (s *Store) Create(ctx context.Context, e *Endpoint) error {
 		Events:          e.Events,
 		SignatureScheme: e.SignatureScheme,
 		Secret:          s.keys.Seal(secret.WebhookSecret(e.ID), e.Secret),
+		RateLimit:       e.RateLimit,
 		CreatedAt:       e.CreatedAt,
 		UpdatedAt:       e.CreatedAt,
 	}
@@ -122,6 +124,8 @@ type Patch struct {
 	// to a fresh secret of the new scheme, the current one signing until PreviousUntil.
 	SignatureScheme *string
 	PreviousUntil   time.Time
+	// RateLimit sets the deliveries a second; a pointer to 0 removes the limit.
+	RateLimit *int
 }
 
 // Update applies p to the endpoint id of surveyID at now and returns the result. Disabling
@@ -149,6 +153,9 @@ func (s *Store) Update(ctx context.Context, surveyID, id string, p Patch, now ti
 			w.Description = *p.Description
 		}
 		disabling := p.Disabled != nil && *p.Disabled && !w.Disabled
+		if p.RateLimit != nil {
+			w.RateLimit = *p.RateLimit
+		}
 		if p.Disabled != nil && *p.Disabled != w.Disabled {
 			w.Disabled = *p.Disabled
 			if w.Disabled {

@@ -51,3 +51,9 @@ func (s *Store) LoadSurvey(ctx context.Context, surveyID string) (*SurveyEndpoin
 func (s *Store) Disable(ctx context.Context, id, reason string, now time.Time) (*store.DisabledWebhook, error) {
 	return s.db.Driver.Webhooks().Disable(ctx, id, reason, now)
 }
+
+// TakeTokens takes up to t.Want of the rate-limit tokens shared by every dispatcher of the
+// endpoint t.WebhookID (store.Webhooks.TakeTokens).
+func (s *Store) TakeTokens(ctx context.Context, t store.TokenTake) (store.TokenGrant, error) {
+	return s.db.Driver.Webhooks().TakeTokens(ctx, t)
+}

@@ -1,7 +1,9 @@
 package endpoint
 
 import (
+	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"slices"
 	"testing"
@@ -21,6 +23,8 @@ func FuzzWebhookBody(f *testing.F) {
 		`{"events":["survey.session.submitted","survey.session.submitted","survey.session.started"]}`,
 		`{"events":[]}`, `{"events":["nope\u00e9"]}`, `{"description":"\u0000"}`, "{\"description\":\"\xff\"}",
 		`{"events":"x"}`, `{"disabled":"yes"}`, `{"description":null,"url":null}`,
+		`{"rateLimit":20}`, `{"rateLimit":null}`, `{"rateLimit":2.5}`, `{"rateLimit":"20"}`, `{"rateLimit":1e5}`,
+		`{"rateLimit":-0}`, `{"rateLimit":100000.0000000001}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -41,6 +45,7 @@ func FuzzWebhookBody(f *testing.F) {
 		} else {
 			checkEvents(t, create.Events)
 			checkDesc(t, create.Description)
+			checkRateLimitField(t, create.RateLimit)
 		}
 		if errUpdate != nil {
 			problem(t, errUpdate)
@@ -52,7 +57,39 @@ func FuzzWebhookBody(f *testing.F) {
 		if update.Description != nil {
 			checkDesc(t, *update.Description)
 		}
+		checkRateLimitField(t, update.RateLimit)
 	})
+}
+
+// checkRateLimitField checks what checkRateLimit makes of a decoded rateLimit against
+// encoding/json's own reading: null is no limit, a number is accepted exactly when it is
+// whole and from 1 to MaxRateLimit, and then as that number; anything else is refused with a
+// message naming the field.
+func checkRateLimitField(t *testing.T, f rateLimitField) {
+	t.Helper()
+	if !f.Set {
+		return
+	}
+	n, fe := checkRateLimit(f.Raw)
+	var v any
+	if err := json.Unmarshal(f.Raw, &v); err != nil {
+		t.Fatalf("rateLimit %q is not JSON: %v", f.Raw, err)
+	}
+	num, isNum := v.(float64)
+	switch {
+	case v == nil:
+		if fe != nil || n != 0 {
+			t.Fatalf("null: %d, %v; want no limit", n, fe)
+		}
+	case isNum && num == math.Trunc(num) && num >= 1 && num <= MaxRateLimit:
+		if fe != nil || n != int(num) {
+			t.Fatalf("rateLimit %s: %d, %v; want %v", f.Raw, n, fe, num)
+		}
+	default:
+		if fe == nil || fe.Field != "rateLimit" || !utf8.ValidString(fe.Message) {
+			t.Fatalf("rateLimit %s accepted as %d (error %v)", f.Raw, n, fe)
+		}
+	}
 }
 
 func checkEvents(t *testing.T, in []string) {

@@ -1,8 +1,10 @@
 package endpoint
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -46,6 +48,7 @@ type View struct {
 	DisabledReason      string     `json:"disabledReason"`
 	DisabledAt          *time.Time `json:"disabledAt"`
 	ConsecutiveFailures int        `json:"consecutiveFailures"`
+	RateLimit           *int       `json:"rateLimit"`
 	SecretRotating      bool       `json:"secretRotating"`
 	SecretRotatingUntil *time.Time `json:"secretRotatingUntil"`
 	CreatedAt           time.Time  `json:"createdAt"`
@@ -74,6 +77,10 @@ func NewView(e *Endpoint, now time.Time) (View, error) {
 		CreatedAt:           e.CreatedAt,
 		UpdatedAt:           e.UpdatedAt,
 	}
+	if e.RateLimit > 0 {
+		limit := e.RateLimit
+		v.RateLimit = &limit
+	}
 	if e.Rotating(now) {
 		v.SecretRotating = true
 		v.SecretRotatingUntil = timePtr(e.PreviousSecretUntil)
@@ -98,10 +105,45 @@ func shownSecret(e *Endpoint) string {
 }
 
 type createRequest struct {
-	URL             string   `json:"url"`
-	Events          []string `json:"events"`
-	Description     string   `json:"description"`
-	SignatureScheme string   `json:"signatureScheme"`
+	URL             string         `json:"url"`
+	Events          []string       `json:"events"`
+	Description     string         `json:"description"`
+	SignatureScheme string         `json:"signatureScheme"`
+	RateLimit       rateLimitField `json:"rateLimit"`
+}
+
+// MaxRateLimit bounds an endpoint's rateLimit: 100,000 deliveries a second is far beyond what
+// one endpoint takes, and keeps the interval between two tokens at 10 µs or more (the store
+// counts in microseconds).
+const MaxRateLimit = 100_000
+
+// rateLimitField is the rateLimit of a request body as sent: Set tells a field given as null
+// (no limit) from one left out (unchanged, for a PATCH).
+type rateLimitField struct {
+	Set bool
+	Raw json.RawMessage
+}
+
+// UnmarshalJSON keeps the value to check it with its field's message (checkRateLimit),
+// instead of the decoder's generic type error.
+func (f *rateLimitField) UnmarshalJSON(b []byte) error {
+	f.Set, f.Raw = true, append(json.RawMessage(nil), b...)
+	return nil
+}
+
+// checkRateLimit validates a rateLimit given in a body: null is no limit (0), else a whole
+// number from 1 to MaxRateLimit (20 and 20.0 alike, as JSON Schema's integer).
+func checkRateLimit(raw json.RawMessage) (int, *httpapi.FieldError) {
+	if string(raw) == "null" {
+		return 0, nil
+	}
+	fe := &httpapi.FieldError{Field: "rateLimit",
+		Message: fmt.Sprintf("must be a whole number of deliveries per second from 1 to %d, or null for no limit", MaxRateLimit)}
+	var f float64
+	if err := json.Unmarshal(raw, &f); err != nil || f != math.Trunc(f) || f < 1 || f > MaxRateLimit {
+		return 0, fe
+	}
+	return int(f), nil
 }
 
 // checkScheme validates a requested signatureScheme.
@@ -136,6 +178,13 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) error {
 	} else if fe := checkScheme(req.SignatureScheme); fe != nil {
 		errs = append(errs, *fe)
 	}
+	var rateLimit int
+	if req.RateLimit.Set {
+		var fe *httpapi.FieldError
+		if rateLimit, fe = checkRateLimit(req.RateLimit.Raw); fe != nil {
+			errs = append(errs, *fe)
+		}
+	}
 	if len(errs) > 0 {
 		return httpapi.Validation(errs...)
 	}
@@ -148,6 +197,7 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) error {
 		Events:          evs,
 		SignatureScheme: req.SignatureScheme,
 		Secret:          newSecret(req.SignatureScheme),
+		RateLimit:       rateLimit,
 		CreatedAt:       now,
 		UpdatedAt:       now,
 	}
@@ -218,6 +268,8 @@ type updateRequest struct {
 	Description     *string  `json:"description"`
 	Disabled        *bool    `json:"disabled"`
 	SignatureScheme *string  `json:"signatureScheme"`
+	// RateLimit: left out, unchanged; null, no limit.
+	RateLimit rateLimitField `json:"rateLimit"`
 }
 
 // updatedView is the answer to a PATCH. One that switched the scheme rotated the secret: it
@@ -258,6 +310,13 @@ func (s *Service) handleUpdate(w http.ResponseWriter, r *http.Request) error {
 			errs = append(errs, *fe)
 		}
 	}
+	if req.RateLimit.Set {
+		limit, fe := checkRateLimit(req.RateLimit.Raw)
+		if fe != nil {
+			errs = append(errs, *fe)
+		}
+		p.RateLimit = &limit
+	}
 	if len(errs) > 0 {
 		return httpapi.Validation(errs...)
 	}
@@ -282,6 +341,10 @@ func (s *Service) handleUpdate(w http.ResponseWriter, r *http.Request) error {
 		s.cfg.Metrics.OperationalEvents.WithLabelValues(events.TypeWebhookDisabled).Inc()
 		s.cfg.Logger.InfoContext(r.Context(), "operational event written", "type", events.TypeWebhookDisabled,
 			"event_id", disabledEvent, "survey_id", e.SurveyID, "webhook_id", e.ID)
+	}
+	if req.RateLimit.Set {
+		s.cfg.Logger.InfoContext(r.Context(), "webhook rate limit set", "webhook_id", e.ID, "survey_id", e.SurveyID,
+			"rate_limit", e.RateLimit, "by", principalID(r))
 	}
 	v, err := NewView(e, now)
 	if err != nil {

@@ -12,7 +12,7 @@ import "context"
 //	Surveys      surveys, respondents                                   internal/survey
 //	Submissions  submissions, survey_sessions                           internal/submission
 //	Events       events (the outbox and the archive)                    internal/outbox
-//	Webhooks     webhooks, webhooks_version                             internal/endpoint
+//	Webhooks     webhooks, webhooks_version, webhook_rate_tokens        internal/endpoint
 //	Deliveries   deliveries, delivery_attempts, replays,
 //	             delivery_tombstones                                    internal/delivery
 //	Leases       leases                                                 internal/retention

@@ -38,8 +38,30 @@ type Webhook struct {
 	ConsecutiveFailures int
 	FirstFailureAt      time.Time // zero while not failing
 
+	// RateLimit is the most deliveries a second to the endpoint, across all dispatchers
+	// (TakeTokens); 0 is no limit.
+	RateLimit int
+
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+// TokenTake asks for rate-limit tokens of a webhook's shared bucket: up to Want (at least 1),
+// one every Interval, the bucket holding at most Burst of them (at least 1), at Now.
+type TokenTake struct {
+	WebhookID string
+	Want      int
+	Interval  time.Duration
+	Burst     int
+	Now       time.Time
+}
+
+// TokenGrant is the answer to a TokenTake: Granted tokens (0 to Want), each good for one
+// delivery now, and when the bucket has its next token after them (NextAt, after Now when
+// fewer than Want were granted).
+type TokenGrant struct {
+	Granted int
+	NextAt  time.Time
 }
 
 // SurveyWebhooks is a survey's webhooks and its jwtSecret, read in one snapshot with the
@@ -78,14 +100,14 @@ type FailureCount struct {
 	FirstFailureAt time.Time
 }
 
-// Webhooks runs the queries of the webhooks and the webhooks version tables. The version is
-// moved by the database's triggers (migrations 060 and 110) on every change of a webhook's URL,
-// events, secrets, signature scheme or disabled flag, on inserts and deletes, and on a change of a survey's jwt_secret;
+// Webhooks runs the queries of the webhooks, webhooks version and webhook rate tokens tables. The
+// version is moved by the database's triggers (migrations 060, 110 and 150) on every change of a
+// webhook's URL, events, secrets, signature scheme, rate limit or disabled flag, on inserts and deletes, and on a change of a survey's jwt_secret;
 // so no method moves it by hand. Reads of the surveys table here are only those a webhook
 // query needs in the same statement or transaction (the survey's existence, its jwtSecret).
 type Webhooks interface {
 	// Create inserts w (its ID, SurveyID, URL, Description, Events, SignatureScheme, Secret,
-	// Disabled, DisabledReason, ConsecutiveFailures, CreatedAt and UpdatedAt). It returns
+	// Disabled, DisabledReason, ConsecutiveFailures, RateLimit, CreatedAt and UpdatedAt). It returns
 	// ErrConflict when the id is taken. The survey must exist: the caller checks it in the same
 	// transaction (Surveys.SurveyExists); an unknown survey breaks the foreign key.
 	Create(ctx context.Context, w *Webhook) error
@@ -97,7 +119,7 @@ type Webhooks interface {
 	// List returns the webhooks of surveyID, oldest first.
 	List(ctx context.Context, surveyID string) ([]*Webhook, error)
 	// Update writes w's URL, Events, Description, Disabled, DisabledReason, DisabledAt,
-	// ConsecutiveFailures, FirstFailureAt and UpdatedAt (not the secrets nor the scheme: see
+	// ConsecutiveFailures, FirstFailureAt, RateLimit and UpdatedAt (not the secrets nor the scheme: see
 	// RotateSecret); ErrNotFound when there is no such
 	// webhook of w.SurveyID. It moves the webhooks version whatever changed.
 	Update(ctx context.Context, w *Webhook) error
@@ -128,4 +150,10 @@ type Webhooks interface {
 	// DisableFailing disables, among ids, the enabled webhooks with at least threshold
 	// consecutive failures, the first of them at or before since, and returns them.
 	DisableFailing(ctx context.Context, ids []string, threshold int, since, now time.Time) ([]DisabledWebhook, error)
+	// TakeTokens takes up to t.Want tokens of the webhook's rate-limit bucket (table
+	// webhook_rate_tokens) in one atomic statement, creating the bucket full when it has none.
+	// The bucket is a GCRA: it fills by one token every t.Interval up to t.Burst, so over any
+	// span s it grants at most t.Burst + s/t.Interval tokens whoever takes them, as long as the
+	// takers' clocks agree. A webhook that does not exist gets an error (the foreign key).
+	TakeTokens(ctx context.Context, t TokenTake) (TokenGrant, error)
 }

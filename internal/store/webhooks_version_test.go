@@ -66,6 +66,8 @@ func TestWebhooksVersionMoves(t *testing.T) {
 			{"re-enable", "UPDATE webhooks SET disabled = FALSE, disabled_reason = '' WHERE id = 'w1'", true},
 			{"rotate the secret", "UPDATE webhooks SET previous_secret = secret, previous_secret_until = 5, secret = 'whsec_b' WHERE id = 'w1'", true},
 			{"change the signature scheme (migration 110)", "UPDATE webhooks SET signature_scheme = 'v1a' WHERE id = 'w1'", true},
+			{"set a rate limit (migration 150)", "UPDATE webhooks SET rate_limit = 20 WHERE id = 'w1'", true},
+			{"clear the rate limit", "UPDATE webhooks SET rate_limit = NULL WHERE id = 'w1'", true},
 			{"delete", "DELETE FROM webhooks WHERE id = 'w4'", true},
 			{"change the survey's jwtSecret", "UPDATE surveys SET jwt_secret = 'a shared secret' WHERE id = 's'", true},
 			{"count failures", "UPDATE webhooks SET consecutive_failures = 3, first_failure_at = 7 WHERE id = 'w2'", false},

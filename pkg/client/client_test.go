@@ -126,6 +126,39 @@ func TestWebhookV1a(t *testing.T) {
 	}
 }
 
+// TestWebhookRateLimit: a webhook is created with a rate limit, shows it, has it changed and
+// removed (a patch of 0 is sent as null) and keeps it through a patch of another field.
+func TestWebhookRateLimit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := newClient(t)
+	twenty := 20
+	created, err := c.CreateWebhook(ctx, "demo", client.NewWebhook{URL: receiverURL + "/limited", RateLimit: &twenty})
+	if err != nil || created.RateLimit == nil || *created.RateLimit != 20 {
+		t.Fatalf("created %+v, %v", created, err)
+	}
+	t.Cleanup(func() { _ = c.DeleteWebhook(context.Background(), "demo", created.ID) })
+	desc := "renamed"
+	upd, err := c.UpdateWebhook(ctx, "demo", created.ID, client.WebhookPatch{Description: &desc})
+	if err != nil || upd.RateLimit == nil || *upd.RateLimit != 20 {
+		t.Fatalf("a patch without rateLimit: %+v, %v", upd, err)
+	}
+	five, none := 5, 0
+	if upd, err = c.UpdateWebhook(ctx, "demo", created.ID, client.WebhookPatch{RateLimit: &five}); err != nil || *upd.RateLimit != 5 {
+		t.Fatalf("set to 5: %+v, %v", upd, err)
+	}
+	if upd, err = c.UpdateWebhook(ctx, "demo", created.ID, client.WebhookPatch{RateLimit: &none}); err != nil || upd.RateLimit != nil {
+		t.Fatalf("removed: %+v, %v", upd, err)
+	}
+	if got, err := c.GetWebhook(ctx, "demo", created.ID); err != nil || got.RateLimit != nil {
+		t.Fatalf("get after the removal: %+v, %v", got, err)
+	}
+	bad := -1
+	if _, err := c.UpdateWebhook(ctx, "demo", created.ID, client.WebhookPatch{RateLimit: &bad}); !client.HasStatus(err, http.StatusBadRequest) {
+		t.Fatalf("rate limit -1: %v", err)
+	}
+}
+
 // TestDeliveriesAndReplays: a failed test send is listed and shown with its attempt log,
 // replayed alone and in a range, and the range replay's progress ends completed with every
 // replay counted as failed (the receiver is still down).

@@ -1,6 +1,10 @@
 package client
 
-import "time"
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+)
 
 // The statuses of a delivery.
 const (
@@ -64,6 +68,9 @@ type Webhook struct {
 	DisabledReason      string     `json:"disabledReason"`
 	DisabledAt          *time.Time `json:"disabledAt"`
 	ConsecutiveFailures int        `json:"consecutiveFailures"`
+	// RateLimit is the most deliveries a second to the webhook, across all dispatchers; nil
+	// is no limit.
+	RateLimit           *int       `json:"rateLimit"`
 	SecretRotating      bool       `json:"secretRotating"`
 	SecretRotatingUntil *time.Time `json:"secretRotatingUntil"`
 	CreatedAt           time.Time  `json:"createdAt"`
@@ -95,6 +102,8 @@ type NewWebhook struct {
 	Description string   `json:"description,omitempty"`
 	// SignatureScheme is SchemeV1 (the default when empty) or SchemeV1a.
 	SignatureScheme string `json:"signatureScheme,omitempty"`
+	// RateLimit limits the deliveries a second to the webhook (1 to 100,000); nil is no limit.
+	RateLimit *int `json:"rateLimit,omitempty"`
 }
 
 // WebhookPatch changes the fields that are set (non-nil).
@@ -106,6 +115,24 @@ type WebhookPatch struct {
 	// SignatureScheme, when it differs from the webhook's, switches the scheme: a rotation to
 	// a secret of the new scheme.
 	SignatureScheme *string `json:"signatureScheme,omitempty"`
+	// RateLimit sets the deliveries a second; a pointer to 0 removes the limit (sent as null).
+	RateLimit *int `json:"-"`
+}
+
+// MarshalJSON writes p's fields that are set, RateLimit as a number or, for 0, null.
+func (p WebhookPatch) MarshalJSON() ([]byte, error) {
+	type fields WebhookPatch // without this method
+	out := struct {
+		fields
+		RateLimit json.RawMessage `json:"rateLimit,omitempty"`
+	}{fields: fields(p)}
+	if p.RateLimit != nil {
+		out.RateLimit = json.RawMessage("null")
+		if *p.RateLimit != 0 {
+			out.RateLimit = json.RawMessage(strconv.Itoa(*p.RateLimit))
+		}
+	}
+	return json.Marshal(out)
 }
 
 // RotatedSecret is the answer to RotateSecret: the new v1 secret, or the public key of the new

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -330,6 +332,7 @@ func testWebhooks(t *testing.T, open Opener) {
 			t.Errorf("survey without webhooks: %+v, %v", sw, err)
 		}
 		w2, w1 := newWebhook("w2", "s1", t0.Add(time.Second)), newWebhook("w1", "s1", t0)
+		w2.RateLimit = 20
 		create(t, db, w2, w1, newWebhook("wx", "s2", t0))
 		if _, err := q.RotateSecret(ctx, "s1", "w2", store.SignatureSchemeV1, "whsec_rotated", t0.Add(time.Hour), t0.Add(time.Second)); err != nil {
 			t.Fatal(err)
@@ -535,6 +538,112 @@ func testWebhooks(t *testing.T, open Opener) {
 		})
 		if ws, err := db.Driver.Webhooks().List(ctx, "s1"); err != nil || len(ws) != 0 {
 			t.Errorf("webhooks of a deleted survey: %v, %v", ws, err)
+		}
+	})
+
+	t.Run("rate limit", func(t *testing.T) {
+		db := setup(t)
+		q := db.Driver.Webhooks()
+		w := newWebhook("w1", "s1", t0)
+		w.RateLimit = 50
+		create(t, db, w)
+		if got, err := q.Get(ctx, "s1", "w1"); err != nil || got.RateLimit != 50 {
+			t.Fatalf("created with a limit: %+v, %v", got, err)
+		}
+		w.RateLimit = 7
+		moves(t, db, "change the limit", true, func() error { return q.Update(ctx, w) })
+		if ws, err := q.List(ctx, "s1"); err != nil || len(ws) != 1 || ws[0].RateLimit != 7 {
+			t.Errorf("listed after the change: %+v, %v", ws, err)
+		}
+		w.RateLimit = 0
+		moves(t, db, "clear the limit", true, func() error { return q.Update(ctx, w) })
+		if got, err := q.Get(ctx, "s1", "w1"); err != nil || got.RateLimit != 0 {
+			t.Errorf("cleared: %+v, %v", got, err)
+		}
+		// The column refuses what the API would: a limit below 1 is stored only as NULL.
+		if _, err := db.Exec(ctx, "UPDATE webhooks SET rate_limit = 0 WHERE id = 'w1'"); err == nil {
+			t.Error("a rate limit of 0 was stored")
+		}
+	})
+
+	t.Run("take tokens", func(t *testing.T) {
+		db := setup(t)
+		q := db.Driver.Webhooks()
+		create(t, db, newWebhook("w1", "s1", t0), newWebhook("w2", "s1", t0))
+		const iv = 100 * time.Millisecond
+		take := func(id string, at time.Duration, want int) store.TokenGrant {
+			t.Helper()
+			g, err := q.TakeTokens(ctx, store.TokenTake{WebhookID: id, Want: want, Interval: iv, Burst: 3, Now: t0.Add(at)})
+			if err != nil {
+				t.Fatalf("take %d at %s: %v", want, at, err)
+			}
+			return g
+		}
+		for _, c := range []struct {
+			name   string
+			at     time.Duration
+			want   int
+			got    int
+			nextAt time.Duration
+		}{
+			{"a new bucket starts full", 0, 2, 2, 0},
+			{"what is left of the burst", 0, 2, 1, 100 * time.Millisecond},
+			{"empty until a token is back", 50 * time.Millisecond, 1, 0, 100 * time.Millisecond},
+			{"one token a interval, want capped by the burst", 100 * time.Millisecond, 5, 1, 200 * time.Millisecond},
+			{"whole tokens only", 250 * time.Millisecond, 3, 1, 300 * time.Millisecond},
+			{"a taker whose clock is behind gets none", -time.Second, 1, 0, 300 * time.Millisecond},
+			{"refilled to the burst, never beyond", 10 * time.Second, 3, 3, 10*time.Second + 100*time.Millisecond},
+		} {
+			g := take("w1", c.at, c.want)
+			if g.Granted != c.got || !g.NextAt.Equal(t0.Add(c.nextAt)) {
+				t.Errorf("%s: granted %d, next at %s; want %d, next at %s", c.name, g.Granted, g.NextAt.Sub(t0), c.got, c.nextAt)
+			}
+		}
+		// Each endpoint has a bucket of its own.
+		if g := take("w2", 10*time.Second, 3); g.Granted != 3 {
+			t.Errorf("another endpoint's bucket: granted %d, want 3", g.Granted)
+		}
+		if _, err := q.TakeTokens(ctx, store.TokenTake{WebhookID: "none", Want: 1, Interval: iv, Burst: 1, Now: t0}); err == nil {
+			t.Error("tokens of a webhook that does not exist were granted")
+		}
+		if _, err := q.TakeTokens(ctx, store.TokenTake{WebhookID: "w1", Want: 0, Interval: iv, Burst: 1, Now: t0}); err == nil {
+			t.Error("a take of 0 tokens was accepted")
+		}
+		// Deleting the webhook deletes its bucket with it.
+		if err := q.Delete(ctx, "s1", "w1"); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := db.QueryRow(ctx, "SELECT COUNT(*) FROM webhook_rate_tokens WHERE webhook_id = 'w1'").Scan(&n); err != nil || n != 0 {
+			t.Errorf("buckets of a deleted webhook: %d, %v", n, err)
+		}
+	})
+
+	t.Run("take tokens concurrently", func(t *testing.T) {
+		db := setup(t)
+		q := db.Driver.Webhooks()
+		create(t, db, newWebhook("w1", "s1", t0))
+		// Many takers at the same instant share one burst: the take is atomic.
+		const takers, burst = 8, 20
+		var wg sync.WaitGroup
+		var granted atomic.Int64
+		for range takers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 5 {
+					g, err := q.TakeTokens(ctx, store.TokenTake{WebhookID: "w1", Want: 2, Interval: time.Second, Burst: burst, Now: t0})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					granted.Add(int64(g.Granted))
+				}
+			}()
+		}
+		wg.Wait()
+		if got := granted.Load(); got != burst {
+			t.Errorf("%d takers granted %d tokens in all, want the burst, %d", takers, got, burst)
 		}
 	})
 }

@@ -21,7 +21,7 @@ var _ store.Webhooks = Webhooks{}
 
 // WebhookColumns are the columns ScanWebhook reads, in its order.
 const WebhookColumns = `id, survey_id, url, description, events, signature_scheme, secret, previous_secret, previous_secret_until,
-	disabled, disabled_reason, disabled_at, consecutive_failures, first_failure_at, created_at, updated_at`
+	disabled, disabled_reason, disabled_at, consecutive_failures, first_failure_at, created_at, updated_at, rate_limit`
 
 // SelectWebhookSQL reads the webhook $1 of survey $2; a driver appends its row lock to it.
 const SelectWebhookSQL = "SELECT " + WebhookColumns + " FROM webhooks WHERE id = $1 AND survey_id = $2"
@@ -34,12 +34,14 @@ func ScanWebhook(row store.Row) (*store.Webhook, error) {
 		prevSecret                          *string
 		prevUntil, disabledAt, firstFailure *int64
 		createdAt, updatedAt                int64
+		rateLimit                           *int64
 	)
 	err := row.Scan(&w.ID, &w.SurveyID, &w.URL, &w.Description, &evs, &w.SignatureScheme, &w.Secret, &prevSecret, &prevUntil,
-		&w.Disabled, &w.DisabledReason, &disabledAt, &w.ConsecutiveFailures, &firstFailure, &createdAt, &updatedAt)
+		&w.Disabled, &w.DisabledReason, &disabledAt, &w.ConsecutiveFailures, &firstFailure, &createdAt, &updatedAt, &rateLimit)
 	if err != nil {
 		return nil, err
 	}
+	w.RateLimit = webhooksRateLimit(rateLimit)
 	w.Events = splitWebhookEvents(evs)
 	if prevSecret != nil {
 		w.PreviousSecret = *prevSecret
@@ -66,6 +68,23 @@ func splitWebhookEvents(s string) []string {
 	return out
 }
 
+// webhooksRateLimit converts the rate_limit column (NULL: no limit) to Webhook.RateLimit.
+func webhooksRateLimit(v *int64) int {
+	if v == nil {
+		return 0
+	}
+	return int(*v)
+}
+
+// webhooksNullRateLimit converts Webhook.RateLimit to the rate_limit column.
+func webhooksNullRateLimit(n int) *int64 {
+	if n <= 0 {
+		return nil
+	}
+	v := int64(n)
+	return &v
+}
+
 func webhooksNullMicros(t time.Time) *int64 {
 	if t.IsZero() {
 		return nil
@@ -76,11 +95,11 @@ func webhooksNullMicros(t time.Time) *int64 {
 
 func (q Webhooks) Create(ctx context.Context, w *store.Webhook) error {
 	_, err := q.Write.Exec(ctx, `INSERT INTO webhooks (id, survey_id, url, description, events, secret,
-		disabled, disabled_reason, consecutive_failures, created_at, updated_at, signature_scheme)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		disabled, disabled_reason, consecutive_failures, created_at, updated_at, signature_scheme, rate_limit)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		w.ID, w.SurveyID, w.URL, w.Description, joinWebhookEvents(w.Events), w.Secret,
 		w.Disabled, w.DisabledReason, w.ConsecutiveFailures, store.Micros(w.CreatedAt), store.Micros(w.UpdatedAt),
-		w.SignatureScheme)
+		w.SignatureScheme, webhooksNullRateLimit(w.RateLimit))
 	if err != nil {
 		return fmt.Errorf("inserting webhook: %w", err)
 	}
@@ -123,10 +142,12 @@ func (q Webhooks) List(ctx context.Context, surveyID string) ([]*store.Webhook, 
 
 func (q Webhooks) Update(ctx context.Context, w *store.Webhook) error {
 	n, err := q.Write.Exec(ctx, `UPDATE webhooks SET url = $3, events = $4, description = $5, disabled = $6,
-		disabled_reason = $7, disabled_at = $8, consecutive_failures = $9, first_failure_at = $10, updated_at = $11
+		disabled_reason = $7, disabled_at = $8, consecutive_failures = $9, first_failure_at = $10, updated_at = $11,
+		rate_limit = $12
 		WHERE id = $1 AND survey_id = $2`,
 		w.ID, w.SurveyID, w.URL, joinWebhookEvents(w.Events), w.Description, w.Disabled, w.DisabledReason,
-		webhooksNullMicros(w.DisabledAt), w.ConsecutiveFailures, webhooksNullMicros(w.FirstFailureAt), store.Micros(w.UpdatedAt))
+		webhooksNullMicros(w.DisabledAt), w.ConsecutiveFailures, webhooksNullMicros(w.FirstFailureAt), store.Micros(w.UpdatedAt),
+		webhooksNullRateLimit(w.RateLimit))
 	if err != nil {
 		return fmt.Errorf("updating webhook: %w", err)
 	}
@@ -163,7 +184,7 @@ func (q Webhooks) RotateSecret(ctx context.Context, surveyID, id, scheme, secret
 // webhook columns when it has no webhooks.
 const webhooksLoadSurveySQL = `SELECT v.version, s.id, s.jwt_secret, w.id, w.url, w.description, w.events, w.signature_scheme, w.secret,
 	w.previous_secret, w.previous_secret_until, w.disabled, w.disabled_reason, w.disabled_at,
-	w.consecutive_failures, w.first_failure_at, w.created_at, w.updated_at
+	w.consecutive_failures, w.first_failure_at, w.created_at, w.updated_at, w.rate_limit
 FROM webhooks_version v
 LEFT JOIN surveys s ON s.id = $1
 LEFT JOIN webhooks w ON w.survey_id = s.id
@@ -182,10 +203,10 @@ func (q Webhooks) LoadSurvey(ctx context.Context, surveyID string) (*store.Surve
 			survey, jwtSecret, id, url, description, types, scheme, secret, prev, reason *string
 			prevUntil, disabledAt, firstFailure, createdAt, updatedAt                    *int64
 			disabled                                                                     *bool
-			failures                                                                     *int64
+			failures, rateLimit                                                          *int64
 		)
 		if err := rows.Scan(&out.Version, &survey, &jwtSecret, &id, &url, &description, &types, &scheme, &secret, &prev,
-			&prevUntil, &disabled, &reason, &disabledAt, &failures, &firstFailure, &createdAt, &updatedAt); err != nil {
+			&prevUntil, &disabled, &reason, &disabledAt, &failures, &firstFailure, &createdAt, &updatedAt, &rateLimit); err != nil {
 			return nil, fmt.Errorf("loading webhooks of survey %s: %w", surveyID, err)
 		}
 		if survey == nil {
@@ -212,6 +233,7 @@ func (q Webhooks) LoadSurvey(ctx context.Context, surveyID string) (*store.Surve
 			FirstFailureAt:      store.NullMicros(firstFailure),
 			CreatedAt:           store.NullMicros(createdAt),
 			UpdatedAt:           store.NullMicros(updatedAt),
+			RateLimit:           webhooksRateLimit(rateLimit),
 		}
 		if failures != nil {
 			w.ConsecutiveFailures = int(*failures)
@@ -380,4 +402,47 @@ func (q Webhooks) DisableFailing(ctx context.Context, ids []string, threshold in
 		return nil, fmt.Errorf("disabling failing webhooks: %w", err)
 	}
 	return out, nil
+}
+
+// webhookTakeTokensSQL takes tokens of a GCRA bucket in one statement: $1 the webhook, $2 now,
+// $3 the tokens wanted (at most the burst), $4 the interval between tokens, $5 the burst, all
+// times in microseconds. A new bucket starts full and grants $3. An existing one starts from
+// base = max(tat, now), has room for (now + burst·interval − base) / interval tokens (whole
+// ones: the division truncates in both databases; a negative room, from a taker whose clock is
+// behind, grants none), grants min(room, $3), and moves tat by what it granted. Every SET
+// expression reads the row as it was, in both databases, so granted and tat agree.
+const webhookTakeTokensSQL = `INSERT INTO webhook_rate_tokens (webhook_id, tat, granted)
+VALUES ($1, CAST($2 AS BIGINT) + CAST($3 AS BIGINT) * CAST($4 AS BIGINT), CAST($3 AS BIGINT))
+ON CONFLICT (webhook_id) DO UPDATE SET
+	granted = ` + webhookGrantSQL + `,
+	tat = (CASE WHEN webhook_rate_tokens.tat > CAST($2 AS BIGINT) THEN webhook_rate_tokens.tat ELSE CAST($2 AS BIGINT) END)
+		+ ` + webhookGrantSQL + ` * CAST($4 AS BIGINT)
+RETURNING tat, granted`
+
+// webhookGrantSQL is the grant of webhookTakeTokensSQL's update: its room, clamped to [0, $3].
+const webhookGrantSQL = `(CASE
+		WHEN ` + webhookRoomSQL + ` < 0 THEN 0
+		WHEN ` + webhookRoomSQL + ` > CAST($3 AS BIGINT) THEN CAST($3 AS BIGINT)
+		ELSE ` + webhookRoomSQL + ` END)`
+
+const webhookRoomSQL = `((CAST($2 AS BIGINT) + CAST($5 AS BIGINT) * CAST($4 AS BIGINT)
+		- (CASE WHEN webhook_rate_tokens.tat > CAST($2 AS BIGINT) THEN webhook_rate_tokens.tat ELSE CAST($2 AS BIGINT) END))
+		/ CAST($4 AS BIGINT))`
+
+func (q Webhooks) TakeTokens(ctx context.Context, t store.TokenTake) (store.TokenGrant, error) {
+	interval := t.Interval.Microseconds()
+	if t.Want < 1 || t.Burst < 1 || interval < 1 {
+		return store.TokenGrant{}, fmt.Errorf("taking rate tokens: want %d, burst %d and interval %s must be positive",
+			t.Want, t.Burst, t.Interval)
+	}
+	want := min(t.Want, t.Burst)
+	var tat int64
+	var granted int
+	err := q.Write.QueryRow(ctx, webhookTakeTokensSQL, t.WebhookID, store.Micros(t.Now), want, interval, t.Burst).
+		Scan(&tat, &granted)
+	if err != nil {
+		return store.TokenGrant{}, fmt.Errorf("taking rate tokens of webhook %s: %w", t.WebhookID, err)
+	}
+	// The next token is there once the bucket has room for one more: at tat − (burst−1)·interval.
+	return store.TokenGrant{Granted: granted, NextAt: store.FromMicros(tat - int64(t.Burst-1)*interval)}, nil
 }
