@@ -21,6 +21,9 @@ type endpoint struct {
 	// Failing is true while the store counts consecutive failures for the endpoint, so a
 	// success must reset them.
 	Failing bool
+	// FIFO is true for an endpoint with ordering "fifo": its events go to its lane in the store
+	// and are attempted one at a time (see "FIFO endpoints" in the package doc).
+	FIFO bool
 
 	// The secrets are whsec_ secrets (scheme v1) or whsk_ signing keys (v1a, and either kind
 	// while a PATCH moves an endpoint between schemes): webhook.Request.Secrets signs each by
@@ -228,6 +231,7 @@ func (c *endpointCache) load(ctx context.Context, surveyID string, now time.Time
 			Types:    e.Events,
 			Disabled: e.Disabled,
 			Failing:  e.ConsecutiveFailures > 0 || !e.FirstFailureAt.IsZero(),
+			FIFO:     e.Ordering == store.OrderingFIFO,
 		}
 		ep.current = []string{e.Secret}
 		ep.both = ep.current

@@ -132,6 +132,8 @@ type job struct {
 	startBy time.Time
 	// slot is the endpoint slot the job holds while it runs.
 	slot *endpointSlot
+	// lane: the delivery is in its endpoint's FIFO lane (store.Delivery.Lane).
+	lane bool
 }
 
 // stored reports whether the job came from the store (a retry, a parked delivery or a replay).

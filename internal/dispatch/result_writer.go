@@ -275,6 +275,10 @@ func (w *resultWriter) committed(batch []outcome) {
 	var next time.Time
 	for i := range batch {
 		o := &batch[i]
+		if o.d.Lane && o.d.Status != StatusPending {
+			// A lane's head is done: the next one may go now.
+			next = o.d.UpdatedAt
+		}
 		switch o.d.Status {
 		case StatusPending:
 			if !o.d.NextAttemptAt.IsZero() && (next.IsZero() || o.d.NextAttemptAt.Before(next)) {

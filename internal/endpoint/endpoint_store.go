@@ -31,6 +31,7 @@ func (s *Store) open(w *store.Webhook) (*Endpoint, error) {
 		Events:              w.Events,
 		SignatureScheme:     w.SignatureScheme,
 		PreviousSecretUntil: w.PreviousSecretUntil,
+		Ordering:            w.Ordering,
 		Disabled:            w.Disabled,
 		DisabledReason:      w.DisabledReason,
 		DisabledAt:          w.DisabledAt,
@@ -56,6 +57,9 @@ func (s *Store) Create(ctx context.Context, e *Endpoint) error {
 	if e.SignatureScheme == "" {
 		e.SignatureScheme = SchemeV1
 	}
+	if e.Ordering == "" {
+		e.Ordering = OrderingNone
+	}
 	w := &store.Webhook{
 		ID:              e.ID,
 		SurveyID:        e.SurveyID,
@@ -64,6 +68,7 @@ func (s *Store) Create(ctx context.Context, e *Endpoint) error {
 		Events:          e.Events,
 		SignatureScheme: e.SignatureScheme,
 		Secret:          s.keys.Seal(secret.WebhookSecret(e.ID), e.Secret),
+		Ordering:        e.Ordering,
 		CreatedAt:       e.CreatedAt,
 		UpdatedAt:       e.CreatedAt,
 	}
@@ -121,6 +126,9 @@ type Patch struct {
 	// to a fresh secret of the new scheme, the current one signing until PreviousUntil.
 	SignatureScheme *string
 	PreviousUntil   time.Time
+	// Ordering sets the endpoint's ordering (OrderingNone or OrderingFIFO). Deliveries already
+	// waiting keep the order they were stored with.
+	Ordering *string
 }
 
 // Update applies p to the endpoint id of surveyID at now and returns the result. Disabling
@@ -143,6 +151,9 @@ func (s *Store) Update(ctx context.Context, surveyID, id string, p Patch, now ti
 		}
 		if p.Description != nil {
 			w.Description = *p.Description
+		}
+		if p.Ordering != nil {
+			w.Ordering = *p.Ordering
 		}
 		if p.Disabled != nil && *p.Disabled != w.Disabled {
 			w.Disabled = *p.Disabled

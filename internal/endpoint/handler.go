@@ -42,6 +42,7 @@ type View struct {
 	Description         string     `json:"description"`
 	SignatureScheme     string     `json:"signatureScheme"`
 	PublicKey           string     `json:"publicKey,omitempty"`
+	Ordering            string     `json:"ordering"`
 	Disabled            bool       `json:"disabled"`
 	DisabledReason      string     `json:"disabledReason"`
 	DisabledAt          *time.Time `json:"disabledAt"`
@@ -67,6 +68,7 @@ func NewView(e *Endpoint, now time.Time) (View, error) {
 		Description:         e.Description,
 		SignatureScheme:     e.SignatureScheme,
 		PublicKey:           pub,
+		Ordering:            e.Ordering,
 		Disabled:            e.Disabled,
 		DisabledReason:      e.DisabledReason,
 		DisabledAt:          timePtr(e.DisabledAt),
@@ -102,6 +104,15 @@ type createRequest struct {
 	Events          []string `json:"events"`
 	Description     string   `json:"description"`
 	SignatureScheme string   `json:"signatureScheme"`
+	Ordering        string   `json:"ordering"`
+}
+
+// checkOrdering validates a requested ordering.
+func checkOrdering(ordering string) *httpapi.FieldError {
+	if !ValidOrdering(ordering) {
+		return &httpapi.FieldError{Field: "ordering", Message: "must be \"none\" or \"fifo\", not " + quote(ordering)}
+	}
+	return nil
 }
 
 // checkScheme validates a requested signatureScheme.
@@ -136,6 +147,11 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) error {
 	} else if fe := checkScheme(req.SignatureScheme); fe != nil {
 		errs = append(errs, *fe)
 	}
+	if req.Ordering == "" {
+		req.Ordering = OrderingNone
+	} else if fe := checkOrdering(req.Ordering); fe != nil {
+		errs = append(errs, *fe)
+	}
 	if len(errs) > 0 {
 		return httpapi.Validation(errs...)
 	}
@@ -148,6 +164,7 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) error {
 		Events:          evs,
 		SignatureScheme: req.SignatureScheme,
 		Secret:          newSecret(req.SignatureScheme),
+		Ordering:        req.Ordering,
 		CreatedAt:       now,
 		UpdatedAt:       now,
 	}
@@ -164,7 +181,7 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.cfg.Logger.InfoContext(r.Context(), "webhook created", "webhook_id", e.ID, "survey_id", e.SurveyID,
-		"signature_scheme", e.SignatureScheme, "by", principalID(r))
+		"signature_scheme", e.SignatureScheme, "ordering", e.Ordering, "by", principalID(r))
 	w.Header().Set("Cache-Control", "no-store")
 	httpapi.WriteJSON(w, http.StatusCreated, createdView{View: v, Secret: shownSecret(e)})
 	return nil
@@ -218,6 +235,7 @@ type updateRequest struct {
 	Description     *string  `json:"description"`
 	Disabled        *bool    `json:"disabled"`
 	SignatureScheme *string  `json:"signatureScheme"`
+	Ordering        *string  `json:"ordering"`
 }
 
 // updatedView is the answer to a PATCH. One that switched the scheme rotated the secret: it
@@ -235,7 +253,8 @@ func (s *Service) handleUpdate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var errs []httpapi.FieldError
-	p := Patch{URL: req.URL, Description: req.Description, Disabled: req.Disabled, SignatureScheme: req.SignatureScheme}
+	p := Patch{URL: req.URL, Description: req.Description, Disabled: req.Disabled, SignatureScheme: req.SignatureScheme,
+		Ordering: req.Ordering}
 	if req.URL != nil {
 		if fe := s.checkURL(r, *req.URL); fe != nil {
 			errs = append(errs, *fe)
@@ -258,6 +277,11 @@ func (s *Service) handleUpdate(w http.ResponseWriter, r *http.Request) error {
 			errs = append(errs, *fe)
 		}
 	}
+	if req.Ordering != nil {
+		if fe := checkOrdering(*req.Ordering); fe != nil {
+			errs = append(errs, *fe)
+		}
+	}
 	if len(errs) > 0 {
 		return httpapi.Validation(errs...)
 	}
@@ -277,6 +301,10 @@ func (s *Service) handleUpdate(w http.ResponseWriter, r *http.Request) error {
 	if req.Disabled != nil {
 		s.cfg.Logger.InfoContext(r.Context(), "webhook updated", "webhook_id", e.ID, "survey_id", e.SurveyID,
 			"disabled", e.Disabled, "by", principalID(r))
+	}
+	if req.Ordering != nil {
+		s.cfg.Logger.InfoContext(r.Context(), "webhook ordering set", "webhook_id", e.ID, "survey_id", e.SurveyID,
+			"ordering", e.Ordering, "by", principalID(r))
 	}
 	v, err := NewView(e, now)
 	if err != nil {

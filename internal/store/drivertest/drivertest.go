@@ -19,4 +19,5 @@ func Run(t *testing.T, open Opener) {
 	t.Run("events", func(t *testing.T) { testEvents(t, open) })
 	t.Run("webhooks", func(t *testing.T) { testWebhooks(t, open) })
 	t.Run("deliveries", func(t *testing.T) { testDeliveries(t, open) })
+	t.Run("lanes", func(t *testing.T) { testLanes(t, open) })
 }
