@@ -49,6 +49,14 @@ const (
 	SchemeV1a = "v1a"
 )
 
+// The orderings of a webhook (Webhook.Ordering).
+const (
+	// OrderingNone sends events as they come, many at a time (the default).
+	OrderingNone = "none"
+	// OrderingFIFO sends events one at a time in the order they were accepted.
+	OrderingFIFO = "fifo"
+)
+
 // Webhook is an endpoint of a survey, as the API shows it: without its secret.
 type Webhook struct {
 	ID              string   `json:"id"`
@@ -57,6 +65,8 @@ type Webhook struct {
 	Events          []string `json:"events"`
 	Description     string   `json:"description"`
 	SignatureScheme string   `json:"signatureScheme"`
+	// Ordering is OrderingNone or OrderingFIFO.
+	Ordering string `json:"ordering"`
 	// PublicKey is a v1a webhook's whpk_ public key, which verifies its deliveries
 	// (pkg/webhook's VerifierConfig.PublicKeys); empty for v1.
 	PublicKey           string     `json:"publicKey,omitempty"`
@@ -95,6 +105,8 @@ type NewWebhook struct {
 	Description string   `json:"description,omitempty"`
 	// SignatureScheme is SchemeV1 (the default when empty) or SchemeV1a.
 	SignatureScheme string `json:"signatureScheme,omitempty"`
+	// Ordering is OrderingNone (the default when empty) or OrderingFIFO.
+	Ordering string `json:"ordering,omitempty"`
 }
 
 // WebhookPatch changes the fields that are set (non-nil).
@@ -106,6 +118,8 @@ type WebhookPatch struct {
 	// SignatureScheme, when it differs from the webhook's, switches the scheme: a rotation to
 	// a secret of the new scheme.
 	SignatureScheme *string `json:"signatureScheme,omitempty"`
+	// Ordering sets the webhook's ordering (OrderingNone or OrderingFIFO).
+	Ordering *string `json:"ordering,omitempty"`
 }
 
 // RotatedSecret is the answer to RotateSecret: the new v1 secret, or the public key of the new
