@@ -161,7 +161,9 @@ RETURNING ` + sqlcommon.ClaimedCols
 // with a loose scan, of deliveries_lane_pending_idx, and takes each one's head (its lowest
 // pending lane_seq) by one index probe; a head that may go (sqlcommon.LaneGapSQL) is leased
 // unless another claim leased it meanwhile: the UPDATE's recheck of the lease under READ
-// COMMITTED lets one claim win.
+// COMMITTED lets one claim win. The heads are looked up by id from an ARRAY: an IN (…) let
+// the planner, with sequential scans priced out, walk a whole index of deliveries (13 ms a
+// claim instead of 3 in BenchmarkFIFO).
 var ClaimLaneSQL = `WITH RECURSIVE lane (webhook_id) AS (
 	(SELECT webhook_id FROM deliveries WHERE status = 'pending' AND lane_seq IS NOT NULL ORDER BY webhook_id, lane_seq LIMIT 1)
 	UNION ALL
@@ -178,12 +180,12 @@ head AS MATERIALIZED (
 	WHERE lane.webhook_id IS NOT NULL
 )
 UPDATE deliveries SET lease_until = $1::bigint
-WHERE id IN (
+WHERE id = ANY (ARRAY(
 	SELECT head.id FROM head LEFT JOIN webhooks w ON w.id = head.webhook_id
 	WHERE ` + fmt.Sprintf(sqlcommon.LaneGapSQL, "GREATEST") + `
 	ORDER BY head.next_attempt_at, head.id
 	LIMIT $4::int
-) AND status = 'pending' AND (lease_until IS NULL OR lease_until < $2::bigint)
+)) AND status = 'pending' AND (lease_until IS NULL OR lease_until < $2::bigint)
 RETURNING ` + sqlcommon.ClaimedCols
 
 // ClaimLaneArgs are ClaimLaneSQL's arguments for c.
