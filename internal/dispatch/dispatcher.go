@@ -88,6 +88,14 @@ type Config struct {
 	// SlowAfter is how long a delivery waits for a slot of its endpoint before it is parked.
 	// Default 250ms.
 	SlowAfter time.Duration
+	// FIFOGapWait bounds how long the head of a FIFO lane, once stored, waits for the
+	// deliveries of earlier events of its survey to be recorded before it goes without them
+	// (see "FIFO endpoints" in the package doc): the order holds for events whose deliveries
+	// are recorded within FIFOGapWait of each other, and an event that never gets one (its
+	// message lost) holds its lane up no longer than this. It must exceed the consumer's
+	// AckWait, after which a dead dispatcher's messages are delivered again. Default 5m;
+	// negative waits for ever.
+	FIFOGapWait time.Duration
 	// Lease is how long a claimed stored delivery belongs to this process. It must cover the
 	// wait for a worker and one attempt. Default AttemptTimeout + 15s.
 	Lease time.Duration
@@ -148,6 +156,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.SlowAfter == 0 {
 		c.SlowAfter = 250 * time.Millisecond
+	}
+	if c.FIFOGapWait == 0 {
+		c.FIFOGapWait = 5 * time.Minute
 	}
 	if c.Lease == 0 {
 		c.Lease = c.AttemptTimeout + 15*time.Second
@@ -305,7 +316,8 @@ func New(cfg Config) (*Dispatcher, error) {
 		Endpoints: d.cache, Slots: d.slots, Limiter: d.limiter, InFlight: &d.storedInFlight, Jobs: d,
 		Concurrency: cfg.Concurrency, EndpointConcurrency: cfg.EndpointConcurrency, BatchSize: cfg.BatchSize,
 		Lease: cfg.Lease, AttemptTimeout: cfg.AttemptTimeout, ParkDelay: cfg.ParkDelay, PollInterval: cfg.PollInterval,
-		NowFunc: cfg.NowFunc, Logger: cfg.Logger, Metrics: cfg.Metrics, Propagator: cfg.Propagator,
+		FIFOGapWait: cfg.FIFOGapWait,
+		NowFunc:     cfg.NowFunc, Logger: cfg.Logger, Metrics: cfg.Metrics, Propagator: cfg.Propagator,
 	})
 	return d, nil
 }
@@ -492,11 +504,12 @@ func (d *Dispatcher) handleMessage(ctx context.Context, msg jetstream.Msg) {
 	}
 	// An operational event is never sent to the endpoint it is about (pkg/events): a
 	// disabled endpoint would only record it skipped, and a failing one would be told of
-	// its own failures by the very requests that fail.
+	// its own failures by the very requests that fail. A FIFO endpoint that subscribes to it
+	// records it skipped instead: its lane waits for every subscribed event's delivery row.
 	about := events.AboutWebhook(ev.Type, msg.Data())
 	var targets []*endpoint
 	for _, ep := range se.endpoints {
-		if ep.subscribed(ev.Type) && (about == "" || ep.ID != about) {
+		if ep.subscribed(ev.Type) && (about == "" || ep.ID != about || ep.FIFO) {
 			targets = append(targets, ep)
 		}
 	}
@@ -519,10 +532,21 @@ func (d *Dispatcher) handleMessage(ctx context.Context, msg jetstream.Msg) {
 	in.remaining.Store(int32(len(targets)))
 	e := &event{envelope: ev, body: msg.Data(), trace: spanCtx}
 	for _, ep := range targets {
-		j := &job{ev: e, ep: ep, jwtKey: se.jwtKey, id: delivery.DeliveryID(ev.ID, ep.ID), createdAt: now, msg: in}
+		j := &job{ev: e, ep: ep, jwtKey: se.jwtKey, id: delivery.DeliveryID(ev.ID, ep.ID), createdAt: now, msg: in,
+			lane: ep.FIFO}
 		switch {
+		case about != "" && ep.ID == about:
+			d.writer.put(d.finish(j, StatusSkipped, CodeAboutEndpoint, now))
 		case ep.Disabled:
 			d.writer.put(d.finish(j, StatusSkipped, CodeEndpointDisabled, now))
+		case ep.FIFO:
+			// Never attempted from the message: another dispatcher may hold an earlier event
+			// of the lane whose delivery is not recorded yet. The lane's claim sends it.
+			due := now
+			if d.policy.schedule[0] > 0 {
+				due = now.Add(d.policy.delay(1))
+			}
+			d.park(j, due)
 		case d.policy.schedule[0] > 0:
 			d.park(j, now.Add(d.policy.delay(1)))
 		default:
@@ -656,7 +680,7 @@ func (d *Dispatcher) baseOutcome(j *job, now time.Time) outcome {
 		d: store.Delivery{
 			ID: j.id, EventID: j.ev.ID, WebhookID: j.ep.ID, SurveyID: j.ev.SurveyID, Type: j.ev.Type, URL: j.ep.URL,
 			Attempts: j.attempts, LastStatusCode: j.lastStatusCode, LastError: j.lastError,
-			CreatedAt: created, UpdatedAt: now,
+			CreatedAt: created, UpdatedAt: now, Lane: j.lane,
 		},
 		msg:     j.msg,
 		stored:  j.stored(),

@@ -53,6 +53,52 @@
 // statistics (store.Deliveries.ClaimDue, in the store's drivers); while a backlog lasts the scheduler claims again as soon as attempts
 // free room, not at the next poll.
 //
+// # FIFO endpoints
+//
+// An endpoint with ordering "fifo" (CONTRACT §8) gets its events one at a time in the order
+// they were accepted: the next is sent only once the previous one has succeeded, ended failed
+// or been skipped. The hazard: with several dispatchers (or one handling messages
+// concurrently), event A accepted before event B's request was sent may have its delivery
+// recorded after B's, so "send the oldest pending delivery of the endpoint" would send B first.
+// Hence (migration 140):
+//
+//   - Every event gets a number, events.seq, from a sequence (SQLite: a counter row moved by a
+//     trigger) in the INSERT of the transaction that accepts it. If A's 201 was sent before
+//     B's request, A's transaction committed before B's began: B's seq is greater.
+//   - A FIFO endpoint's deliveries are never attempted from the message. They are stored
+//     pending, as lane deliveries (deliveries.lane_seq = their event's seq, store.Delivery.Lane),
+//     and the oldest-due claim leaves them out (its partial index excludes them).
+//   - The claim takes a lane's head only: its lowest pending lane_seq, when it is due and not
+//     leased (the lease is the one attempt in flight; a retry keeps the head pending with a
+//     later due time, so the lane waits for it), and only when no event of the survey between
+//     the lane's last position below the head and the head, of a type the endpoint subscribes
+//     to and not erased, lacks its delivery to the endpoint. Events numbered before the
+//     endpoint was created, or before its events or ordering last changed (webhooks.
+//     lane_from_seq), are not waited for. Under READ COMMITTED the lease UPDATE rechecks the
+//     lease, so of two dispatchers claiming one head only one gets it.
+//   - A result that ends a lane delivery (succeeded, failed, skipped) wakes the scheduler at
+//     once, so the next head does not wait for a poll.
+//
+// The guarantee, exactly: for two events A and B of a survey, both to be delivered to a FIFO
+// endpoint, where A's 201 was sent before B's request was sent and after the endpoint's
+// creation or last change of events or ordering had answered, B's first attempt is made only
+// after A's delivery has succeeded, failed or been skipped, provided A's delivery is recorded
+// within FIFOGapWait (default 5 minutes) of B's. Events accepted concurrently (neither 201
+// before the other's request) may go in either order. Replays (and test sends) are not lane
+// deliveries: they are claimed as usual, outside the order, while the lane goes on. This holds
+// across restarts (everything is in the store) and with any number of dispatchers.
+//
+// FIFOGapWait bounds the wait for a missing delivery: an event whose message never reaches a
+// dispatcher (the stream's max age passed, a message terminated), or one that does not get a
+// delivery after all because the endpoint's subscription changed while it was in flight,
+// would otherwise stop the lane for good. Deliveries already waiting in a lane drain in order
+// even if the endpoint is switched back to "none"; a disabled endpoint's head ends failed like
+// any retry, so the lane empties.
+//
+// The price: a lane moves at most one event per receiver round trip plus the store work
+// around it (a claim, the read of the event, a result commit), whatever EndpointConcurrency
+// says; see BenchmarkFIFO.
+//
 // # Isolation
 //
 // Concurrency bounds attempts in flight per process and EndpointConcurrency bounds them per

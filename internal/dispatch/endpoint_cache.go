@@ -24,6 +24,9 @@ type endpoint struct {
 	// RateLimit is the most deliveries a second to the endpoint, across all dispatchers; 0 is
 	// no limit.
 	RateLimit int
+	// FIFO is true for an endpoint with ordering "fifo": its events go to its lane in the store
+	// and are attempted one at a time (see "FIFO endpoints" in the package doc).
+	FIFO bool
 
 	// The secrets are whsec_ secrets (scheme v1) or whsk_ signing keys (v1a, and either kind
 	// while a PATCH moves an endpoint between schemes): webhook.Request.Secrets signs each by
@@ -233,6 +236,7 @@ func (c *endpointCache) load(ctx context.Context, surveyID string, now time.Time
 			Failing:  e.ConsecutiveFailures > 0 || !e.FirstFailureAt.IsZero(),
 
 			RateLimit: e.RateLimit,
+			FIFO:      e.Ordering == store.OrderingFIFO,
 		}
 		ep.current = []string{e.Secret}
 		ep.both = ep.current

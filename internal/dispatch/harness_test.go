@@ -271,8 +271,14 @@ func (h *harness) addEndpoint(surveyID, url string, types ...string) testEndpoin
 // it to JetStream, continuing ctx's trace.
 func (h *harness) publish(ctx context.Context, surveyID, eventType string) events.Event {
 	h.t.Helper()
+	return h.publishEvent(ctx, surveyID, eventType, events.NewID())
+}
+
+// publishEvent is publish with the event's id given.
+func (h *harness) publishEvent(ctx context.Context, surveyID, eventType, id string) events.Event {
+	h.t.Helper()
 	ev := events.Event{
-		ID:           events.NewID(),
+		ID:           id,
 		Type:         eventType,
 		Timestamp:    time.Now(),
 		SurveyID:     surveyID,

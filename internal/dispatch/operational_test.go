@@ -373,3 +373,45 @@ func TestOperationalEventsSurviveALostPublish(t *testing.T) {
 		}
 	})
 }
+
+// TestOperationalEventAboutAFIFOEndpointKeepsItsLane: a FIFO endpoint that subscribes to
+// delivery.exhausted never gets the report of its own failure, but records it skipped, so its
+// lane does not wait FIFOGapWait for a delivery row that would never come.
+func TestOperationalEventAboutAFIFOEndpointKeepsItsLane(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		h := newHarness(t, db)
+		// The first request is refused for good (415: fail now); the rest are delivered.
+		rc := newReceiver(t, func(n int, _ http.ResponseWriter, _ *http.Request) int {
+			if n == 1 {
+				return http.StatusUnsupportedMediaType
+			}
+			return http.StatusOK
+		})
+		survey := h.addSurvey("")
+		ep := h.addEndpoint(survey, rc.url(), events.TypeSessionSubmitted, events.TypeDeliveryExhausted)
+		h.setFIFO(ep)
+		h.startRelay()
+		cfg := h.config("0s,30ms")
+		cfg.FIFOGapWait = 10 * time.Minute // far beyond waitFor's deadline
+		h.start(cfg)
+
+		first := h.publish(context.Background(), survey, events.TypeSessionSubmitted)
+		waitFor(t, "the first delivery to fail and its report to be stored", func() bool {
+			ds := h.deliveries("id = $1", delivery.DeliveryID(first.ID, ep.ID))
+			return len(ds) == 1 && ds[0].Status == StatusFailed && h.storedOperational(survey, events.TypeDeliveryExhausted) == 1
+		})
+		second := h.publish(context.Background(), survey, events.TypeSessionSubmitted)
+		waitFor(t, "the next event through the lane", func() bool {
+			ds := h.deliveries("id = $1", delivery.DeliveryID(second.ID, ep.ID))
+			return len(ds) == 1 && ds[0].Status == StatusSucceeded
+		})
+		about := h.deliveries("webhook_id = $1 AND type = $2", ep.ID, events.TypeDeliveryExhausted)
+		if len(about) != 1 || about[0].Status != StatusSkipped || about[0].LastError != CodeAboutEndpoint {
+			t.Fatalf("the report about the endpoint, for the endpoint: %+v, want one skipped %s", about, CodeAboutEndpoint)
+		}
+		if got := operationalRequests(t, rc, ep, events.TypeDeliveryExhausted); len(got) != 0 {
+			t.Errorf("the endpoint got %d reports of its own failure", len(got))
+		}
+	})
+}

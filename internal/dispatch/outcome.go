@@ -30,6 +30,9 @@ const (
 	CodeEndpointDeleted = "endpoint_deleted"
 	// CodeEventMissing: a stored delivery's event is not in the events archive.
 	CodeEventMissing = "event_missing"
+	// CodeAboutEndpoint: an operational event is about this endpoint, which never gets it; it
+	// is recorded skipped only for a FIFO endpoint, whose lane would otherwise wait for it.
+	CodeAboutEndpoint = "about_this_endpoint"
 )
 
 // errorClass is what a failed attempt decides for its delivery (see "Error classes" in the
@@ -132,6 +135,8 @@ type job struct {
 	startBy time.Time
 	// slot is the endpoint slot the job holds while it runs.
 	slot *endpointSlot
+	// lane: the delivery is in its endpoint's FIFO lane (store.Delivery.Lane).
+	lane bool
 }
 
 // stored reports whether the job came from the store (a retry, a parked delivery or a replay).

@@ -112,8 +112,24 @@ func (w *resultWriter) run(ctx context.Context) {
 		batch = append(batch[:0], o)
 		closed := false
 		timer.Reset(w.cfg.FlushInterval)
+		// A lane's head that is done holds its whole lane until it is written: it does not
+		// wait for others to share its transaction, only takes what is queued already.
+		urgent := laneDone(&o)
 	gather:
 		for len(batch) < cap(batch) {
+			if urgent {
+				select {
+				case o, ok := <-w.in:
+					if !ok {
+						closed = true
+						break gather
+					}
+					batch = append(batch, o)
+					continue
+				default:
+					break gather
+				}
+			}
 			select {
 			case o, ok := <-w.in:
 				if !ok {
@@ -121,6 +137,7 @@ func (w *resultWriter) run(ctx context.Context) {
 					break gather
 				}
 				batch = append(batch, o)
+				urgent = urgent || laneDone(&o)
 			case <-timer.C:
 				break gather
 			}
@@ -133,6 +150,9 @@ func (w *resultWriter) run(ctx context.Context) {
 		}
 	}
 }
+
+// laneDone reports whether o ends a lane delivery, which lets the lane's next head go.
+func laneDone(o *outcome) bool { return o.d.Lane && o.d.Status != StatusPending }
 
 // flush writes batch, retrying with backoff; a batch that keeps failing is split in halves so
 // that one bad row cannot hold the others back, and a single row that keeps failing is dropped
@@ -277,6 +297,10 @@ func (w *resultWriter) committed(batch []outcome) {
 	var next time.Time
 	for i := range batch {
 		o := &batch[i]
+		if laneDone(o) {
+			// A lane's head is done: the next one may go now.
+			next = o.d.UpdatedAt
+		}
 		switch o.d.Status {
 		case StatusPending:
 			if !o.d.NextAttemptAt.IsZero() && (next.IsZero() || o.d.NextAttemptAt.Before(next)) {

@@ -79,8 +79,10 @@ type retrySchedulerConfig struct {
 	Concurrency, EndpointConcurrency, BatchSize int
 	Lease, AttemptTimeout, ParkDelay            time.Duration
 	PollInterval                                time.Duration
-	NowFunc                                     func() time.Time
-	Logger                                      *slog.Logger
+	// FIFOGapWait: see Config; negative waits for ever.
+	FIFOGapWait time.Duration
+	NowFunc     func() time.Time
+	Logger      *slog.Logger
 	// Metrics receives RetryClaimDuration and RetryClaimsSlow.
 	Metrics    *telemetry.Metrics
 	Propagator propagation.TextMapPropagator
@@ -213,8 +215,12 @@ func (s *retryScheduler) poll(ctx context.Context, now time.Time) pollResult {
 	leaseUntil := now.Add(c.Lease)
 	rooms := c.Limiter.rooms(c.Slots.occupied(maxRooms), c.EndpointConcurrency)
 	start := time.Now()
-	claimed, err := c.Claims.ClaimDue(ctx, store.DeliveryClaim{Now: now, LeaseUntil: leaseUntil,
-		PerEndpoint: c.EndpointConcurrency, Limit: limit, Rooms: rooms})
+	claim := store.DeliveryClaim{Now: now, LeaseUntil: leaseUntil, PerEndpoint: c.EndpointConcurrency, Limit: limit,
+		Rooms: rooms}
+	if c.FIFOGapWait >= 0 {
+		claim.LaneGapUntil = now.Add(-c.FIFOGapWait)
+	}
+	claimed, err := c.Claims.ClaimDue(ctx, claim)
 	s.observeClaim(ctx, time.Since(start), len(claimed))
 	if err != nil {
 		if ctx.Err() == nil {
@@ -308,6 +314,7 @@ func (s *retryScheduler) start(ctx context.Context, c *store.Delivery, evs map[s
 		lastError:      c.LastError,
 		createdAt:      c.CreatedAt,
 		startBy:        startBy,
+		lane:           c.Lane,
 	}
 	if evErr != nil {
 		jobs.park(j, now.Add(s.cfg.ParkDelay))

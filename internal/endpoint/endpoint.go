@@ -46,6 +46,18 @@ const (
 	SchemeV1a = store.SignatureSchemeV1a
 )
 
+// The orderings of an endpoint (its ordering, CONTRACT section 8).
+const (
+	// OrderingNone delivers events as they come, many at a time (the default).
+	OrderingNone = store.OrderingNone
+	// OrderingFIFO delivers events one at a time, in the order they were accepted (see
+	// internal/dispatch, "FIFO endpoints").
+	OrderingFIFO = store.OrderingFIFO
+)
+
+// ValidOrdering reports whether ordering is OrderingNone or OrderingFIFO.
+func ValidOrdering(ordering string) bool { return ordering == OrderingNone || ordering == OrderingFIFO }
+
 // ValidScheme reports whether scheme is SchemeV1 or SchemeV1a.
 func ValidScheme(scheme string) bool { return scheme == SchemeV1 || scheme == SchemeV1a }
 
@@ -78,6 +90,8 @@ type Endpoint struct {
 	// PreviousSecret signs as well until PreviousSecretUntil, after a rotation.
 	PreviousSecret      string
 	PreviousSecretUntil time.Time
+	// Ordering is OrderingNone or OrderingFIFO.
+	Ordering string
 
 	Disabled       bool
 	DisabledReason string

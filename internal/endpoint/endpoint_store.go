@@ -32,6 +32,7 @@ func (s *Store) open(w *store.Webhook) (*Endpoint, error) {
 		Events:              w.Events,
 		SignatureScheme:     w.SignatureScheme,
 		PreviousSecretUntil: w.PreviousSecretUntil,
+		Ordering:            w.Ordering,
 		Disabled:            w.Disabled,
 		DisabledReason:      w.DisabledReason,
 		DisabledAt:          w.DisabledAt,
@@ -58,6 +59,9 @@ func (s *Store) Create(ctx context.Context, e *Endpoint) error {
 	if e.SignatureScheme == "" {
 		e.SignatureScheme = SchemeV1
 	}
+	if e.Ordering == "" {
+		e.Ordering = OrderingNone
+	}
 	w := &store.Webhook{
 		ID:              e.ID,
 		SurveyID:        e.SurveyID,
@@ -67,6 +71,7 @@ func (s *Store) Create(ctx context.Context, e *Endpoint) error {
 		SignatureScheme: e.SignatureScheme,
 		Secret:          s.keys.Seal(secret.WebhookSecret(e.ID), e.Secret),
 		RateLimit:       e.RateLimit,
+		Ordering:        e.Ordering,
 		CreatedAt:       e.CreatedAt,
 		UpdatedAt:       e.CreatedAt,
 	}
@@ -126,6 +131,9 @@ type Patch struct {
 	PreviousUntil   time.Time
 	// RateLimit sets the deliveries a second; a pointer to 0 removes the limit.
 	RateLimit *int
+	// Ordering sets the endpoint's ordering (OrderingNone or OrderingFIFO). Deliveries already
+	// waiting keep the order they were stored with.
+	Ordering *string
 }
 
 // Update applies p to the endpoint id of surveyID at now and returns the result. Disabling
@@ -155,6 +163,9 @@ func (s *Store) Update(ctx context.Context, surveyID, id string, p Patch, now ti
 		disabling := p.Disabled != nil && *p.Disabled && !w.Disabled
 		if p.RateLimit != nil {
 			w.RateLimit = *p.RateLimit
+		}
+		if p.Ordering != nil {
+			w.Ordering = *p.Ordering
 		}
 		if p.Disabled != nil && *p.Disabled != w.Disabled {
 			w.Disabled = *p.Disabled

@@ -44,6 +44,7 @@ type View struct {
 	Description         string     `json:"description"`
 	SignatureScheme     string     `json:"signatureScheme"`
 	PublicKey           string     `json:"publicKey,omitempty"`
+	Ordering            string     `json:"ordering"`
 	Disabled            bool       `json:"disabled"`
 	DisabledReason      string     `json:"disabledReason"`
 	DisabledAt          *time.Time `json:"disabledAt"`
@@ -70,6 +71,7 @@ func NewView(e *Endpoint, now time.Time) (View, error) {
 		Description:         e.Description,
 		SignatureScheme:     e.SignatureScheme,
 		PublicKey:           pub,
+		Ordering:            e.Ordering,
 		Disabled:            e.Disabled,
 		DisabledReason:      e.DisabledReason,
 		DisabledAt:          timePtr(e.DisabledAt),
@@ -110,6 +112,15 @@ type createRequest struct {
 	Description     string         `json:"description"`
 	SignatureScheme string         `json:"signatureScheme"`
 	RateLimit       rateLimitField `json:"rateLimit"`
+	Ordering        string         `json:"ordering"`
+}
+
+// checkOrdering validates a requested ordering.
+func checkOrdering(ordering string) *httpapi.FieldError {
+	if !ValidOrdering(ordering) {
+		return &httpapi.FieldError{Field: "ordering", Message: "must be \"none\" or \"fifo\", not " + quote(ordering)}
+	}
+	return nil
 }
 
 // MaxRateLimit bounds an endpoint's rateLimit: 100,000 deliveries a second is far beyond what
@@ -185,6 +196,11 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) error {
 			errs = append(errs, *fe)
 		}
 	}
+	if req.Ordering == "" {
+		req.Ordering = OrderingNone
+	} else if fe := checkOrdering(req.Ordering); fe != nil {
+		errs = append(errs, *fe)
+	}
 	if len(errs) > 0 {
 		return httpapi.Validation(errs...)
 	}
@@ -198,6 +214,7 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) error {
 		SignatureScheme: req.SignatureScheme,
 		Secret:          newSecret(req.SignatureScheme),
 		RateLimit:       rateLimit,
+		Ordering:        req.Ordering,
 		CreatedAt:       now,
 		UpdatedAt:       now,
 	}
@@ -214,7 +231,7 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.cfg.Logger.InfoContext(r.Context(), "webhook created", "webhook_id", e.ID, "survey_id", e.SurveyID,
-		"signature_scheme", e.SignatureScheme, "by", principalID(r))
+		"signature_scheme", e.SignatureScheme, "ordering", e.Ordering, "by", principalID(r))
 	w.Header().Set("Cache-Control", "no-store")
 	httpapi.WriteJSON(w, http.StatusCreated, createdView{View: v, Secret: shownSecret(e)})
 	return nil
@@ -270,6 +287,7 @@ type updateRequest struct {
 	SignatureScheme *string  `json:"signatureScheme"`
 	// RateLimit: left out, unchanged; null, no limit.
 	RateLimit rateLimitField `json:"rateLimit"`
+	Ordering  *string        `json:"ordering"`
 }
 
 // updatedView is the answer to a PATCH. One that switched the scheme rotated the secret: it
@@ -287,7 +305,8 @@ func (s *Service) handleUpdate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var errs []httpapi.FieldError
-	p := Patch{URL: req.URL, Description: req.Description, Disabled: req.Disabled, SignatureScheme: req.SignatureScheme}
+	p := Patch{URL: req.URL, Description: req.Description, Disabled: req.Disabled, SignatureScheme: req.SignatureScheme,
+		Ordering: req.Ordering}
 	if req.URL != nil {
 		if fe := s.checkURL(r, *req.URL); fe != nil {
 			errs = append(errs, *fe)
@@ -317,6 +336,11 @@ func (s *Service) handleUpdate(w http.ResponseWriter, r *http.Request) error {
 		}
 		p.RateLimit = &limit
 	}
+	if req.Ordering != nil {
+		if fe := checkOrdering(*req.Ordering); fe != nil {
+			errs = append(errs, *fe)
+		}
+	}
 	if len(errs) > 0 {
 		return httpapi.Validation(errs...)
 	}
@@ -345,6 +369,10 @@ func (s *Service) handleUpdate(w http.ResponseWriter, r *http.Request) error {
 	if req.RateLimit.Set {
 		s.cfg.Logger.InfoContext(r.Context(), "webhook rate limit set", "webhook_id", e.ID, "survey_id", e.SurveyID,
 			"rate_limit", e.RateLimit, "by", principalID(r))
+	}
+	if req.Ordering != nil {
+		s.cfg.Logger.InfoContext(r.Context(), "webhook ordering set", "webhook_id", e.ID, "survey_id", e.SurveyID,
+			"ordering", e.Ordering, "by", principalID(r))
 	}
 	v, err := NewView(e, now)
 	if err != nil {

@@ -33,7 +33,12 @@ type Delivery struct {
 	// NextAttemptAt is when a pending delivery is due; zero otherwise.
 	NextAttemptAt time.Time
 	// ReplayOf is the delivery this one replays; ReplayID the range replay that made it.
-	ReplayOf, ReplayID   string
+	ReplayOf, ReplayID string
+	// Lane marks a delivery in its endpoint's FIFO lane (see internal/dispatch, "FIFO
+	// endpoints"): when it is inserted, the store takes its position from its event's seq.
+	// A lane delivery is claimed only as its lane's head; the flag of a stored delivery
+	// never changes.
+	Lane                 bool
 	CreatedAt, UpdatedAt time.Time
 }
 
@@ -64,6 +69,9 @@ type DeliveryClaim struct {
 	// listed ones; Limit caps the claim.
 	PerEndpoint, Limit int
 	Rooms              []EndpointRoom
+	// LaneGapUntil: a lane head stored before it no longer waits for the missing deliveries
+	// of earlier events (they may never come); zero waits for ever.
+	LaneGapUntil time.Time
 }
 
 // EndpointCounter is one endpoint's failure-counter change in a batch of results.
@@ -176,7 +184,11 @@ type Deliveries interface {
 	// Insert adds d and its attempts (a replay, a test send).
 	Insert(ctx context.Context, d *Delivery, attempts []Attempt) error
 	// ClaimDue leases due pending deliveries, oldest due first, per endpoint no more than
-	// its room and c.Limit in all (see the drivers). The result is in (NextAttemptAt, ID)
+	// its room and c.Limit in all (see the drivers). Lane deliveries are claimed only as
+	// their lane's head, at most c.Limit of them besides: the lowest lane position of the endpoint's
+	// pending lane deliveries, when it is due, not leased, and no event of the survey with a
+	// lower position that the endpoint should get lacks its delivery, unless the head was
+	// stored before c.LaneGapUntil. The result is in (NextAttemptAt, ID)
 	// order; NextAttemptAt is the due time the delivery was claimed at.
 	ClaimDue(ctx context.Context, c DeliveryClaim) ([]Delivery, error)
 	// RecordResults writes a batch of results in one transaction and returns the endpoints

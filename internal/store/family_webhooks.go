@@ -13,6 +13,14 @@ const (
 	SignatureSchemeV1a = "v1a"
 )
 
+// The orderings of a webhook (CONTRACT section 8, ordering).
+const (
+	// OrderingNone delivers events as they come, many at a time (the default).
+	OrderingNone = "none"
+	// OrderingFIFO delivers events one at a time in the order they were accepted.
+	OrderingFIFO = "fifo"
+)
+
 // Webhook is one webhook endpoint of a survey, as stored. Secret and PreviousSecret are the
 // stored values (sealed by internal/endpoint, which opens them): whsec_ secrets for the scheme
 // v1, whsk_ signing keys for v1a, in the same columns and with the same rotation.
@@ -30,6 +38,8 @@ type Webhook struct {
 	// PreviousSecret is "" when there is none; it signs until PreviousSecretUntil.
 	PreviousSecret      string
 	PreviousSecretUntil time.Time
+	// Ordering is OrderingNone or OrderingFIFO.
+	Ordering string
 
 	Disabled       bool
 	DisabledReason string
@@ -107,7 +117,7 @@ type FailureCount struct {
 // query needs in the same statement or transaction (the survey's existence, its jwtSecret).
 type Webhooks interface {
 	// Create inserts w (its ID, SurveyID, URL, Description, Events, SignatureScheme, Secret,
-	// Disabled, DisabledReason, ConsecutiveFailures, RateLimit, CreatedAt and UpdatedAt). It returns
+	// Ordering, Disabled, DisabledReason, ConsecutiveFailures, RateLimit, CreatedAt and UpdatedAt). It returns
 	// ErrConflict when the id is taken. The survey must exist: the caller checks it in the same
 	// transaction (Surveys.SurveyExists); an unknown survey breaks the foreign key.
 	Create(ctx context.Context, w *Webhook) error
@@ -118,10 +128,12 @@ type Webhooks interface {
 	GetForUpdate(ctx context.Context, surveyID, id string) (*Webhook, error)
 	// List returns the webhooks of surveyID, oldest first.
 	List(ctx context.Context, surveyID string) ([]*Webhook, error)
-	// Update writes w's URL, Events, Description, Disabled, DisabledReason, DisabledAt,
+	// Update writes w's URL, Events, Description, Ordering, Disabled, DisabledReason, DisabledAt,
 	// ConsecutiveFailures, FirstFailureAt, RateLimit and UpdatedAt (not the secrets nor the scheme: see
 	// RotateSecret); ErrNotFound when there is no such
-	// webhook of w.SurveyID. It moves the webhooks version whatever changed.
+	// webhook of w.SurveyID. It moves the webhooks version whatever changed. A change of Events
+	// or Ordering also restarts the FIFO lane's gap check at the events accepted from then on
+	// (see internal/dispatch, "FIFO endpoints").
 	Update(ctx context.Context, w *Webhook) error
 	// Delete removes the webhook id of surveyID; ErrNotFound when there is none.
 	Delete(ctx context.Context, surveyID, id string) error

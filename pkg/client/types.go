@@ -53,6 +53,14 @@ const (
 	SchemeV1a = "v1a"
 )
 
+// The orderings of a webhook (Webhook.Ordering).
+const (
+	// OrderingNone sends events as they come, many at a time (the default).
+	OrderingNone = "none"
+	// OrderingFIFO sends events one at a time in the order they were accepted.
+	OrderingFIFO = "fifo"
+)
+
 // Webhook is an endpoint of a survey, as the API shows it: without its secret.
 type Webhook struct {
 	ID              string   `json:"id"`
@@ -61,6 +69,8 @@ type Webhook struct {
 	Events          []string `json:"events"`
 	Description     string   `json:"description"`
 	SignatureScheme string   `json:"signatureScheme"`
+	// Ordering is OrderingNone or OrderingFIFO.
+	Ordering string `json:"ordering"`
 	// PublicKey is a v1a webhook's whpk_ public key, which verifies its deliveries
 	// (pkg/webhook's VerifierConfig.PublicKeys); empty for v1.
 	PublicKey           string     `json:"publicKey,omitempty"`
@@ -104,6 +114,8 @@ type NewWebhook struct {
 	SignatureScheme string `json:"signatureScheme,omitempty"`
 	// RateLimit limits the deliveries a second to the webhook (1 to 100,000); nil is no limit.
 	RateLimit *int `json:"rateLimit,omitempty"`
+	// Ordering is OrderingNone (the default when empty) or OrderingFIFO.
+	Ordering string `json:"ordering,omitempty"`
 }
 
 // WebhookPatch changes the fields that are set (non-nil).
@@ -115,6 +127,8 @@ type WebhookPatch struct {
 	// SignatureScheme, when it differs from the webhook's, switches the scheme: a rotation to
 	// a secret of the new scheme.
 	SignatureScheme *string `json:"signatureScheme,omitempty"`
+	// Ordering sets the webhook's ordering (OrderingNone or OrderingFIFO).
+	Ordering *string `json:"ordering,omitempty"`
 	// RateLimit sets the deliveries a second; a pointer to 0 removes the limit (sent as null).
 	RateLimit *int `json:"-"`
 }

@@ -20,4 +20,5 @@ func Run(t *testing.T, open Opener) {
 	t.Run("webhooks", func(t *testing.T) { testWebhooks(t, open) })
 	t.Run("deliveries", func(t *testing.T) { testDeliveries(t, open) })
 	t.Run("retention", func(t *testing.T) { testRetention(t, open) })
+	t.Run("lanes", func(t *testing.T) { testLanes(t, open) })
 }

@@ -41,6 +41,7 @@ func testWebhooks(t *testing.T, open Opener) {
 			Events:          []string{"survey.session.submitted", "survey.session.started"},
 			SignatureScheme: store.SignatureSchemeV1,
 			Secret:          "whsec_" + id,
+			Ordering:        store.OrderingNone,
 			CreatedAt:       created, UpdatedAt: created,
 		}
 	}

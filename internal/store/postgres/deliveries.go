@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -115,9 +116,9 @@ const ClaimSettingsSQL = `SELECT set_config('plan_cache_mode', 'force_custom_pla
 // planner otherwise walked deliveries_webhook_idx for the next endpoint, through every
 // finished delivery of the endpoints on the way.
 const ClaimDueSQL = `WITH RECURSIVE endpoint (webhook_id) AS (
-	(SELECT webhook_id FROM deliveries WHERE status = 'pending' ORDER BY webhook_id, next_attempt_at, id LIMIT 1)
+	(SELECT webhook_id FROM deliveries WHERE status = 'pending' AND lane_seq IS NULL ORDER BY webhook_id, next_attempt_at, id LIMIT 1)
 	UNION ALL
-	SELECT (SELECT d.webhook_id FROM deliveries d WHERE d.status = 'pending' AND d.webhook_id > endpoint.webhook_id
+	SELECT (SELECT d.webhook_id FROM deliveries d WHERE d.status = 'pending' AND d.lane_seq IS NULL AND d.webhook_id > endpoint.webhook_id
 		ORDER BY d.webhook_id, d.next_attempt_at, d.id LIMIT 1)
 	FROM endpoint WHERE endpoint.webhook_id IS NOT NULL
 ),
@@ -127,7 +128,7 @@ oldest AS MATERIALIZED (
 	CROSS JOIN LATERAL (
 		SELECT * FROM (
 			SELECT d.next_attempt_at, d.id FROM deliveries d
-			WHERE d.webhook_id = endpoint.webhook_id AND d.status = 'pending' AND d.next_attempt_at <= $2::bigint
+			WHERE d.webhook_id = endpoint.webhook_id AND d.status = 'pending' AND d.lane_seq IS NULL AND d.next_attempt_at <= $2::bigint
 				AND (d.lease_until IS NULL OR d.lease_until < $2::bigint)
 			ORDER BY d.next_attempt_at, d.id
 			LIMIT least($3::int, $4::int)
@@ -145,7 +146,7 @@ WHERE id = ANY (ARRAY(
 	CROSS JOIN LATERAL (
 		SELECT * FROM (
 			SELECT d.id FROM deliveries d
-			WHERE d.webhook_id = share.webhook_id AND d.status = 'pending' AND d.next_attempt_at <= $2::bigint
+			WHERE d.webhook_id = share.webhook_id AND d.status = 'pending' AND d.lane_seq IS NULL AND d.next_attempt_at <= $2::bigint
 				AND (d.lease_until IS NULL OR d.lease_until < $2::bigint)
 			ORDER BY d.next_attempt_at, d.id
 			LIMIT least($3::int, $4::int)
@@ -155,6 +156,51 @@ WHERE id = ANY (ARRAY(
 	) locked
 ))
 RETURNING ` + sqlcommon.ClaimedCols
+
+// ClaimLaneSQL claims the heads of FIFO lanes (see internal/dispatch, "FIFO endpoints"): $1
+// lease until, $2 now, $3 LaneGapUntil, $4 the limit. Like ClaimDueSQL it walks the endpoints
+// with a loose scan, of deliveries_lane_pending_idx, and takes each one's head (its lowest
+// pending lane_seq) by one index probe; a head that may go (sqlcommon.LaneGapSQL) is leased
+// unless another claim leased it meanwhile: the UPDATE's recheck of the lease under READ
+// COMMITTED lets one claim win. The heads are looked up by id from an ARRAY: an IN (…) let
+// the planner, with sequential scans priced out, walk a whole index of deliveries (13 ms a
+// claim instead of 3 in BenchmarkFIFO).
+var ClaimLaneSQL = `WITH RECURSIVE lane (webhook_id) AS (
+	(SELECT webhook_id FROM deliveries WHERE status = 'pending' AND lane_seq IS NOT NULL ORDER BY webhook_id, lane_seq LIMIT 1)
+	UNION ALL
+	SELECT (SELECT d.webhook_id FROM deliveries d WHERE d.status = 'pending' AND d.lane_seq IS NOT NULL
+		AND d.webhook_id > lane.webhook_id ORDER BY d.webhook_id, d.lane_seq LIMIT 1)
+	FROM lane WHERE lane.webhook_id IS NOT NULL
+),
+head AS MATERIALIZED (
+	SELECT h.* FROM lane CROSS JOIN LATERAL (
+		SELECT d.id, d.webhook_id, d.lane_seq, d.next_attempt_at, d.lease_until, d.created_at FROM deliveries d
+		WHERE d.webhook_id = lane.webhook_id AND d.status = 'pending' AND d.lane_seq IS NOT NULL
+		ORDER BY d.lane_seq LIMIT 1
+	) h
+	WHERE lane.webhook_id IS NOT NULL
+)
+UPDATE deliveries SET lease_until = $1::bigint
+WHERE id = ANY (ARRAY(
+	SELECT head.id FROM head LEFT JOIN webhooks w ON w.id = head.webhook_id
+	WHERE ` + fmt.Sprintf(sqlcommon.LaneGapSQL, "GREATEST") + `
+	ORDER BY head.next_attempt_at, head.id
+	LIMIT $4::int
+)) AND status = 'pending' AND (lease_until IS NULL OR lease_until < $2::bigint)
+RETURNING ` + sqlcommon.ClaimedCols
+
+// ClaimLaneArgs are ClaimLaneSQL's arguments for c.
+func ClaimLaneArgs(c store.DeliveryClaim) []any {
+	return []any{c.LeaseUntil.UnixMicro(), c.Now.UnixMicro(), laneGapUntil(c), c.Limit}
+}
+
+// laneGapUntil is c.LaneGapUntil in micros; zero (wait for ever) is the lowest time.
+func laneGapUntil(c store.DeliveryClaim) int64 {
+	if c.LaneGapUntil.IsZero() {
+		return math.MinInt64
+	}
+	return c.LaneGapUntil.UnixMicro()
+}
 
 // ClaimArgs are ClaimDueSQL's arguments for c.
 func ClaimArgs(c store.DeliveryClaim) []any {
@@ -172,18 +218,21 @@ func (d deliveries) ClaimDue(ctx context.Context, c store.DeliveryClaim) ([]stor
 	b := &pgx.Batch{}
 	b.Queue(ClaimSettingsSQL)
 	b.Queue(ClaimDueSQL, ClaimArgs(c)...)
+	b.Queue(ClaimLaneSQL, ClaimLaneArgs(c)...)
 	br := d.e.sendBatch(ctx, b)
 	defer br.Close()
 	if _, err := br.Exec(); err != nil {
 		return nil, fmt.Errorf("claiming due deliveries: %w", mapErr(err))
 	}
-	rows, err := br.Query()
-	if err != nil {
-		return nil, fmt.Errorf("claiming due deliveries: %w", mapErr(err))
-	}
-	out, err := sqlcommon.ScanClaimed(pgRows{rows}, nil)
-	if err != nil {
-		return nil, fmt.Errorf("claiming due deliveries: %w", err)
+	var out []store.Delivery
+	for range 2 {
+		rows, err := br.Query()
+		if err != nil {
+			return nil, fmt.Errorf("claiming due deliveries: %w", mapErr(err))
+		}
+		if out, err = sqlcommon.ScanClaimed(pgRows{rows}, out); err != nil {
+			return nil, fmt.Errorf("claiming due deliveries: %w", err)
+		}
 	}
 	if err := br.Close(); err != nil {
 		return nil, fmt.Errorf("claiming due deliveries: %w", mapErr(err))

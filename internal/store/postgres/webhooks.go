@@ -10,7 +10,10 @@ import (
 
 // Webhooks returns the executor's queries of the webhooks and the webhooks version tables.
 func (e executor) Webhooks() store.Webhooks {
-	return webhooks{sqlcommon.Webhooks{Read: e.read(), Write: e.write()}}
+	// The sequence's last value covers events whose transactions have not committed yet: a
+	// lane's gap check starts after every event numbered before the change.
+	return webhooks{sqlcommon.Webhooks{Read: e.read(), Write: e.write(),
+		EventSeqExpr: "(SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM events_seq)"}}
 }
 
 // webhooks is the shared SQL with PostgreSQL's row lock.

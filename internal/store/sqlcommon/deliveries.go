@@ -65,16 +65,18 @@ func nullText(s string) any {
 // statement per bit of n, so PostgreSQL prepares each shape once per connection.
 var chunkSizes = [...]int{256, 128, 64, 32, 16, 8, 4, 2, 1}
 
-const deliveryCols = 13
+const deliveryCols = 14
 
 // upsertDeliveriesSQL leaves out the deliveries of a survey deleted after they were created
 // (a tombstone of DeleteSurvey covers them): an attempt in flight while its survey was deleted
 // must not bring the delivery back. The tombstones are a few rows; the check is one index probe.
-// The VALUES are cast, since INSERT … SELECT does not give them the columns' types.
+// The VALUES are cast, since INSERT … SELECT does not give them the columns' types. A lane
+// delivery (column14 = 1) takes its lane position from its event's seq, once: an update never
+// moves it.
 const upsertDeliveriesSQL = `INSERT INTO deliveries (id, event_id, webhook_id, survey_id, type, url, status,
-	attempts, last_status_code, last_error, next_attempt_at, created_at, updated_at)
+	attempts, last_status_code, last_error, next_attempt_at, created_at, updated_at, lane_seq)
 SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9, v.column10,
-	v.column11, v.column12, v.column13
+	v.column11, v.column12, v.column13, CASE WHEN v.column14 = 1 THEN (SELECT e.seq FROM events e WHERE e.id = v.column2) END
 FROM (VALUES %s) AS v
 WHERE NOT EXISTS (SELECT 1 FROM delivery_tombstones t WHERE t.survey_id = v.column4 AND t.deleted_at >= v.column12)
 ON CONFLICT (id) DO UPDATE SET url = excluded.url, status = excluded.status, attempts = excluded.attempts,
@@ -127,7 +129,7 @@ var upsertDeliveries, insertAttempts = func() (map[int]string, map[int]string) {
 // The column types of the upserted deliveries and attempts, in VALUES order.
 var (
 	deliveryTypes = []string{"TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "INTEGER", "INTEGER", "TEXT",
-		"BIGINT", "BIGINT", "BIGINT"}
+		"BIGINT", "BIGINT", "BIGINT", "INTEGER"}
 	attemptTypes = []string{"TEXT", "INTEGER", "BIGINT", "INTEGER", "INTEGER", "TEXT", "TEXT"}
 )
 
@@ -189,7 +191,8 @@ func PlanResults(r *store.DeliveryResults) *ResultPlan {
 		for k := range r.Deliveries[i : i+size] {
 			d := &r.Deliveries[i+k]
 			args = append(args, d.ID, d.EventID, d.WebhookID, d.SurveyID, d.Type, d.URL, d.Status, d.Attempts,
-				nullInt(d.LastStatusCode), d.LastError, nullTime(d.NextAttemptAt), micros(d.CreatedAt), micros(d.UpdatedAt))
+				nullInt(d.LastStatusCode), d.LastError, nullTime(d.NextAttemptAt), micros(d.CreatedAt), micros(d.UpdatedAt),
+				laneFlag(d.Lane))
 		}
 		stmts = append(stmts, Statement{SQL: upsertDeliveries[size], Args: args[start:len(args):len(args)]})
 		i += size
@@ -280,11 +283,19 @@ func ExecResults(ctx context.Context, q store.Querier, p *ResultPlan, disabled [
 	return disabled, nil
 }
 
+// laneFlag is the upsert's lane column: 1 for a lane delivery.
+func laneFlag(lane bool) int {
+	if lane {
+		return 1
+	}
+	return 0
+}
+
 // ---- the claim ----
 
 // ClaimedCols are the columns of a claimed delivery, in ScanClaimed's order.
 const ClaimedCols = `id, event_id, webhook_id, survey_id, type, url, attempts, last_status_code, last_error, created_at,
-	next_attempt_at`
+	next_attempt_at, lane_seq IS NOT NULL`
 
 // ScanClaimed appends claimed deliveries (ClaimedCols) and closes rows.
 func ScanClaimed(rows store.Rows, out []store.Delivery) ([]store.Delivery, error) {
@@ -296,7 +307,7 @@ func ScanClaimed(rows store.Rows, out []store.Delivery) ([]store.Delivery, error
 			created, due int64
 		)
 		if err := rows.Scan(&d.ID, &d.EventID, &d.WebhookID, &d.SurveyID, &d.Type, &d.URL, &d.Attempts, &code, &d.LastError,
-			&created, &due); err != nil {
+			&created, &due, &d.Lane); err != nil {
 			return out, err
 		}
 		if code != nil {
@@ -308,6 +319,27 @@ func ScanClaimed(rows store.Rows, out []store.Delivery) ([]store.Delivery, error
 	}
 	return out, rows.Err()
 }
+
+// LaneGapSQL is the condition under which a lane's head (the lane delivery aliased head, of
+// the endpoint w, LEFT JOINed) may be sent, with $2 now and $3 the claim's LaneGapUntil; %s is
+// the dialect's two-argument maximum (GREATEST, MAX). The head is due and not leased (a lease
+// is the one attempt in flight), and either its endpoint is gone (the head is ended by the
+// engine), or it was stored before LaneGapUntil, or no event of the survey between the
+// lane's last position below the head (or the endpoint's lane_from_seq, if later) and the head
+// lacks its delivery to the endpoint, counting only events of subscribed types that are not
+// erased: those are the events the engine will record a delivery of (pending, or skipped).
+// The scan reads events_survey_seq_idx between two lane positions, and a probe of
+// deliveries_event_idx per event found.
+const LaneGapSQL = `head.next_attempt_at <= $2 AND (head.lease_until IS NULL OR head.lease_until < $2)
+	AND (w.id IS NULL OR head.created_at < $3 OR NOT EXISTS (
+		SELECT 1 FROM events e
+		WHERE e.survey_id = w.survey_id AND e.seq < head.lane_seq
+			AND e.seq > %s(w.lane_from_seq, COALESCE((SELECT p.lane_seq FROM deliveries p
+				WHERE p.webhook_id = head.webhook_id AND p.lane_seq IS NOT NULL AND p.lane_seq < head.lane_seq
+				ORDER BY p.lane_seq DESC LIMIT 1), 0))
+			AND e.erased_at IS NULL
+			AND (',' || w.events || ',') LIKE ('%%,' || e.type || ',%%')
+			AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.event_id = e.id AND x.webhook_id = w.id)))`
 
 // ---- reads and single writes ----
 

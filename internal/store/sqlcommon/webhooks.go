@@ -15,13 +15,16 @@ import (
 // it and override GetForUpdate.
 type Webhooks struct {
 	Read, Write store.Querier
+	// EventSeqExpr is the SQL expression of the last events.seq taken (migration 140), that of
+	// events not yet committed included: a FIFO lane's gap check starts after it.
+	EventSeqExpr string
 }
 
 var _ store.Webhooks = Webhooks{}
 
 // WebhookColumns are the columns ScanWebhook reads, in its order.
 const WebhookColumns = `id, survey_id, url, description, events, signature_scheme, secret, previous_secret, previous_secret_until,
-	disabled, disabled_reason, disabled_at, consecutive_failures, first_failure_at, created_at, updated_at, rate_limit`
+	disabled, disabled_reason, disabled_at, consecutive_failures, first_failure_at, created_at, updated_at, rate_limit, ordering`
 
 // SelectWebhookSQL reads the webhook $1 of survey $2; a driver appends its row lock to it.
 const SelectWebhookSQL = "SELECT " + WebhookColumns + " FROM webhooks WHERE id = $1 AND survey_id = $2"
@@ -37,7 +40,7 @@ func ScanWebhook(row store.Row) (*store.Webhook, error) {
 		rateLimit                           *int64
 	)
 	err := row.Scan(&w.ID, &w.SurveyID, &w.URL, &w.Description, &evs, &w.SignatureScheme, &w.Secret, &prevSecret, &prevUntil,
-		&w.Disabled, &w.DisabledReason, &disabledAt, &w.ConsecutiveFailures, &firstFailure, &createdAt, &updatedAt, &rateLimit)
+		&w.Disabled, &w.DisabledReason, &disabledAt, &w.ConsecutiveFailures, &firstFailure, &createdAt, &updatedAt, &rateLimit, &w.Ordering)
 	if err != nil {
 		return nil, err
 	}
@@ -52,6 +55,14 @@ func ScanWebhook(row store.Row) (*store.Webhook, error) {
 	w.CreatedAt = store.FromMicros(createdAt)
 	w.UpdatedAt = store.FromMicros(updatedAt)
 	return &w, nil
+}
+
+// orderingOrDefault is o, OrderingNone when empty (a caller that predates the field).
+func orderingOrDefault(o string) string {
+	if o == "" {
+		return store.OrderingNone
+	}
+	return o
 }
 
 // joinWebhookEvents and splitWebhookEvents convert the webhooks.events column: event types separated by
@@ -95,11 +106,11 @@ func webhooksNullMicros(t time.Time) *int64 {
 
 func (q Webhooks) Create(ctx context.Context, w *store.Webhook) error {
 	_, err := q.Write.Exec(ctx, `INSERT INTO webhooks (id, survey_id, url, description, events, secret,
-		disabled, disabled_reason, consecutive_failures, created_at, updated_at, signature_scheme, rate_limit)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		disabled, disabled_reason, consecutive_failures, created_at, updated_at, signature_scheme, rate_limit, ordering, lane_from_seq)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, `+q.EventSeqExpr+`)`,
 		w.ID, w.SurveyID, w.URL, w.Description, joinWebhookEvents(w.Events), w.Secret,
 		w.Disabled, w.DisabledReason, w.ConsecutiveFailures, store.Micros(w.CreatedAt), store.Micros(w.UpdatedAt),
-		w.SignatureScheme, webhooksNullRateLimit(w.RateLimit))
+		w.SignatureScheme, webhooksNullRateLimit(w.RateLimit), orderingOrDefault(w.Ordering))
 	if err != nil {
 		return fmt.Errorf("inserting webhook: %w", err)
 	}
@@ -141,13 +152,17 @@ func (q Webhooks) List(ctx context.Context, surveyID string) ([]*store.Webhook, 
 }
 
 func (q Webhooks) Update(ctx context.Context, w *store.Webhook) error {
-	n, err := q.Write.Exec(ctx, `UPDATE webhooks SET url = $3, events = $4, description = $5, disabled = $6,
+	// lane_from_seq is set before ordering and events in the SET list, but SQL reads the old
+	// row on the right of every assignment anyway.
+	n, err := q.Write.Exec(ctx, `UPDATE webhooks SET
+		lane_from_seq = CASE WHEN events <> $4 OR ordering <> $12 THEN `+q.EventSeqExpr+` ELSE lane_from_seq END,
+		url = $3, events = $4, description = $5, disabled = $6,
 		disabled_reason = $7, disabled_at = $8, consecutive_failures = $9, first_failure_at = $10, updated_at = $11,
-		rate_limit = $12
+		ordering = $12, rate_limit = $13
 		WHERE id = $1 AND survey_id = $2`,
 		w.ID, w.SurveyID, w.URL, joinWebhookEvents(w.Events), w.Description, w.Disabled, w.DisabledReason,
 		webhooksNullMicros(w.DisabledAt), w.ConsecutiveFailures, webhooksNullMicros(w.FirstFailureAt), store.Micros(w.UpdatedAt),
-		webhooksNullRateLimit(w.RateLimit))
+		orderingOrDefault(w.Ordering), webhooksNullRateLimit(w.RateLimit))
 	if err != nil {
 		return fmt.Errorf("updating webhook: %w", err)
 	}
@@ -184,7 +199,7 @@ func (q Webhooks) RotateSecret(ctx context.Context, surveyID, id, scheme, secret
 // webhook columns when it has no webhooks.
 const webhooksLoadSurveySQL = `SELECT v.version, s.id, s.jwt_secret, w.id, w.url, w.description, w.events, w.signature_scheme, w.secret,
 	w.previous_secret, w.previous_secret_until, w.disabled, w.disabled_reason, w.disabled_at,
-	w.consecutive_failures, w.first_failure_at, w.created_at, w.updated_at, w.rate_limit
+	w.consecutive_failures, w.first_failure_at, w.created_at, w.updated_at, w.rate_limit, w.ordering
 FROM webhooks_version v
 LEFT JOIN surveys s ON s.id = $1
 LEFT JOIN webhooks w ON w.survey_id = s.id
@@ -200,13 +215,13 @@ func (q Webhooks) LoadSurvey(ctx context.Context, surveyID string) (*store.Surve
 	out := &store.SurveyWebhooks{}
 	for rows.Next() {
 		var (
-			survey, jwtSecret, id, url, description, types, scheme, secret, prev, reason *string
-			prevUntil, disabledAt, firstFailure, createdAt, updatedAt                    *int64
-			disabled                                                                     *bool
-			failures, rateLimit                                                          *int64
+			survey, jwtSecret, id, url, description, types, scheme, secret, prev, reason, ordering *string
+			prevUntil, disabledAt, firstFailure, createdAt, updatedAt                              *int64
+			disabled                                                                               *bool
+			failures, rateLimit                                                                    *int64
 		)
 		if err := rows.Scan(&out.Version, &survey, &jwtSecret, &id, &url, &description, &types, &scheme, &secret, &prev,
-			&prevUntil, &disabled, &reason, &disabledAt, &failures, &firstFailure, &createdAt, &updatedAt, &rateLimit); err != nil {
+			&prevUntil, &disabled, &reason, &disabledAt, &failures, &firstFailure, &createdAt, &updatedAt, &rateLimit, &ordering); err != nil {
 			return nil, fmt.Errorf("loading webhooks of survey %s: %w", surveyID, err)
 		}
 		if survey == nil {
@@ -234,6 +249,7 @@ func (q Webhooks) LoadSurvey(ctx context.Context, surveyID string) (*store.Surve
 			CreatedAt:           store.NullMicros(createdAt),
 			UpdatedAt:           store.NullMicros(updatedAt),
 			RateLimit:           webhooksRateLimit(rateLimit),
+			Ordering:            webhooksDeref(ordering),
 		}
 		if failures != nil {
 			w.ConsecutiveFailures = int(*failures)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,18 +62,18 @@ func (d deliveries) RecordResults(ctx context.Context, r *store.DeliveryResults,
 const (
 	// ClaimEndpointsSQL lists the endpoints with pending deliveries (step 1).
 	ClaimEndpointsSQL = `WITH RECURSIVE endpoint (webhook_id) AS (
-	SELECT (SELECT webhook_id FROM deliveries INDEXED BY deliveries_pending_idx WHERE status = 'pending'
+	SELECT (SELECT webhook_id FROM deliveries INDEXED BY deliveries_pending_idx WHERE status = 'pending' AND lane_seq IS NULL
 		ORDER BY webhook_id LIMIT 1)
 	UNION ALL
 	SELECT (SELECT d.webhook_id FROM deliveries AS d INDEXED BY deliveries_pending_idx
-		WHERE d.status = 'pending' AND d.webhook_id > endpoint.webhook_id ORDER BY d.webhook_id LIMIT 1)
+		WHERE d.status = 'pending' AND d.lane_seq IS NULL AND d.webhook_id > endpoint.webhook_id ORDER BY d.webhook_id LIMIT 1)
 	FROM endpoint WHERE endpoint.webhook_id IS NOT NULL
 )
 SELECT webhook_id FROM endpoint WHERE webhook_id IS NOT NULL`
 
 	// ClaimOldestSQL reads an endpoint's oldest due rows that are not leased (step 2).
 	ClaimOldestSQL = `SELECT next_attempt_at, id FROM deliveries INDEXED BY deliveries_pending_idx
-WHERE webhook_id = $1 AND status = 'pending' AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until < $2)
+WHERE webhook_id = $1 AND status = 'pending' AND lane_seq IS NULL AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until < $2)
 ORDER BY next_attempt_at, id
 LIMIT $3`
 
@@ -82,6 +83,23 @@ LIMIT $3`
 	ClaimLeaseSQL = `UPDATE deliveries INDEXED BY sqlite_autoindex_deliveries_1 SET lease_until = $1 WHERE id IN (%s)
 RETURNING ` + sqlcommon.ClaimedCols
 )
+
+// ClaimLaneSQL leases the heads of FIFO lanes that may go (see the postgres driver's): $1
+// lease until, $2 now, $3 LaneGapUntil, $4 the limit. The heads come from one grouped read of
+// deliveries_lane_pending_idx, which costs the lanes' backlog rather than one probe per lane:
+// SQLite serves small deployments, and the one writer makes a lock-free read and update safe.
+var ClaimLaneSQL = `UPDATE deliveries SET lease_until = $1 WHERE id IN (
+	SELECT head.id FROM (
+		SELECT webhook_id, MIN(lane_seq) AS lane_seq FROM deliveries INDEXED BY deliveries_lane_pending_idx
+		WHERE status = 'pending' AND lane_seq IS NOT NULL GROUP BY webhook_id
+	) AS lane
+	JOIN deliveries AS head ON head.webhook_id = lane.webhook_id AND head.lane_seq = lane.lane_seq AND head.status = 'pending'
+	LEFT JOIN webhooks w ON w.id = head.webhook_id
+	WHERE ` + fmt.Sprintf(sqlcommon.LaneGapSQL, "MAX") + `
+	ORDER BY head.next_attempt_at, head.id
+	LIMIT $4
+)
+RETURNING ` + sqlcommon.ClaimedCols
 
 // claimCandidate is a due row of step 2.
 type claimCandidate struct {
@@ -96,10 +114,21 @@ func (d deliveries) ClaimDue(ctx context.Context, c store.DeliveryClaim) ([]stor
 	for _, r := range c.Rooms {
 		room[r.WebhookID] = r.Free
 	}
+	gapUntil := int64(math.MinInt64)
+	if !c.LaneGapUntil.IsZero() {
+		gapUntil = c.LaneGapUntil.UnixMicro()
+	}
 	var out []store.Delivery
 	err := d.e.inTx(ctx, func(tx store.Querier) error {
 		out = out[:0]
-		rows, err := tx.Query(ctx, ClaimEndpointsSQL)
+		rows, err := tx.Query(ctx, ClaimLaneSQL, leaseUntil, now, gapUntil, c.Limit)
+		if err != nil {
+			return err
+		}
+		if out, err = sqlcommon.ScanClaimed(rows, out); err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, ClaimEndpointsSQL)
 		if err != nil {
 			return err
 		}

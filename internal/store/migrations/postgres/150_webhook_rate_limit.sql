@@ -5,7 +5,7 @@ ALTER TABLE webhooks ADD COLUMN rate_limit INTEGER CHECK (rate_limit >= 1);
 -- A change of the limit decides when an endpoint gets its events: it joins the columns that move
 -- the webhooks version (migration 060), so every dispatcher's cached copy follows it.
 DROP TRIGGER webhooks_version_update ON webhooks;
-CREATE TRIGGER webhooks_version_update AFTER UPDATE OF url, events, secret, previous_secret, previous_secret_until, disabled, signature_scheme, rate_limit ON webhooks FOR EACH ROW EXECUTE FUNCTION webhooks_version_bump();
+CREATE TRIGGER webhooks_version_update AFTER UPDATE OF url, events, secret, previous_secret, previous_secret_until, disabled, signature_scheme, ordering, rate_limit ON webhooks FOR EACH ROW EXECUTE FUNCTION webhooks_version_bump();
 
 -- The shared token bucket of a limited endpoint, kept as its theoretical arrival time (GCRA):
 -- tat is when the bucket will be full again, in microseconds since the epoch; granted is the
