@@ -67,7 +67,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runWorkers(ctx, args, getenv, stderr)
 	}
 	switch args[0] {
-	case "deliveries", "replay":
+	case "deliveries", "replay", "webhooks":
 		return opscli.Run(ctx, args, getenv, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		if err := opscli.Run(ctx, args, getenv, stdout, stderr); err != nil || len(args) > 1 {

@@ -401,6 +401,40 @@ func TestOpsCommandsEndToEnd(t *testing.T) {
 	// TOKEN_SECRET.
 	opsEnv := map[string]string{"DISPATCH24_API_URL": base, "DISPATCH24_TOKEN": pat.Token}
 
+	// webhooks list shows a survey's webhooks with their delivery options and state, from
+	// another survey so that the deliveries above stay as they are.
+	api.call("POST", "/api/admin/surveys", admin, map[string]any{"id": survey + "-hooks", "name": "Ops webhooks"}, http.StatusCreated, nil)
+	var optioned struct{ ID string }
+	api.call("POST", "/api/admin/surveys/"+survey+"-hooks/webhooks", admin, map[string]any{"url": rc.URL + "/ordered",
+		"rateLimit": 7, "ordering": "fifo", "signatureScheme": "v1a", "events": []string{"survey.session.submitted", "delivery.exhausted"}},
+		http.StatusCreated, &optioned)
+	api.call("PATCH", "/api/admin/surveys/"+survey+"-hooks/webhooks/"+optioned.ID, admin, map[string]any{"disabled": true}, http.StatusOK, nil)
+	hooks := cli(t, dispatcherBin, opsEnv, "webhooks", "list", "--survey", survey+"-hooks").mustSucceed(t, "webhooks list")
+	for _, want := range []string{optioned.ID, "survey.session.submitted,delivery.exhausted", "v1a", "fifo", "7/s", "disabled since ", ": manual"} {
+		if !strings.Contains(hooks.stdout, want) {
+			t.Errorf("webhooks list lacks %q:\n%s", want, hooks.stdout)
+		}
+	}
+	hooksJSON := cli(t, dispatcherBin, opsEnv, "webhooks", "list", "--survey", survey+"-hooks", "--json").mustSucceed(t, "webhooks list --json")
+	var listedHook struct {
+		ID, Ordering, SignatureScheme string
+		RateLimit                     *int
+		Disabled                      bool
+	}
+	if err := json.Unmarshal([]byte(strings.TrimSpace(hooksJSON.stdout)), &listedHook); err != nil {
+		t.Fatalf("webhooks list --json %q: %v", hooksJSON.stdout, err)
+	}
+	if listedHook.ID != optioned.ID || listedHook.Ordering != "fifo" || listedHook.SignatureScheme != "v1a" ||
+		listedHook.RateLimit == nil || *listedHook.RateLimit != 7 || !listedHook.Disabled {
+		t.Errorf("webhooks list --json: %+v", listedHook)
+	}
+	if strings.Contains(hooksJSON.stdout, "whsk_") || strings.Contains(hooks.stdout, "whsk_") {
+		t.Error("webhooks list shows a signing key")
+	}
+	if r := cli(t, dispatcherBin, opsEnv, "webhooks", "list"); r.code != 2 || !strings.Contains(r.stderr, "--survey is required") {
+		t.Errorf("webhooks list without --survey: exit %d, stderr %q", r.code, r.stderr)
+	}
+
 	// deliveries list --json shows the failed deliveries.
 	out := cli(t, dispatcherBin, opsEnv, "deliveries", "list", "--survey", survey, "--status", "failed", "--json").mustSucceed(t, "deliveries list")
 	var listed []listedDelivery

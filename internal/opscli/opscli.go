@@ -1,5 +1,5 @@
-// Package opscli is the operators' command line: `dispatcher deliveries list|show` and
-// `dispatcher replay`. It talks to the API (DISPATCH24_API_URL) with a personal access token
+// Package opscli is the operators' command line: `dispatcher deliveries list|show`,
+// `dispatcher replay` and `dispatcher webhooks list`. It talks to the API (DISPATCH24_API_URL) with a personal access token
 // (DISPATCH24_TOKEN), so it needs no database or NATS credentials, obeys the same access rules
 // as the console (staff see their surveys only), leaves the same audit trail, and works from
 // any machine that reaches the API.
@@ -50,7 +50,8 @@ Times are RFC 3339 (2026-11-23T10:00:00Z) or durations back from now (24h).
 
 // Usage writes the ops commands' usage to w.
 func Usage(w io.Writer) {
-	fmt.Fprintf(w, "usage:\n  %s\n  %s\n  %s\n  %s\n\n%s", listSynopsis, showSynopsis, replayOneSynopsis, replayRangeSynopsis, connectionHelp)
+	fmt.Fprintf(w, "usage:\n  %s\n  %s\n  %s\n  %s\n  %s\n\n%s", listSynopsis, showSynopsis, replayOneSynopsis, replayRangeSynopsis,
+		webhooksSynopsis, connectionHelp)
 }
 
 // Run runs one ops command. args start after the program name ("deliveries", "list", …);
@@ -84,8 +85,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return usageError(stderr, fmt.Sprintf("deliveries: unknown command %q (want list or show)", args[1]), listSynopsis, showSynopsis)
 	case "replay":
 		return replay(ctx, args[1:], getenv, stdout, stderr)
+	case "webhooks":
+		return webhooks(ctx, args[1:], getenv, stdout, stderr)
 	}
-	return usageError(stderr, fmt.Sprintf("unknown command %q", args[0]), listSynopsis, showSynopsis, replayOneSynopsis, replayRangeSynopsis)
+	return usageError(stderr, fmt.Sprintf("unknown command %q", args[0]), listSynopsis, showSynopsis, replayOneSynopsis, replayRangeSynopsis,
+		webhooksSynopsis)
 }
 
 // help prints the usage of every command, or with a topic the flags of that command.
@@ -105,6 +109,8 @@ func help(ctx context.Context, topic []string, getenv func(string) string, stdou
 		return nil
 	case "replay":
 		args = []string{"replay", "-h"}
+	case "webhooks":
+		args = []string{"webhooks", "list", "-h"}
 	default:
 		Usage(stdout)
 		return nil
