@@ -682,10 +682,11 @@ func (d *Dispatcher) baseOutcome(j *job, now time.Time) outcome {
 			Attempts: j.attempts, LastStatusCode: j.lastStatusCode, LastError: j.lastError,
 			CreatedAt: created, UpdatedAt: now, Lane: j.lane,
 		},
-		msg:     j.msg,
-		stored:  j.stored(),
-		failing: j.ep.Failing,
-		span:    trace.SpanContextFromContext(j.ev.trace),
+		msg:          j.msg,
+		stored:       j.stored(),
+		failing:      j.ep.Failing,
+		failingSince: j.ep.FailingSince,
+		span:         trace.SpanContextFromContext(j.ev.trace),
 	}
 }
 

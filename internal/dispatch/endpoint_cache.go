@@ -21,6 +21,12 @@ type endpoint struct {
 	// Failing is true while the store counts consecutive failures for the endpoint, so a
 	// success must reset them.
 	Failing bool
+	// FailingSince is the earliest the store's first_failure_at for the endpoint can be while
+	// this copy is in use: its first failure when it was read, else the time it was read
+	// (a failure streak that starts later, counted by any dispatcher, starts after it, give
+	// or take the dispatchers' clocks). The result writer asks the store to check the
+	// failure threshold only for endpoints failing since before DisableAfter ago.
+	FailingSince time.Time
 	// RateLimit is the most deliveries a second to the endpoint, across all dispatchers; 0 is
 	// no limit.
 	RateLimit int
@@ -235,8 +241,13 @@ func (c *endpointCache) load(ctx context.Context, surveyID string, now time.Time
 			Disabled: e.Disabled,
 			Failing:  e.ConsecutiveFailures > 0 || !e.FirstFailureAt.IsZero(),
 
+			FailingSince: now,
+
 			RateLimit: e.RateLimit,
 			FIFO:      e.Ordering == store.OrderingFIFO,
+		}
+		if !e.FirstFailureAt.IsZero() && e.FirstFailureAt.Before(now) {
+			ep.FailingSince = e.FirstFailureAt
 		}
 		ep.current = []string{e.Secret}
 		ep.both = ep.current

@@ -163,9 +163,11 @@ type outcome struct {
 	at     time.Time
 	msg    *inbound
 	stored bool
-	// failing is the endpoint's "counting failures" flag as the job saw it.
-	failing bool
-	span    trace.SpanContext
+	// failing is the endpoint's "counting failures" flag as the job saw it; failingSince its
+	// FailingSince.
+	failing      bool
+	failingSince time.Time
+	span         trace.SpanContext
 }
 
 // inbound tracks a message until every delivery it fanned out to is recorded; then it is acked.

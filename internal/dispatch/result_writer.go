@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -67,7 +68,13 @@ type resultWriter struct {
 type counterAgg struct {
 	store.EndpointCounter
 	failingBefore bool
+	// failingSince is the earliest FailingSince of the endpoint's outcomes in the batch.
+	failingSince time.Time
 }
+
+// clockMargin is how far apart the dispatchers' clocks may be when the result writer decides
+// that an endpoint cannot have failed for DisableAfter yet.
+const clockMargin = time.Minute
 
 // commitTries is how often a batch is written before it is split to isolate a bad row.
 const commitTries = 4
@@ -238,7 +245,18 @@ func (w *resultWriter) plan(batch []outcome) *store.DeliveryResults {
 		if w.cfg.DisableAfter > 0 {
 			spanUntil = now.Add(-w.cfg.DisableAfter)
 		}
-		r.Failing = &store.FailingEndpoints{WebhookIDs: failing, Threshold: w.cfg.DisableAfterFailures, SpanUntil: spanUntil}
+		// Only endpoints that can have been failing since spanUntil can cross the threshold.
+		// Leaving the others out keeps a batch of fresh failures on the results' one round
+		// trip: asking the store to check makes it a transaction, since a disabling writes a
+		// webhook.disabled event with it (internal/delivery). A dead endpoint pays that only
+		// after DisableAfter (24 hours by default) of failures.
+		failing = slices.DeleteFunc(failing, func(id string) bool {
+			since := w.aggs[id].failingSince
+			return !since.IsZero() && since.After(spanUntil.Add(clockMargin))
+		})
+		if len(failing) > 0 {
+			r.Failing = &store.FailingEndpoints{WebhookIDs: failing, Threshold: w.cfg.DisableAfterFailures, SpanUntil: spanUntil}
+		}
 	}
 	return r
 }
@@ -261,6 +279,9 @@ func (w *resultWriter) counterUpdates(batch []outcome, ups []store.EndpointCount
 			w.order = append(w.order, o.d.WebhookID)
 		}
 		a.failingBefore = a.failingBefore || o.failing
+		if a.failingSince.IsZero() || o.failingSince.Before(a.failingSince) {
+			a.failingSince = o.failingSince
+		}
 		switch o.effect {
 		case effectSuccess:
 			a.Reset, a.Failures, a.FirstFailureAt = true, 0, time.Time{}
