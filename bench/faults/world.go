@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -48,10 +47,8 @@ func buildBinaries(ctx context.Context, dir string, stderr io.Writer) (binaries,
 		b.dispatcher: "github.com/dispatch24/dispatch24/cmd/dispatcher",
 		b.nats:       "github.com/nats-io/nats-server/v2",
 	} {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
-		cmd.Stdout, cmd.Stderr = stderr, stderr
-		if err := cmd.Run(); err != nil {
-			return b, fmt.Errorf("building %s: %w", pkg, err)
+		if err := benchapi.Build(ctx, out, pkg, stderr); err != nil {
+			return b, err
 		}
 	}
 	return b, nil

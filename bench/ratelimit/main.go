@@ -36,6 +36,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/dispatch24/dispatch24/bench/internal/benchapi"
 	"github.com/dispatch24/dispatch24/internal/endpoint"
 	"github.com/dispatch24/dispatch24/internal/secret"
 	"github.com/dispatch24/dispatch24/internal/store"
@@ -94,10 +95,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			continue
 		}
 		*bin = filepath.Join(tmp, filepath.Base(pkg))
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", *bin, pkg)
-		cmd.Stdout, cmd.Stderr = stderr, stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("building %s: %w", pkg, err)
+		if err := benchapi.Build(ctx, *bin, pkg, stderr); err != nil {
+			return err
 		}
 	}
 	scenarios := []int{o.limit}
