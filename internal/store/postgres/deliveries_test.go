@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/internal/store/postgres"
+	"github.com/dispatch24/dispatch24/internal/store/sqlcommon"
 	"github.com/dispatch24/dispatch24/internal/store/storetest"
 )
 
@@ -124,5 +126,100 @@ func (n *planNode) walk(fn func(*planNode)) {
 	fn(n)
 	for i := range n.Plans {
 		n.Plans[i].walk(fn)
+	}
+}
+
+// TestResultWritesReadBoundedRows runs a batch of results (256 first attempts, half of them
+// lane deliveries, and their attempt log) under EXPLAIN ANALYZE beside 20,000 stored
+// deliveries and events, with no statistics, with statistics of a small table (stale), and
+// with fresh ones. Every read of deliveries and events must go through their key: a batch's
+// cost must not follow the tables' size. The attempt log's check that its delivery is stored
+// was once planned, under stale statistics, as a hash join over a sequential scan of every
+// delivery (50 µs per attempt row at 80,000 deliveries, and growing).
+func TestResultWritesReadBoundedRows(t *testing.T) {
+	for _, stats := range []string{"none", "stale", "fresh"} {
+		t.Run(stats, func(t *testing.T) {
+			t.Parallel()
+			db := storetest.Postgres(t)
+			ctx := context.Background()
+			fill := func(from, n int) {
+				t.Helper()
+				if _, err := db.Exec(ctx, `INSERT INTO events (id, type, survey_id, subject, payload, headers, created_at)
+					SELECT 'e' || g, 't', 's', 'x', '{}', '{}', 1 FROM generate_series($1::int, $2::int) g`, from, from+n-1); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := db.Exec(ctx, `INSERT INTO deliveries (id, event_id, webhook_id, survey_id, type, url, status,
+					attempts, created_at, updated_at)
+					SELECT 'h' || g, 'e' || g, 'wh_' || (g % 20), 's', 't', 'u', 'succeeded', 1, 1, 1
+					FROM generate_series($1::int, $2::int) g`, from, from+n-1); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if stats == "stale" {
+				fill(1_000_000, 50)
+				if _, err := db.Exec(ctx, "ANALYZE deliveries; ANALYZE events"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			fill(0, 20_000)
+			if stats == "fresh" {
+				if _, err := db.Exec(ctx, "ANALYZE deliveries; ANALYZE events"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			const batch = 256
+			now := time.Now().UTC()
+			r := &store.DeliveryResults{Now: now}
+			for i := range batch {
+				id := fmt.Sprintf("new%d", i)
+				r.Deliveries = append(r.Deliveries, store.Delivery{ID: id, EventID: fmt.Sprintf("e%d", i), WebhookID: "wh_1",
+					SurveyID: "s", Type: "t", URL: "u", Status: store.DeliverySucceeded, Attempts: 1, LastStatusCode: 204,
+					Lane: i%2 == 0, CreatedAt: now, UpdatedAt: now})
+				r.Attempts = append(r.Attempts, store.Attempt{DeliveryID: id, N: 1, StartedAt: now, StatusCode: 204})
+			}
+			p := sqlcommon.PlanResults(r)
+			defer p.Release()
+			var plans [][]byte
+			err := db.InTx(ctx, func(tx store.Querier) error {
+				for _, st := range p.Statements {
+					var plan []byte
+					if err := tx.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+st.SQL, st.Args...).Scan(&plan); err != nil {
+						return err
+					}
+					plans = append(plans, plan)
+				}
+				return errRollback
+			})
+			if !errors.Is(err, errRollback) {
+				t.Fatal(err)
+			}
+			if len(plans) != 2 {
+				t.Fatalf("%d statements, want the deliveries' and the attempts'", len(plans))
+			}
+			for i, plan := range plans {
+				var top []struct {
+					Plan planNode `json:"Plan"`
+				}
+				if err := json.Unmarshal(plan, &top); err != nil {
+					t.Fatal(err)
+				}
+				read := 0.0
+				top[0].Plan.walk(func(n *planNode) {
+					if (n.Relation != "deliveries" && n.Relation != "events") || n.NodeType == "ModifyTable" {
+						return
+					}
+					if (n.NodeType != "Index Scan" && n.NodeType != "Index Only Scan") || n.Index != n.Relation+"_pkey" {
+						t.Errorf("statement %d: %s on %s (index %q): a result write must read %s through its key",
+							i, n.NodeType, n.Relation, n.Index, n.Relation)
+					}
+					read += (n.ActualRows + n.RemovedByFilter) * n.ActualLoops
+				})
+				if bound := float64(batch); read > bound {
+					t.Errorf("statement %d read %.0f rows of deliveries and events, more than %.0f: its cost follows the tables\n%s",
+						i, read, bound, plan)
+				}
+				t.Logf("%s statistics, statement %d: read %.0f rows", stats, i, read)
+			}
+		})
 	}
 }
