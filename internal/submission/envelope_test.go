@@ -1,0 +1,81 @@
+package submission
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/dispatch24/dispatch24/pkg/events"
+)
+
+func TestMarshalEnvelope(t *testing.T) {
+	t.Parallel()
+	recall := []byte("{\n  \"startTime\": \"2026-11-23T08:00:00Z\",\t\"meals\" : [ {\"name\": \"<b>&amp;</b> \u2028\u2029 \\\" \\\\ \\u003c\", \"foods\": [ ] } ]\r\n}")
+	for _, ev := range []events.Event{
+		{ID: "evt_1", Type: events.TypeSessionSubmitted, Timestamp: time.Date(2026, 11, 23, 10, 15, 0, 123456789, time.FixedZone("x", 3600)),
+			SurveyID: "s<1>", SessionID: "ses&", UserID: "u", Username: "ü \u2028", SubmissionID: "sub_1",
+			Data: storedSubmission("sub_1", "s<1>", "u", time.Now(), recall)},
+		{ID: "evt_2", Type: events.TypeSessionStarted, Timestamp: time.Now(), SurveyID: "s", SessionID: "ses"},
+	} {
+		want, err := ev.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := marshalEnvelope(&ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("envelope\n got %s\nwant %s", got, want)
+		}
+	}
+}
+
+func FuzzCompactHTML(f *testing.F) {
+	f.Add([]byte(validRecall))
+	f.Add([]byte("[\"\u2028\", \"\\\"<\", {\"a\" : \"&\\\\\"}, 1.5e3, true, null]"))
+	f.Add([]byte("\"\xe2\x80\"  "))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		if !json.Valid(src) {
+			return
+		}
+		want, err := json.Marshal(json.RawMessage(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendCompactHTML(nil, src); !bytes.Equal(got, want) {
+			t.Fatalf("compacting %q\n got %q\nwant %q", src, got, want)
+		}
+	})
+}
+
+func BenchmarkMarshalEnvelope(b *testing.B) {
+	var buf bytes.Buffer
+	for buf.Len() < 10<<10 {
+		buf.WriteString(`{"name":"Meal","foods":[{"code":"FOOD1","englishName":"Food","portion":{"method":"as-served","g":40.5}}]},`)
+	}
+	recall := []byte(`{"meals": [` + buf.String() + `{}]}`)
+	ev := events.Event{ID: events.NewID(), Type: events.TypeSessionSubmitted, Timestamp: time.Now(), SurveyID: "s",
+		UserID: "u", SubmissionID: "sub", Data: storedSubmission("sub", "s", "u", time.Now(), recall)}
+	b.Run("events.Marshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = ev.Marshal()
+		}
+	})
+	noData := ev
+	noData.Data = nil
+	b.Run("events.Marshal without data", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = noData.Marshal()
+		}
+	})
+	b.Run("marshalEnvelope", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = marshalEnvelope(&ev)
+		}
+	})
+}
