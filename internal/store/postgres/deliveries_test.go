@@ -223,3 +223,78 @@ func TestResultWritesReadBoundedRows(t *testing.T) {
 		})
 	}
 }
+
+// TestPurgeEventsReadsBoundedRows runs the retention purge's delete of a chunk of expired
+// events under EXPLAIN ANALYZE beside 20,000 deliveries (half of the chunk's events still
+// referred to), with no, stale and fresh statistics: deliveries must be read through
+// deliveries_event_idx, a few rows per event, never scanned whole.
+func TestPurgeEventsReadsBoundedRows(t *testing.T) {
+	for _, stats := range []string{"none", "stale", "fresh"} {
+		t.Run(stats, func(t *testing.T) {
+			t.Parallel()
+			db := storetest.Postgres(t)
+			ctx := context.Background()
+			fill := func(from, n int) {
+				t.Helper()
+				if _, err := db.Exec(ctx, `INSERT INTO events (id, type, survey_id, subject, payload, headers, created_at, published_at)
+					SELECT 'e' || g, 't', 's', 'x', '{}', '{}', 1, 1 FROM generate_series($1::int, $2::int) g`, from, from+n-1); err != nil {
+					t.Fatal(err)
+				}
+				// Every other event keeps one delivery.
+				if _, err := db.Exec(ctx, `INSERT INTO deliveries (id, event_id, webhook_id, survey_id, type, url, status,
+					attempts, created_at, updated_at)
+					SELECT 'h' || g, 'e' || g, 'wh_' || (g % 20), 's', 't', 'u', 'succeeded', 1, 1, 1
+					FROM generate_series($1::int, $2::int) g WHERE g % 2 = 0`, from, from+n-1); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if stats == "stale" {
+				fill(1_000_000, 50)
+				if _, err := db.Exec(ctx, "ANALYZE deliveries; ANALYZE events"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			fill(0, 40_000)
+			if stats == "fresh" {
+				if _, err := db.Exec(ctx, "ANALYZE deliveries; ANALYZE events"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ids := make([]any, sqlcommon.EventsChunk)
+			for i := range ids {
+				ids[i] = fmt.Sprintf("e%d", i)
+			}
+			st := sqlcommon.PurgeEventsStatement(time.Now(), ids)
+			var plan []byte
+			err := db.InTx(ctx, func(tx store.Querier) error {
+				if err := tx.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+st.SQL, st.Args...).Scan(&plan); err != nil {
+					return err
+				}
+				return errRollback
+			})
+			if !errors.Is(err, errRollback) {
+				t.Fatal(err)
+			}
+			var top []struct {
+				Plan planNode `json:"Plan"`
+			}
+			if err := json.Unmarshal(plan, &top); err != nil {
+				t.Fatal(err)
+			}
+			read := 0.0
+			top[0].Plan.walk(func(n *planNode) {
+				if n.Relation != "deliveries" {
+					return
+				}
+				if n.NodeType != "Index Scan" && n.NodeType != "Index Only Scan" {
+					t.Errorf("%s on deliveries (index %q): the purge must probe deliveries by event", n.NodeType, n.Index)
+				}
+				read += (n.ActualRows + n.RemovedByFilter) * n.ActualLoops
+			})
+			if bound := float64(len(ids)); read > bound {
+				t.Errorf("the purge read %.0f rows of deliveries for %d events: its cost follows the table\n%s", read, len(ids), plan)
+			}
+			t.Logf("%s statistics: read %.0f rows of deliveries", stats, read)
+		})
+	}
+}

@@ -44,10 +44,8 @@ func (e Events) PurgePublished(ctx context.Context, cutoff time.Time, after stor
 	out.Next = store.EventCursor{PublishedAt: store.FromMicros(last), ID: ids[len(ids)-1].(string)}
 	for len(ids) > 0 {
 		n := min(len(ids), EventsChunk)
-		args := append([]any{store.Micros(cutoff)}, ids[:n]...)
-		deleted, err := e.Write.Exec(ctx, `DELETE FROM events WHERE id IN (`+store.Placeholders(n, 1, 2)+`)
-			AND published_at IS NOT NULL AND published_at < $1
-			AND NOT EXISTS (SELECT 1 FROM deliveries WHERE deliveries.event_id = events.id)`, args...)
+		st := PurgeEventsStatement(cutoff, ids[:n])
+		deleted, err := e.Write.Exec(ctx, st.SQL, st.Args...)
 		if err != nil {
 			return out, fmt.Errorf("deleting expired events: %w", err)
 		}
@@ -77,4 +75,18 @@ func oldest(ctx context.Context, q store.Querier, query string) (time.Time, erro
 		return time.Time{}, err
 	}
 	return store.FromMicros(us), rows.Err()
+}
+
+// PurgeEventsStatement deletes, among ids, the events published before cutoff that no delivery
+// refers to. The check is a scalar subquery, one probe of deliveries_event_idx per event, not
+// NOT EXISTS: PostgreSQL may turn an anti-join over every stored delivery into a hash join,
+// a cost that follows the deliveries table rather than the batch
+// (TestPurgeEventsReadsBoundedRows).
+func PurgeEventsStatement(cutoff time.Time, ids []any) Statement {
+	return Statement{
+		SQL: `DELETE FROM events WHERE id IN (` + store.Placeholders(len(ids), 1, 2) + `)
+			AND published_at IS NOT NULL AND published_at < $1
+			AND (SELECT 1 FROM deliveries WHERE deliveries.event_id = events.id LIMIT 1) IS NULL`,
+		Args: append([]any{store.Micros(cutoff)}, ids...),
+	}
 }
