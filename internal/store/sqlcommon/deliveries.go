@@ -333,7 +333,8 @@ func ScanClaimed(rows store.Rows, out []store.Delivery) ([]store.Delivery, error
 // lacks its delivery to the endpoint, counting only events of subscribed types that are not
 // erased: those are the events the engine will record a delivery of (pending, or skipped).
 // The scan reads events_survey_seq_idx between two lane positions, and a probe of
-// deliveries_event_idx per event found.
+// deliveries_event_idx per event found (a scalar subquery rather than NOT EXISTS, which
+// PostgreSQL may plan as a hash anti-join over every delivery; see PurgeEventsStatement).
 const LaneGapSQL = `head.next_attempt_at <= $2 AND (head.lease_until IS NULL OR head.lease_until < $2)
 	AND (w.id IS NULL OR head.created_at < $3 OR NOT EXISTS (
 		SELECT 1 FROM events e
@@ -343,7 +344,7 @@ const LaneGapSQL = `head.next_attempt_at <= $2 AND (head.lease_until IS NULL OR 
 				ORDER BY p.lane_seq DESC LIMIT 1), 0))
 			AND e.erased_at IS NULL
 			AND (',' || w.events || ',') LIKE ('%%,' || e.type || ',%%')
-			AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.event_id = e.id AND x.webhook_id = w.id)))`
+			AND (SELECT 1 FROM deliveries x WHERE x.event_id = e.id AND x.webhook_id = w.id LIMIT 1) IS NULL))`
 
 // ---- reads and single writes ----
 
