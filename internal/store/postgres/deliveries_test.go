@@ -298,3 +298,104 @@ func TestPurgeEventsReadsBoundedRows(t *testing.T) {
 		})
 	}
 }
+
+// TestClaimLaneReadsBoundedRows runs the FIFO lane claim under EXPLAIN ANALYZE over a lane with
+// 20,000 delivered events, whose head waits on a gap of 99 events (each delivered to another
+// endpoint only), with no, stale and fresh statistics: the claim must read events and
+// deliveries through their indexes (the gap check stops at the gap's first event), never scan
+// either table, and must not claim the head, whose gap is open.
+func TestClaimLaneReadsBoundedRows(t *testing.T) {
+	for _, stats := range []string{"none", "stale", "fresh"} {
+		t.Run(stats, func(t *testing.T) {
+			t.Parallel()
+			db := storetest.Postgres(t)
+			ctx := context.Background()
+			now := time.Now()
+			if _, err := db.Exec(ctx, `INSERT INTO surveys (id, name, created_at, updated_at) VALUES ('s', 's', 1, 1)`); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Exec(ctx, `INSERT INTO webhooks (id, survey_id, url, events, secret, ordering, created_at, updated_at)
+				VALUES ('wh_lane', 's', 'u', 't', 'whsec_x', 'fifo', 1, 1), ('wh_other', 's', 'u', 't', 'whsec_x', 'none', 1, 1)`); err != nil {
+				t.Fatal(err)
+			}
+			// events seq from..to; the lane's deliveries of those in laneTo's range, and the other
+			// endpoint's of the rest.
+			fill := func(from, to, laneTo int) {
+				t.Helper()
+				if _, err := db.Exec(ctx, `INSERT INTO events (id, type, survey_id, subject, payload, headers, created_at, published_at, seq)
+					SELECT 'e' || g, 't', 's', 'x', '{}', '{}', 1, 1, g FROM generate_series($1::int, $2::int) g`, from, to); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := db.Exec(ctx, `INSERT INTO deliveries (id, event_id, webhook_id, survey_id, type, url, status,
+					attempts, created_at, updated_at, lane_seq)
+					SELECT 'd' || g, 'e' || g, CASE WHEN g <= $3::int THEN 'wh_lane' ELSE 'wh_other' END, 's', 't', 'u', 'succeeded', 1, 1, 1,
+						CASE WHEN g <= $3::int THEN g END
+					FROM generate_series($1::int, $2::int) g`, from, to, laneTo); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if stats == "stale" {
+				fill(1, 50, 50)
+				if _, err := db.Exec(ctx, "ANALYZE deliveries; ANALYZE events"); err != nil {
+					t.Fatal(err)
+				}
+				fill(51, 19_999, 19_900)
+			} else {
+				fill(1, 19_999, 19_900)
+			}
+			// The head: seq 20,000, stored just now (after LaneGapUntil), due.
+			if _, err := db.Exec(ctx, `INSERT INTO events (id, type, survey_id, subject, payload, headers, created_at, published_at, seq)
+				VALUES ('e20000', 't', 's', 'x', '{}', '{}', 1, 1, 20000)`); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Exec(ctx, `INSERT INTO deliveries (id, event_id, webhook_id, survey_id, type, url, status,
+				attempts, next_attempt_at, created_at, updated_at, lane_seq)
+				VALUES ('head', 'e20000', 'wh_lane', 's', 't', 'u', 'pending', 0, $1::bigint, $1::bigint, $1::bigint, 20000)`,
+				store.Micros(now)); err != nil {
+				t.Fatal(err)
+			}
+			if stats == "fresh" {
+				if _, err := db.Exec(ctx, "ANALYZE deliveries; ANALYZE events"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			args := postgres.ClaimLaneArgs(store.DeliveryClaim{Now: now.Add(time.Second), LeaseUntil: now.Add(time.Minute),
+				LaneGapUntil: now.Add(-time.Minute), Limit: 100})
+			var plan []byte
+			err := db.InTx(ctx, func(tx store.Querier) error {
+				if err := tx.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+postgres.ClaimLaneSQL, args...).Scan(&plan); err != nil {
+					return err
+				}
+				return errRollback
+			})
+			if !errors.Is(err, errRollback) {
+				t.Fatal(err)
+			}
+			var top []struct {
+				Plan planNode `json:"Plan"`
+			}
+			if err := json.Unmarshal(plan, &top); err != nil {
+				t.Fatal(err)
+			}
+			read := map[string]float64{}
+			top[0].Plan.walk(func(n *planNode) {
+				if (n.Relation != "deliveries" && n.Relation != "events") || n.NodeType == "ModifyTable" {
+					return
+				}
+				if n.NodeType == "Seq Scan" {
+					t.Errorf("Seq Scan on %s: the lane claim must read %s through an index", n.Relation, n.Relation)
+				}
+				read[n.Relation] += (n.ActualRows + n.RemovedByFilter) * n.ActualLoops
+			})
+			if got := top[0].Plan.ActualRows; got != 0 {
+				t.Errorf("claimed %v rows; the head's gap is open, want none", got)
+			}
+			for rel, rows := range read {
+				if rows > 1000 {
+					t.Errorf("the lane claim read %.0f rows of %s for a gap of 99 events\n%s", rows, rel, plan)
+				}
+			}
+			t.Logf("%s statistics: read %v", stats, read)
+		})
+	}
+}
