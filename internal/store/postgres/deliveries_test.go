@@ -64,29 +64,12 @@ func TestClaimDueReadsBoundedRows(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			var plan []byte
-			err := db.InTx(ctx, func(tx store.Querier) error {
-				if _, err := tx.Exec(ctx, postgres.ClaimSettingsSQL); err != nil {
-					return err
-				}
-				args := postgres.ClaimArgs(store.DeliveryClaim{Now: store.FromMicros(now), LeaseUntil: store.FromMicros(now + 30_000_000),
-					PerEndpoint: perEndpoint, Limit: limit})
-				if err := tx.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+postgres.ClaimDueSQL, args...).Scan(&plan); err != nil {
-					return err
-				}
-				return errRollback
-			})
-			if !errors.Is(err, errRollback) {
-				t.Fatal(err)
-			}
-			var top []struct {
-				Plan planNode `json:"Plan"`
-			}
-			if err := json.Unmarshal(plan, &top); err != nil {
-				t.Fatal(err)
-			}
+			args := postgres.ClaimArgs(store.DeliveryClaim{Now: store.FromMicros(now), LeaseUntil: store.FromMicros(now + 30_000_000),
+				PerEndpoint: perEndpoint, Limit: limit})
+			roots, plans := explain(t, db, []string{postgres.ClaimSettingsSQL}, sqlcommon.Statement{SQL: postgres.ClaimDueSQL, Args: args})
+			root, plan := roots[0], plans[0]
 			read := 0.0
-			top[0].Plan.walk(func(n *planNode) {
+			root.walk(func(n *planNode) {
 				if n.Relation != "deliveries" || n.NodeType == "ModifyTable" {
 					return
 				}
@@ -97,7 +80,7 @@ func TestClaimDueReadsBoundedRows(t *testing.T) {
 				}
 				read += (n.ActualRows + n.RemovedByFilter) * n.ActualLoops
 			})
-			if got := top[0].Plan.ActualRows; got != limit {
+			if got := root.ActualRows; got != limit {
 				t.Errorf("claimed %v rows, want %d", got, limit)
 			}
 			// Per endpoint: a probe for the next endpoint, up to perEndpoint rows read twice
@@ -109,6 +92,44 @@ func TestClaimDueReadsBoundedRows(t *testing.T) {
 			t.Logf("%s statistics: read %.0f rows (bound %.0f)", stats, read, bound)
 		})
 	}
+}
+
+// explain runs the setup statements, then each of stmts under EXPLAIN (ANALYZE, FORMAT JSON), in
+// one transaction that it rolls back (a later statement sees an earlier one's writes). It
+// returns each statement's root plan node and its plan as JSON.
+func explain(t *testing.T, db *store.DB, setup []string, stmts ...sqlcommon.Statement) ([]planNode, [][]byte) {
+	t.Helper()
+	ctx := context.Background()
+	var plans [][]byte
+	err := db.InTx(ctx, func(tx store.Querier) error {
+		for _, q := range setup {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return err
+			}
+		}
+		for _, st := range stmts {
+			var plan []byte
+			if err := tx.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+st.SQL, st.Args...).Scan(&plan); err != nil {
+				return err
+			}
+			plans = append(plans, plan)
+		}
+		return errRollback
+	})
+	if !errors.Is(err, errRollback) {
+		t.Fatal(err)
+	}
+	roots := make([]planNode, len(plans))
+	for i, plan := range plans {
+		var top []struct {
+			Plan planNode `json:"Plan"`
+		}
+		if err := json.Unmarshal(plan, &top); err != nil {
+			t.Fatal(err)
+		}
+		roots[i] = top[0].Plan
+	}
+	return roots, plans
 }
 
 // planNode is a node of EXPLAIN (FORMAT JSON).
@@ -179,32 +200,13 @@ func TestResultWritesReadBoundedRows(t *testing.T) {
 			}
 			p := sqlcommon.PlanResults(r)
 			defer p.Release()
-			var plans [][]byte
-			err := db.InTx(ctx, func(tx store.Querier) error {
-				for _, st := range p.Statements {
-					var plan []byte
-					if err := tx.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+st.SQL, st.Args...).Scan(&plan); err != nil {
-						return err
-					}
-					plans = append(plans, plan)
-				}
-				return errRollback
-			})
-			if !errors.Is(err, errRollback) {
-				t.Fatal(err)
-			}
+			roots, plans := explain(t, db, nil, p.Statements...)
 			if len(plans) != 2 {
 				t.Fatalf("%d statements, want the deliveries' and the attempts'", len(plans))
 			}
 			for i, plan := range plans {
-				var top []struct {
-					Plan planNode `json:"Plan"`
-				}
-				if err := json.Unmarshal(plan, &top); err != nil {
-					t.Fatal(err)
-				}
 				read := 0.0
-				top[0].Plan.walk(func(n *planNode) {
+				roots[i].walk(func(n *planNode) {
 					if (n.Relation != "deliveries" && n.Relation != "events") || n.NodeType == "ModifyTable" {
 						return
 					}
@@ -264,25 +266,10 @@ func TestPurgeEventsReadsBoundedRows(t *testing.T) {
 			for i := range ids {
 				ids[i] = fmt.Sprintf("e%d", i)
 			}
-			st := sqlcommon.PurgeEventsStatement(time.Now(), ids)
-			var plan []byte
-			err := db.InTx(ctx, func(tx store.Querier) error {
-				if err := tx.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+st.SQL, st.Args...).Scan(&plan); err != nil {
-					return err
-				}
-				return errRollback
-			})
-			if !errors.Is(err, errRollback) {
-				t.Fatal(err)
-			}
-			var top []struct {
-				Plan planNode `json:"Plan"`
-			}
-			if err := json.Unmarshal(plan, &top); err != nil {
-				t.Fatal(err)
-			}
+			roots, plans := explain(t, db, nil, sqlcommon.PurgeEventsStatement(time.Now(), ids))
+			root, plan := roots[0], plans[0]
 			read := 0.0
-			top[0].Plan.walk(func(n *planNode) {
+			root.walk(func(n *planNode) {
 				if n.Relation != "deliveries" {
 					return
 				}
@@ -361,24 +348,10 @@ func TestClaimLaneReadsBoundedRows(t *testing.T) {
 			}
 			args := postgres.ClaimLaneArgs(store.DeliveryClaim{Now: now.Add(time.Second), LeaseUntil: now.Add(time.Minute),
 				LaneGapUntil: now.Add(-time.Minute), Limit: 100})
-			var plan []byte
-			err := db.InTx(ctx, func(tx store.Querier) error {
-				if err := tx.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+postgres.ClaimLaneSQL, args...).Scan(&plan); err != nil {
-					return err
-				}
-				return errRollback
-			})
-			if !errors.Is(err, errRollback) {
-				t.Fatal(err)
-			}
-			var top []struct {
-				Plan planNode `json:"Plan"`
-			}
-			if err := json.Unmarshal(plan, &top); err != nil {
-				t.Fatal(err)
-			}
+			roots, plans := explain(t, db, nil, sqlcommon.Statement{SQL: postgres.ClaimLaneSQL, Args: args})
+			root, plan := roots[0], plans[0]
 			read := map[string]float64{}
-			top[0].Plan.walk(func(n *planNode) {
+			root.walk(func(n *planNode) {
 				if (n.Relation != "deliveries" && n.Relation != "events") || n.NodeType == "ModifyTable" {
 					return
 				}
@@ -387,7 +360,7 @@ func TestClaimLaneReadsBoundedRows(t *testing.T) {
 				}
 				read[n.Relation] += (n.ActualRows + n.RemovedByFilter) * n.ActualLoops
 			})
-			if got := top[0].Plan.ActualRows; got != 0 {
+			if got := root.ActualRows; got != 0 {
 				t.Errorf("claimed %v rows; the head's gap is open, want none", got)
 			}
 			for rel, rows := range read {
