@@ -35,9 +35,11 @@ func recall(size, seq int) string {
 	return b.String()
 }
 
-// BenchmarkRowSizes stores BENCH_ROWS (default 20000) events with a ~10 KB recall envelope,
-// one delivery each with one attempt (a 300-byte response body), and reports each table's
-// bytes per row on disk, indexes and TOAST included: the figures of the README's disk sizing.
+// BenchmarkRowSizes stores BENCH_ROWS (default 20000) submissions with a ~10 KB recall and
+// their events as intake stores them (the envelope without its data, which is the
+// submission's body: store.Event.DataSubmissionID), one delivery each with one attempt (a
+// 300-byte response body), and reports each table's bytes per row on disk, indexes and TOAST
+// included: the figures of the README's disk sizing.
 //
 //	BENCH_STORE=postgres BENCH_ROWS=20000 go test -run '^$' -bench RowSizes -benchtime=1x ./internal/retention/
 func BenchmarkRowSizes(b *testing.B) {
@@ -52,21 +54,32 @@ func BenchmarkRowSizes(b *testing.B) {
 		db := storetest.Postgres(b)
 		ctx := context.Background()
 		now := time.Now()
+		if _, err := db.Exec(ctx, `INSERT INTO surveys (id, name, created_at, updated_at) VALUES ('demo-survey', 'Demo', $1, $1)`,
+			store.Micros(now)); err != nil {
+			b.Fatal(err)
+		}
 		evs := make([]store.Event, 0, 500)
+		subs := make([]any, 0, 500*5)
 		for j := 0; j < n; j++ {
-			id := fmt.Sprintf("evt_%012d", j)
-			payload := `{"id":"` + id + `","type":"survey.session.submitted","timestamp":"2026-11-29T07:52:01Z","surveyId":"demo-survey","userId":"u1","username":"alice","data":` + recall(10000, j) + `}`
+			id, sub := fmt.Sprintf("evt_%012d", j), fmt.Sprintf("sub_%012d", j)
+			body := `{"id":"` + sub + `","surveyId":"demo-survey","userId":"u1","submissionTime":"2026-11-29T07:52:01Z","recall":` + recall(10000, j) + `}`
+			head := `{"id":"` + id + `","type":"survey.session.submitted","timestamp":"2026-11-29T07:52:01Z","surveyId":"demo-survey","userId":"u1","username":"alice","submissionId":"` + sub + `"}`
+			subs = append(subs, sub, "demo-survey", "u1", body, store.Micros(now))
 			evs = append(evs, store.Event{ID: id, Type: "survey.session.submitted", SurveyID: "demo-survey",
-				Subject: "dispatch24.events.demo-survey.survey.session.submitted", Payload: []byte(payload), CreatedAt: now,
-				Trace: map[string]string{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}})
+				Subject: "dispatch24.events.demo-survey.survey.session.submitted", Payload: []byte(head), DataSubmissionID: sub,
+				CreatedAt: now, Trace: map[string]string{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}})
 			if len(evs) == cap(evs) || j == n-1 {
+				if _, err := db.Exec(ctx, `INSERT INTO submissions (id, survey_id, user_id, body, submitted_at)
+					VALUES `+store.Placeholders(len(evs), 5, 1), subs...); err != nil {
+					b.Fatal(err)
+				}
 				if err := db.Driver.Events().Insert(ctx, time.Time{}, evs); err != nil {
 					b.Fatal(err)
 				}
 				if err := db.Driver.Events().MarkPublished(ctx, now, eventIDs(evs)); err != nil {
 					b.Fatal(err)
 				}
-				evs = evs[:0]
+				evs, subs = evs[:0], subs[:0]
 			}
 		}
 		if _, err := db.Exec(ctx, `INSERT INTO deliveries (id, event_id, webhook_id, survey_id, type, url, status, attempts, last_status_code,
@@ -78,7 +91,7 @@ func BenchmarkRowSizes(b *testing.B) {
 			SELECT id, 1, created_at, 42, 200, repeat('x', 300) FROM deliveries`); err != nil {
 			b.Fatal(err)
 		}
-		for _, table := range []string{"events", "deliveries", "delivery_attempts"} {
+		for _, table := range []string{"submissions", "events", "deliveries", "delivery_attempts"} {
 			var size int64
 			if err := db.QueryRow(ctx, "SELECT pg_total_relation_size('"+table+"')").Scan(&size); err != nil {
 				b.Fatal(err)

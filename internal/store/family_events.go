@@ -56,6 +56,22 @@ type Events interface {
 // object, which no envelope is. Event.ErasedAt, not the payload, tells an erased event.
 const ErasedPayload = "{}"
 
+// JoinEnvelope is the envelope whose fields are head's (a JSON object without data) followed
+// by "data": data: exactly what encoding/json writes for the envelope when data is compact
+// JSON with HTML escaped, as a stored submission's body is. The submission's intake builds the
+// envelope it publishes with it, and the store the one it reads back, so the two agree byte for
+// byte.
+func JoinEnvelope(head, data []byte) []byte {
+	out := make([]byte, 0, len(head)+len(`,"data":`)+len(data)+1)
+	out = append(out, head[:len(head)-1]...)
+	if len(head) > 2 {
+		out = append(out, ',')
+	}
+	out = append(out, `"data":`...)
+	out = append(out, data...)
+	return append(out, '}')
+}
+
 // Event is one event of the events table.
 type Event struct {
 	ID       string
@@ -63,8 +79,14 @@ type Event struct {
 	SurveyID string
 	// Subject is the NATS subject it is published on.
 	Subject string
-	// Payload is the exact envelope delivered to receivers (a JSON object).
+	// Payload is the exact envelope delivered to receivers (a JSON object). With
+	// DataSubmissionID set, Insert stores it without its data: it is then the envelope
+	// without the data field, and ByID and Claim give back the whole envelope.
 	Payload []byte
+	// DataSubmissionID names the submission whose stored body is the envelope's data ("":
+	// none, the payload is stored whole). A submission's event stores its ~10 KB of data once,
+	// in the submission, instead of twice: JoinEnvelope puts the two together on reading.
+	DataSubmissionID string
 	// Trace holds the W3C trace context headers of the request that created it (nil: none).
 	Trace map[string]string
 	// CreatedAt is when the event happened.

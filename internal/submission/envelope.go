@@ -1,18 +1,20 @@
 package submission
 
 import (
+	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/pkg/events"
 )
 
-// marshalEnvelope returns exactly the bytes ev.Marshal returns, several times faster for the
-// ~10 KB data of a submission: encoding/json compacts a RawMessage with its general scanner,
-// which costs more than anything else a submission does in this process. The envelope's
-// other fields go through ev.Marshal itself; only data, valid JSON built by this package, is
-// compacted here. TestMarshalEnvelope and FuzzCompactHTML hold the two encodings equal.
+// marshalEnvelope returns exactly the bytes ev.Marshal returns, and head, the envelope
+// without its data (what the events table stores of a submission's event: the data is the
+// submission's body, store.Event.DataSubmissionID). ev.Data must be compact JSON with HTML
+// escaped, as storedSubmission writes it; it is then copied as it is, where encoding/json
+// would run its general scanner over the ~10 KB again. The envelope's other fields go through
+// ev.Marshal itself. TestMarshalEnvelope holds the two encodings equal.
 //
-// It earns its place (issue 12's rule: more than 5% of a whole pipeline's CPU): with
-// ev.Marshal instead, the intake pipeline (HTTP, recall check, group commit, relay, NATS)
-// spent 18% more CPU per submission, 431 against 365 µs, and took 2,601 against 2,826
+// The compaction it saves earns its place (issue 12's rule: more than 5% of a whole pipeline's
+// CPU): with ev.Marshal instead, the intake pipeline (HTTP, recall check, group commit, relay,
+// NATS) spent 18% more CPU per submission, 431 against 365 µs, and took 2,601 against 2,826
 // submissions/s (means of 9 alternating runs each, 2026-12-01, quiet 2-core machine, 10 KB
 // recalls), measured by
 //
@@ -20,19 +22,15 @@ import (
 //
 // An earlier whole-pipeline A/B with delivery included (bench/pipeline -mode backlog -api
 // process -dispatcher process) put it at 4.2% of the API's and dispatcher's CPU together.
-func marshalEnvelope(ev *events.Event) ([]byte, error) {
+func marshalEnvelope(ev *events.Event) (envelope, head []byte, err error) {
 	data := ev.Data
 	ev.Data = nil
-	head, err := ev.Marshal() // data is the envelope's last field and omitted when empty
+	head, err = ev.Marshal() // data is the envelope's last field and omitted when empty
 	ev.Data = data
 	if err != nil || len(data) == 0 {
-		return head, err
+		return head, head, err
 	}
-	out := make([]byte, 0, len(head)+len(`,"data":`)+len(data)+64)
-	out = append(out, head[:len(head)-1]...)
-	out = append(out, `,"data":`...)
-	out = appendCompactHTML(out, data)
-	return append(out, '}'), nil
+	return store.JoinEnvelope(head, data), head, nil
 }
 
 const hexDigits = "0123456789abcdef"

@@ -3,9 +3,11 @@ package submission
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
+	"github.com/dispatch24/dispatch24/internal/store"
 	"github.com/dispatch24/dispatch24/pkg/events"
 )
 
@@ -22,13 +24,53 @@ func TestMarshalEnvelope(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := marshalEnvelope(&ev)
+		got, head, err := marshalEnvelope(&ev)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(got, want) {
 			t.Fatalf("envelope\n got %s\nwant %s", got, want)
 		}
+		// The events table stores head and reads back head joined with the stored body.
+		noData := ev
+		noData.Data = nil
+		if wantHead, _ := noData.Marshal(); !bytes.Equal(head, wantHead) {
+			t.Fatalf("head\n got %s\nwant %s", head, wantHead)
+		}
+		if len(ev.Data) > 0 {
+			if joined := store.JoinEnvelope(head, ev.Data); !bytes.Equal(joined, want) {
+				t.Fatalf("joined envelope\n got %s\nwant %s", joined, want)
+			}
+		}
+	}
+}
+
+// TestStoredSubmissionIsCompact checks that the stored body is the recall as submitted,
+// compacted exactly as encoding/json writes it, so that the envelope can carry it unchanged.
+func TestStoredSubmissionIsCompact(t *testing.T) {
+	t.Parallel()
+	recall := []byte(" {\n  \"a\" : [1, 2.5e3 , true,null], \"s\": \"<x> & \u2028\u2029 \\u003c\\\" \" }\n")
+	body := storedSubmission("sub_<1>", "s&", "u", time.Date(2026, 11, 23, 10, 15, 0, 0, time.UTC), recall)
+	compact, err := json.Marshal(json.RawMessage(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(body, compact) {
+		t.Fatalf("stored body is not compact\n got %s\nwant %s", body, compact)
+	}
+	var stored struct {
+		ID, SurveyID, UserID string
+		Recall               any
+	}
+	if err := json.Unmarshal(body, &stored); err != nil {
+		t.Fatal(err)
+	}
+	var want any
+	if err := json.Unmarshal(recall, &want); err != nil {
+		t.Fatal(err)
+	}
+	if stored.ID != "sub_<1>" || stored.SurveyID != "s&" || stored.UserID != "u" || !reflect.DeepEqual(stored.Recall, want) {
+		t.Fatalf("stored %+v, recall %v", stored, want)
 	}
 }
 
@@ -75,7 +117,7 @@ func BenchmarkMarshalEnvelope(b *testing.B) {
 	b.Run("marshalEnvelope", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			_, _ = marshalEnvelope(&ev)
+			_, _, _ = marshalEnvelope(&ev)
 		}
 	})
 }

@@ -24,6 +24,9 @@ type pending struct {
 	body        []byte // the stored submission
 	submittedAt time.Time
 	entry       outbox.Entry
+	// eventHead is the entry's envelope without its data, which is body: what the events
+	// table stores of it (store.Event.DataSubmissionID). Nil: the event is stored whole.
+	eventHead []byte
 
 	// respondent is read by Submit (SQLite) or by the batch's commit (PostgreSQL, in its
 	// first round trip); the follow-up URL is filled from it.
@@ -208,6 +211,10 @@ func (c *committer) writeTx(ctx context.Context, items []*pending) error {
 			},
 			Event:     it.entry.Row(),
 			Submitter: it.respondent,
+		}
+		if it.eventHead != nil {
+			ev := &b.Items[i].Event
+			ev.Payload, ev.DataSubmissionID = it.eventHead, it.id
 		}
 	}
 	if err := c.db.Driver.Submissions().Commit(ctx, &b); err != nil {

@@ -42,11 +42,13 @@ func streamEvents(t *testing.T, b *bundle, want int) []events.Event {
 		if b, err := again.Marshal(); err != nil || !bytes.Equal(b, m.Data) {
 			t.Fatalf("event %s: payload is not events.Event.Marshal's encoding:\n%s\n%s", ev.ID, m.Data, b)
 		}
-		var stored []byte
-		if err := b.db.QueryRow(context.Background(), "SELECT payload FROM events WHERE id = $1", ev.ID).Scan(&stored); err != nil {
-			t.Fatal(err)
+		// What the store gives back (a submission's event stores its data once, in the
+		// submission) is what was published, byte for byte.
+		rows, err := b.db.Driver.Events().ByID(context.Background(), []string{ev.ID})
+		if err != nil || len(rows) != 1 {
+			t.Fatalf("event %s: %d rows, %v", ev.ID, len(rows), err)
 		}
-		if !bytes.Equal(stored, m.Data) || m.Subject != events.Subject(ev.SurveyID, ev.Type) {
+		if stored := rows[0].Payload; !bytes.Equal(stored, m.Data) || m.Subject != events.Subject(ev.SurveyID, ev.Type) {
 			t.Fatalf("event %s: stream message differs from the outbox row", ev.ID)
 		}
 		out = append(out, ev)
@@ -99,13 +101,26 @@ func TestSessionsAndSubmission(t *testing.T) {
 			t.Fatalf("%d sessions left open", n)
 		}
 
-		// The stored submission keeps the recall's bytes as sent.
+		// The stored submission keeps the recall as sent, compacted as the event carries it:
+		// the same JSON, and the very bytes of the event's data, which the event's row does
+		// not store again.
 		var stored []byte
 		if err := db.QueryRow(context.Background(), "SELECT body FROM submissions WHERE id = $1", sub.SubmissionID).Scan(&stored); err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.HasSuffix(stored, []byte(`"recall":`+body+`}`)) || !bytes.HasPrefix(stored, []byte(`{"id":"`+sub.SubmissionID+`","surveyId":"survey-a","userId":"u-alice","submissionTime":"`)) {
+		compact, err := json.Marshal(json.RawMessage(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasSuffix(stored, []byte(`"recall":`+string(compact)+`}`)) || !bytes.HasPrefix(stored, []byte(`{"id":"`+sub.SubmissionID+`","surveyId":"survey-a","userId":"u-alice","submissionTime":"`)) {
 			t.Fatalf("stored submission %s", stored)
+		}
+		var rowPayload []byte
+		if err := db.QueryRow(context.Background(), "SELECT payload FROM events WHERE data_submission_id = $1", sub.SubmissionID).Scan(&rowPayload); err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(rowPayload, []byte(`"data"`)) || len(rowPayload) > 1024 {
+			t.Fatalf("the event's row stores its data again: %s", rowPayload)
 		}
 
 		evs := streamEvents(t, b, 6)
@@ -143,6 +158,9 @@ func TestSessionsAndSubmission(t *testing.T) {
 		_ = json.Unmarshal([]byte(body), &wantRecall)
 		if fmt.Sprint(gotRecall) != fmt.Sprint(wantRecall) {
 			t.Fatalf("event recall %s, want %s", data.Recall, body)
+		}
+		if !bytes.Equal(last.Data, stored) {
+			t.Fatalf("event data\n%s\nis not the stored submission\n%s", last.Data, stored)
 		}
 	})
 }

@@ -174,7 +174,7 @@ func (s *Service) Submit(ctx context.Context, p *httpapi.Principal, rec *Recall,
 		Data:         it.body,
 	}
 	var err error
-	if it.entry, err = s.entry(ctx, &ev); err != nil {
+	if it.entry, it.eventHead, err = s.entry(ctx, &ev); err != nil {
 		return nil, err
 	}
 	if s.readFirst {
@@ -314,17 +314,17 @@ func (s *Service) sessionEntry(ctx context.Context, p *httpapi.Principal, typ, s
 		UserID:    p.UserID,
 		Username:  p.Username,
 	}
-	e, err := s.entry(ctx, &ev)
+	e, _, err := s.entry(ctx, &ev)
 	e.Message.WebhooksVersion = webhooksVersion
 	return e, err
 }
 
 // entry encodes ev for the outbox with the trace context of ctx, so the publish continues the
-// request's trace.
-func (s *Service) entry(ctx context.Context, ev *events.Event) (outbox.Entry, error) {
-	payload, err := marshalEnvelope(ev)
+// request's trace. head is the envelope without its data (marshalEnvelope).
+func (s *Service) entry(ctx context.Context, ev *events.Event) (e outbox.Entry, head []byte, err error) {
+	payload, head, err := marshalEnvelope(ev)
 	if err != nil {
-		return outbox.Entry{}, err
+		return outbox.Entry{}, nil, err
 	}
 	return outbox.Entry{
 		SurveyID:  ev.SurveyID,
@@ -337,11 +337,14 @@ func (s *Service) entry(ctx context.Context, ev *events.Event) (outbox.Entry, er
 			Payload: payload,
 			Trace:   events.TraceHeaders(ctx, s.cfg.Propagator),
 		},
-	}, nil
+	}, head, nil
 }
 
 // storedSubmission is the submission as stored and delivered in the event's data:
-// {"id","surveyId","userId","submissionTime","recall"}, with the recall's bytes as submitted.
+// {"id","surveyId","userId","submissionTime","recall"}, with the recall as submitted but
+// compacted as encoding/json writes a json.RawMessage (insignificant whitespace dropped; <, >,
+// &, U+2028 and U+2029 escaped in strings): the same JSON, and the bytes the envelope carries,
+// so that the event stores no copy of them (marshalEnvelope, store.JoinEnvelope).
 func storedSubmission(id, surveyID, userID string, at time.Time, recall []byte) []byte {
 	recall = bytes.TrimSpace(recall)
 	b := make([]byte, 0, len(recall)+len(id)+len(surveyID)+len(userID)+96)
@@ -354,7 +357,7 @@ func storedSubmission(id, surveyID, userID string, at time.Time, recall []byte) 
 	b = append(b, `,"submissionTime":"`...)
 	b = at.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","recall":`...)
-	b = append(b, recall...)
+	b = appendCompactHTML(b, recall)
 	b = append(b, '}')
 	return b
 }

@@ -23,6 +23,7 @@ func testEvents(t *testing.T, open Opener) {
 	t.Run("ByID", func(t *testing.T) { testEventsByID(t, open(t)) })
 	t.Run("EraseUser", func(t *testing.T) { testEventsEraseUser(t, open(t)) })
 	t.Run("DeleteSurvey", func(t *testing.T) { testEventsDeleteSurvey(t, open(t)) })
+	t.Run("DataInSubmission", func(t *testing.T) { testEventsDataInSubmission(t, open(t)) })
 }
 
 // intakeEvents returns n events of survey s, created a millisecond apart from start.

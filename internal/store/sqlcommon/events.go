@@ -21,7 +21,7 @@ type Events struct {
 	LockClause string
 }
 
-const eventColumns = 10
+const eventColumns = 11
 
 // InsertEvents builds the INSERTs of events (one per EventsChunk rows).
 func InsertEvents(claimedUntil time.Time, events []store.Event) ([]Statement, error) {
@@ -41,11 +41,11 @@ func InsertEvents(claimedUntil time.Time, events []store.Event) ([]Statement, er
 				return nil, err
 			}
 			args = append(args, e.ID, e.Type, e.SurveyID, e.Subject, e.Payload, headers, store.Micros(e.CreatedAt), claim,
-				nullVersion(e.WebhooksVersion), nullString(e.UserID))
+				nullVersion(e.WebhooksVersion), nullString(e.UserID), nullString(e.DataSubmissionID))
 		}
 		stmts = append(stmts, Statement{
 			SQL: `INSERT INTO events (id, type, survey_id, subject, payload, headers, created_at, claimed_until,
-			webhooks_version, user_id) VALUES ` + store.Placeholders(n, eventColumns, 1),
+			webhooks_version, user_id, data_submission_id) VALUES ` + store.Placeholders(n, eventColumns, 1),
 			Args: args,
 		})
 		events = events[n:]
@@ -131,8 +131,10 @@ func (e Events) CountUnpublished(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// eventFields are the columns scanEvents reads.
-const eventFields = "id, type, survey_id, subject, payload, headers, created_at, webhooks_version, user_id, erased_at"
+// eventFields are the columns scanEvents reads: an event whose data is a submission's body
+// (data_submission_id) reads that body with it, one key probe per row.
+const eventFields = `id, type, survey_id, subject, payload, headers, created_at, webhooks_version, user_id, erased_at,
+	data_submission_id, (SELECT body FROM submissions WHERE submissions.id = events.data_submission_id)`
 
 // scanEvents reads rows of eventFields and closes them.
 func scanEvents(rows store.Rows) ([]store.Event, error) {
@@ -146,9 +148,11 @@ func scanEvents(rows store.Rows) ([]store.Event, error) {
 			version *int64
 			userID  *string
 			erased  *int64
+			dataOf  *string
+			data    []byte
 		)
 		if err := rows.Scan(&ev.ID, &ev.Type, &ev.SurveyID, &ev.Subject, &ev.Payload, &headers, &created, &version,
-			&userID, &erased); err != nil {
+			&userID, &erased, &dataOf, &data); err != nil {
 			return nil, err
 		}
 		if len(headers) > 2 {
@@ -167,12 +171,33 @@ func scanEvents(rows store.Rows) ([]store.Event, error) {
 		if erased != nil {
 			ev.ErasedAt = store.FromMicros(*erased)
 		}
+		if dataOf != nil {
+			ev.DataSubmissionID = *dataOf
+			joinData(&ev, data)
+		}
 		out = append(out, ev)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// joinData gives ev, whose payload was stored without its data, the whole envelope: its
+// head joined with data, the body of the submission ev.DataSubmissionID. Without the body
+// (the submission is gone; erasing a respondent clears data_submission_id in the same
+// transaction that deletes the submissions, so only a change outside the service leaves
+// this) the event reads as erased: its data no longer exists, and an envelope without it must
+// not be delivered as if whole.
+func joinData(ev *store.Event, data []byte) {
+	if data == nil {
+		ev.Payload = []byte(store.ErasedPayload)
+		if ev.ErasedAt.IsZero() {
+			ev.ErasedAt = ev.CreatedAt
+		}
+		return
+	}
+	ev.Payload = store.JoinEnvelope(ev.Payload, data)
 }
 
 // MarkPublishedStatements builds the UPDATEs of MarkPublished (one per EventsChunk ids).
@@ -237,7 +262,7 @@ func (e Events) DeleteSurvey(ctx context.Context, surveyID string) (int64, error
 // EraseUser implements store.Events.
 func (e Events) EraseUser(ctx context.Context, userID string, now time.Time) (int64, error) {
 	n, err := e.Write.Exec(ctx, `UPDATE events SET payload = '`+store.ErasedPayload+`', headers = '{}', erased_at = $2, user_id = NULL,
-		published_at = COALESCE(published_at, $2), claimed_until = NULL
+		data_submission_id = NULL, published_at = COALESCE(published_at, $2), claimed_until = NULL
 		WHERE user_id = $1 AND erased_at IS NULL`, userID, store.Micros(now))
 	if err != nil {
 		return 0, fmt.Errorf("erasing the events of respondent %s: %w", userID, err)
