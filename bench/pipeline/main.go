@@ -16,6 +16,12 @@
 // endpoint. A run fails unless PostgreSQL holds exactly one succeeded delivery with a 2xx
 // attempt row for every (accepted submission, endpoint) and the receiver saw every one.
 //
+// The process runs with the API's garbage-collector default, GOGC=400 (internal/gctune, as
+// cmd/api and bench/intake apply it), unless GOGC is set: the in-process API allocates most of
+// the heap (10 KB bodies), and at the runtime's 100 its collector took a tenth of the CPU here.
+// The in-process dispatcher shares it, where cmd/dispatcher runs at 100 (-dispatcher process
+// measures that). The report's first line says which.
+//
 // PostgreSQL comes from TEST_DATABASE_URL (default
 // postgres://postgres@127.0.0.1:5432/test?sslmode=disable), in a fresh schema dropped at the
 // end, as the tests do.
@@ -33,11 +39,14 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/dispatch24/dispatch24/internal/gctune"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	gctune.Apply(os.Getenv)
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(2)

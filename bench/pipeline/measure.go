@@ -7,8 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -314,8 +316,8 @@ func report(out io.Writer, o options, w *world, r *result) {
 	if o.rate > 0 {
 		rate = fmt.Sprintf("%d/s", o.rate)
 	}
-	fmt.Fprintf(out, "pipeline: mode=%s dispatcher=%s events=%d endpoints=%d clients=%d respondents=%d recall=%dB rate=%s verify=%s\n",
-		o.mode, o.dispatcher, o.events, o.endpoints, o.clients, o.respondents, r.load.recallBytes, rate, verifyName(o))
+	fmt.Fprintf(out, "pipeline: mode=%s dispatcher=%s events=%d endpoints=%d clients=%d respondents=%d recall=%dB rate=%s verify=%s gogc=%s\n",
+		o.mode, o.dispatcher, o.events, o.endpoints, o.clients, o.respondents, r.load.recallBytes, rate, verifyName(o), gogc())
 	fmt.Fprintf(out, "submissions: %d accepted (%d errors) in %s = %.0f submissions/s\n",
 		n, r.load.errors, r.intake.Round(time.Millisecond), perSec(n, r.intake))
 	if o.rate > 0 {
@@ -426,4 +428,14 @@ func verifyName(o options) string {
 		return fmt.Sprintf("1-in-%d", o.verifyEvery)
 	}
 	return o.verify
+}
+
+// gogc is this process's GOGC as the runtime has it ("off" when disabled).
+func gogc() string {
+	p := debug.SetGCPercent(-1)
+	debug.SetGCPercent(p)
+	if p < 0 {
+		return "off"
+	}
+	return strconv.Itoa(p)
 }
