@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -102,6 +103,9 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if err == nil && (got.Claims == nil || got.Claims.SubmissionID == "") {
 		err = errors.New("no submissionId in the verified claims")
 	}
+	if err == nil {
+		err = wholeEnvelope(body, got.Claims.SubmissionID)
+	}
 	if err != nil {
 		r.rejected.Add(1)
 		msg := fmt.Sprintf("webhook-id %q: %v", req.Header.Get(webhook.HeaderID), err)
@@ -117,6 +121,26 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	r.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// wholeEnvelope checks that body is the whole envelope of submission id: its data is the
+// stored submission with its recall (an event read back from the store, by the relay's sweep
+// or a retry, joins the data in again; a delivery without it must not pass).
+func wholeEnvelope(body []byte, id string) error {
+	var env struct {
+		SubmissionID string `json:"submissionId"`
+		Data         *struct {
+			ID     string          `json:"id"`
+			Recall json.RawMessage `json:"recall"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil {
+		return fmt.Errorf("envelope: %w", err)
+	}
+	if env.SubmissionID != id || env.Data == nil || env.Data.ID != id || len(env.Data.Recall) < 2 || env.Data.Recall[0] != '{' {
+		return fmt.Errorf("envelope of submission %s without its whole data: %.200s", id, body)
+	}
+	return nil
 }
 
 // counts are the receiver's exact figures at one moment.
