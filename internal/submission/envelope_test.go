@@ -17,7 +17,7 @@ func TestMarshalEnvelope(t *testing.T) {
 	for _, ev := range []events.Event{
 		{ID: "evt_1", Type: events.TypeSessionSubmitted, Timestamp: time.Date(2026, 11, 23, 10, 15, 0, 123456789, time.FixedZone("x", 3600)),
 			SurveyID: "s<1>", SessionID: "ses&", UserID: "u", Username: "ü \u2028", SubmissionID: "sub_1",
-			Data: storedSubmission("sub_1", "s<1>", "u", time.Now(), recall)},
+			Data: storedSubmission("sub_1", "s<1>", "u", time.Now(), recall, false)},
 		{ID: "evt_2", Type: events.TypeSessionStarted, Timestamp: time.Now(), SurveyID: "s", SessionID: "ses"},
 	} {
 		want, err := ev.Marshal()
@@ -50,7 +50,7 @@ func TestMarshalEnvelope(t *testing.T) {
 func TestStoredSubmissionIsCompact(t *testing.T) {
 	t.Parallel()
 	recall := []byte(" {\n  \"a\" : [1, 2.5e3 , true,null], \"s\": \"<x> & \u2028\u2029 \\u003c\\\" \" }\n")
-	body := storedSubmission("sub_<1>", "s&", "u", time.Date(2026, 11, 23, 10, 15, 0, 0, time.UTC), recall)
+	body := storedSubmission("sub_<1>", "s&", "u", time.Date(2026, 11, 23, 10, 15, 0, 0, time.UTC), recall, false)
 	compact, err := json.Marshal(json.RawMessage(body))
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +99,7 @@ func BenchmarkMarshalEnvelope(b *testing.B) {
 	}
 	recall := []byte(`{"meals": [` + buf.String() + `{}]}`)
 	ev := events.Event{ID: events.NewID(), Type: events.TypeSessionSubmitted, Timestamp: time.Now(), SurveyID: "s",
-		UserID: "u", SubmissionID: "sub", Data: storedSubmission("sub", "s", "u", time.Now(), recall)}
+		UserID: "u", SubmissionID: "sub", Data: storedSubmission("sub", "s", "u", time.Now(), recall, false)}
 	b.Run("events.Marshal", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

@@ -41,7 +41,7 @@ func newPending(id, idemKey, sessionID string) *pending {
 		submittedAt: time.Now(), done: make(chan struct{})}
 	// As Submit does on SQLite; PostgreSQL's pipeline reads respondents itself.
 	it.respondent = &store.Submitter{}
-	it.body = storedSubmission(id, "s", "u", it.submittedAt, []byte(`{"meals":[]}`))
+	it.body = storedSubmission(id, "s", "u", it.submittedAt, []byte(`{"meals":[]}`), false)
 	ev := events.Event{ID: events.NewID(), Type: events.TypeSessionSubmitted, Timestamp: it.submittedAt, SurveyID: "s", SubmissionID: id, Data: it.body}
 	payload, _ := ev.Marshal()
 	it.entry = outbox.Entry{SurveyID: "s", CreatedAt: it.submittedAt, Message: events.Message{

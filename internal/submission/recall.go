@@ -33,6 +33,11 @@ type Recall struct {
 	// Meals is the number of meals.
 	Meals int
 	Raw   []byte
+	// Compact reports that Raw is already as encoding/json writes a json.RawMessage: no
+	// whitespace outside strings, and no <, >, & or U+2028/U+2029 in them (as a recall from
+	// JSON.stringify or Go's encoder usually is). storedSubmission then copies it instead of
+	// compacting it. False only means it may not be.
+	Compact bool
 }
 
 // ParseRecall checks a submission body against CONTRACT section 5 in one pass: a JSON object
@@ -93,6 +98,7 @@ func ParseRecall(body []byte) (*Recall, error) {
 	if len(p.errs) > 0 {
 		return nil, httpapi.Validation(p.errs...)
 	}
+	rec.Compact = !p.loose
 	return rec, nil
 }
 
@@ -112,6 +118,10 @@ type parser struct {
 	// suspect is set by a \u0000 escape or a number that may overflow a float64: the body is
 	// then checked by httpapi.CheckJSONText, which names the fields.
 	suspect bool
+	// loose is set by whitespace between tokens and by a byte in a string that encoding/json
+	// would escape when compacting (<, >, &, or the lead byte of U+2028/U+2029): the body is
+	// then not known to be compact (Recall.Compact).
+	loose bool
 }
 
 // field locates a bad field without building its name unless it is reported: meal and food
@@ -148,6 +158,7 @@ func (p *parser) skipSpace() {
 		switch p.data[p.pos] {
 		case ' ', '\t', '\n', '\r':
 			p.pos++
+			p.loose = true
 		default:
 			return
 		}
@@ -265,12 +276,20 @@ func (p *parser) str() (escaped bool, err error) {
 	}
 	p.pos++
 	for p.pos < len(p.data) {
-		c := p.data[p.pos]
-		switch {
-		case c == '"':
+		// Most of a recall is plain string bytes: skip their run in one tight loop, on locals
+		// the compiler keeps in registers.
+		data, i := p.data, p.pos
+		for i < len(data) && strClass[data[i]] == strPlain {
+			i++
+		}
+		if p.pos = i; i >= len(data) {
+			break
+		}
+		switch strClass[data[i]] {
+		case strQuote:
 			p.pos++
 			return escaped, nil
-		case c == '\\':
+		case strEscape:
 			escaped = true
 			p.pos++
 			if p.pos >= len(p.data) {
@@ -295,14 +314,33 @@ func (p *parser) str() (escaped bool, err error) {
 			default:
 				return false, errSyntax
 			}
-		case c < 0x20:
+		case strControl:
 			return false, errSyntax
-		default:
+		default: // strHTML
+			p.loose = true
 			p.pos++
 		}
 	}
 	return false, errSyntax
 }
+
+// The classes of a byte inside a JSON string, for parser.str.
+const (
+	strPlain   = iota
+	strQuote   // "
+	strEscape  // \
+	strControl // below 0x20: not allowed unescaped
+	strHTML    // <, >, & and 0xE2 (U+2028 and U+2029 start with it): escaped by encoding/json
+)
+
+var strClass = func() (t [256]uint8) {
+	for c := range 0x20 {
+		t[c] = strControl
+	}
+	t['"'], t['\\'] = strQuote, strEscape
+	t['<'], t['>'], t['&'], t[0xE2] = strHTML, strHTML, strHTML, strHTML
+	return t
+}()
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'

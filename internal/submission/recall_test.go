@@ -1,6 +1,7 @@
 package submission
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -131,6 +132,8 @@ func FuzzParseRecall(f *testing.F) {
 	f.Add([]byte(`{"start\u0054ime":"x"}`))
 	f.Add([]byte("\"\xff\""))
 	f.Add([]byte(`{"startTime":"2026-11-23T08:00:00Z","endTime":"2026-11-23T08:00:00Z","meals":[],"x":[1e309,"\u0000"]}`))
+	f.Add([]byte("{\"startTime\":\"2026-11-23T08:00:00Z\",\"endTime\":\"2026-11-23T08:00:00Z\",\"meals\":[{\"name\":\"fish & <chips>\",\"foods\":[]}]}"))
+	f.Add([]byte("{\"startTime\":\"2026-11-23T08:00:00Z\",\"endTime\":\"2026-11-23T08:00:00Z\",\"meals\":[],\"x\":\"\u2028\u2029\u20ac\"}"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rec, err := ParseRecall(b)
 		valid := json.Valid(b) && utf8.Valid(b)
@@ -167,7 +170,57 @@ func FuzzParseRecall(f *testing.F) {
 		if len(meals) != rec.Meals || rec.EndTime.Before(rec.StartTime) || string(rec.Raw) != string(b) {
 			t.Fatalf("accepted recall %+v disagrees with its document", rec)
 		}
+		// Compact is never wrong (the stored body would then differ from the event's data),
+		// and holds for what encoding/json writes unless a string has a 0xE2 byte.
+		compacted, err := json.Marshal(json.RawMessage(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		isCompact := bytes.Equal(compacted, b)
+		if rec.Compact && !isCompact {
+			t.Fatalf("recall %q called compact; encoding/json writes %q", b, compacted)
+		}
+		if isCompact && !rec.Compact && !bytes.Contains(b, []byte{0xE2}) {
+			t.Fatalf("compact recall %q not recognised", b)
+		}
 	})
+}
+
+// A recall that is already compact is stored as it is; any other is compacted: either way the
+// stored body is what encoding/json writes, the bytes the event's data carries.
+func TestRecallCompact(t *testing.T) {
+	t.Parallel()
+	compactValid, err := json.Marshal(json.RawMessage(validRecall))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		body    string
+		compact bool
+	}{
+		{string(compactValid), true},
+		{validRecall, false},
+		{" " + string(compactValid), false},
+		{strings.Replace(string(compactValid), `"kept as is"`, `"fish & chips"`, 1), false},
+		{strings.Replace(string(compactValid), `"kept as is"`, `"\u003c\u2028 € é"`, 1), false}, // € starts with 0xE2
+		{strings.Replace(string(compactValid), `"kept as is"`, `"\u003c\u2028 é"`, 1), true},
+	} {
+		rec, err := ParseRecall([]byte(c.body))
+		if err != nil {
+			t.Fatalf("%s: %v", c.body, err)
+		}
+		if rec.Compact != c.compact {
+			t.Errorf("%s: compact %v, want %v", c.body, rec.Compact, c.compact)
+		}
+		want, err := json.Marshal(json.RawMessage(c.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := storedSubmission("sub", "s", "u", time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC), rec.Raw, rec.Compact)
+		if !bytes.HasSuffix(body, append(append([]byte(`"recall":`), want...), '}')) {
+			t.Errorf("%s: stored %s", c.body, body)
+		}
+	}
 }
 
 func BenchmarkParseRecall(b *testing.B) {

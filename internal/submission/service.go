@@ -161,7 +161,7 @@ func (s *Service) Submit(ctx context.Context, p *httpapi.Principal, rec *Recall,
 		span:        trace.SpanContextFromContext(ctx),
 		done:        make(chan struct{}),
 	}
-	it.body = storedSubmission(it.id, p.SurveyID, p.UserID, now, rec.Raw)
+	it.body = storedSubmission(it.id, p.SurveyID, p.UserID, now, rec.Raw, rec.Compact)
 	ev := events.Event{
 		ID:           events.NewID(),
 		Type:         events.TypeSessionSubmitted,
@@ -344,8 +344,9 @@ func (s *Service) entry(ctx context.Context, ev *events.Event) (e outbox.Entry, 
 // {"id","surveyId","userId","submissionTime","recall"}, with the recall as submitted but
 // compacted as encoding/json writes a json.RawMessage (insignificant whitespace dropped; <, >,
 // &, U+2028 and U+2029 escaped in strings): the same JSON, and the bytes the envelope carries,
-// so that the event stores no copy of them (marshalEnvelope, store.JoinEnvelope).
-func storedSubmission(id, surveyID, userID string, at time.Time, recall []byte) []byte {
+// so that the event stores no copy of them (marshalEnvelope, store.JoinEnvelope). compact says
+// the recall is so already (Recall.Compact), and it is copied as it is.
+func storedSubmission(id, surveyID, userID string, at time.Time, recall []byte, compact bool) []byte {
 	recall = bytes.TrimSpace(recall)
 	b := make([]byte, 0, len(recall)+len(id)+len(surveyID)+len(userID)+96)
 	b = append(b, `{"id":`...)
@@ -357,7 +358,11 @@ func storedSubmission(id, surveyID, userID string, at time.Time, recall []byte) 
 	b = append(b, `,"submissionTime":"`...)
 	b = at.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","recall":`...)
-	b = appendCompactHTML(b, recall)
+	if compact {
+		b = append(b, recall...)
+	} else {
+		b = appendCompactHTML(b, recall)
+	}
 	b = append(b, '}')
 	return b
 }
