@@ -62,14 +62,20 @@ const ErasedPayload = "{}"
 // envelope it publishes with it, and the store the one it reads back, so the two agree byte for
 // byte.
 func JoinEnvelope(head, data []byte) []byte {
-	out := make([]byte, 0, len(head)+len(`,"data":`)+len(data)+1)
-	out = append(out, head[:len(head)-1]...)
-	if len(head) > 2 {
-		out = append(out, ',')
-	}
-	out = append(out, `"data":`...)
+	out := AppendEnvelopeOpen(make([]byte, 0, len(head)+len(`,"data":`)+len(data)+1), head)
 	out = append(out, data...)
 	return append(out, '}')
+}
+
+// AppendEnvelopeOpen appends to dst the part of JoinEnvelope's result before the data: head
+// without its closing brace, then "data": (after a comma when head has fields). Appending the
+// data and '}' completes the envelope.
+func AppendEnvelopeOpen(dst, head []byte) []byte {
+	dst = append(dst, head[:len(head)-1]...)
+	if len(head) > 2 {
+		dst = append(dst, ',')
+	}
+	return append(dst, `"data":`...)
 }
 
 // Event is one event of the events table.

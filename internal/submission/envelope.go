@@ -5,32 +5,33 @@ import (
 	"github.com/dispatch24/dispatch24/pkg/events"
 )
 
-// marshalEnvelope returns exactly the bytes ev.Marshal returns, and head, the envelope
-// without its data (what the events table stores of a submission's event: the data is the
-// submission's body, store.Event.DataSubmissionID). ev.Data must be compact JSON with HTML
-// escaped, as storedSubmission writes it; it is then copied as it is, where encoding/json
-// would run its general scanner over the ~10 KB again. The envelope's other fields go through
-// ev.Marshal itself. TestMarshalEnvelope holds the two encodings equal.
+// submissionEnvelope returns a submission's event envelope: exactly the bytes ev.Marshal
+// returns with Data set to what appendData appends (the stored submission, compact JSON with
+// HTML escaped, as appendStoredSubmission writes it), in one buffer of about size bytes. It
+// also returns head, the envelope without its data (what the events table stores of the event:
+// store.Event.DataSubmissionID), and data, the stored submission as a slice of the envelope's
+// bytes, so a submission's ~10 KB are built and held once for the store and the publish. ev.Data
+// is set to data. TestMarshalEnvelope holds the encodings equal.
 //
-// The compaction it saves earns its place (issue 12's rule: more than 5% of a whole pipeline's
-// CPU): with ev.Marshal instead, the intake pipeline (HTTP, recall check, group commit, relay,
-// NATS) spent 18% more CPU per submission, 431 against 365 µs, and took 2,601 against 2,826
-// submissions/s (means of 9 alternating runs each, 2026-12-01, quiet 2-core machine, 10 KB
-// recalls), measured by
+// The compaction it leaves to the stored submission (appendCompactHTML, and none at all for a
+// recall that is compact already) earns its place (issue 12's rule: more than 5% of a whole
+// pipeline's CPU): with ev.Marshal instead, the intake pipeline (HTTP, recall check, group
+// commit, relay, NATS) spent 18% more CPU per submission, 431 against 365 µs, and took 2,601
+// against 2,826 submissions/s (means of 9 alternating runs each, 2026-12-01, quiet 2-core
+// machine, 10 KB recalls), measured by
 //
 //	go run ./bench/intake -store postgres -duration 10s
-//
-// An earlier whole-pipeline A/B with delivery included (bench/pipeline -mode backlog -api
-// process -dispatcher process) put it at 4.2% of the API's and dispatcher's CPU together.
-func marshalEnvelope(ev *events.Event) (envelope, head []byte, err error) {
-	data := ev.Data
+func submissionEnvelope(ev *events.Event, size int, appendData func([]byte) []byte) (envelope, head, data []byte, err error) {
 	ev.Data = nil
-	head, err = ev.Marshal() // data is the envelope's last field and omitted when empty
-	ev.Data = data
-	if err != nil || len(data) == 0 {
-		return head, head, err
+	if head, err = ev.Marshal(); err != nil { // data is the envelope's last field, omitted when empty
+		return nil, nil, nil, err
 	}
-	return store.JoinEnvelope(head, data), head, nil
+	buf := store.AppendEnvelopeOpen(make([]byte, 0, len(head)+len(`,"data":`)+size+1), head)
+	start := len(buf)
+	buf = appendData(buf)
+	data = buf[start:len(buf):len(buf)] // capped: appending to it can never write over the envelope's '}'
+	ev.Data = data
+	return append(buf, '}'), head, data, nil
 }
 
 const hexDigits = "0123456789abcdef"

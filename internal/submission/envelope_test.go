@@ -3,6 +3,7 @@ package submission
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -14,17 +15,28 @@ import (
 func TestMarshalEnvelope(t *testing.T) {
 	t.Parallel()
 	recall := []byte("{\n  \"startTime\": \"2026-11-23T08:00:00Z\",\t\"meals\" : [ {\"name\": \"<b>&amp;</b> \u2028\u2029 \\\" \\\\ \\u003c\", \"foods\": [ ] } ]\r\n}")
-	for _, ev := range []events.Event{
-		{ID: "evt_1", Type: events.TypeSessionSubmitted, Timestamp: time.Date(2026, 11, 23, 10, 15, 0, 123456789, time.FixedZone("x", 3600)),
-			SurveyID: "s<1>", SessionID: "ses&", UserID: "u", Username: "ü \u2028", SubmissionID: "sub_1",
-			Data: storedSubmission("sub_1", "s<1>", "u", time.Now(), recall, false)},
-		{ID: "evt_2", Type: events.TypeSessionStarted, Timestamp: time.Now(), SurveyID: "s", SessionID: "ses"},
-	} {
-		want, err := ev.Marshal()
+	at := time.Date(2026, 11, 23, 10, 15, 0, 123456789, time.FixedZone("x", 3600))
+	for _, c := range []struct {
+		recall  []byte
+		compact bool
+	}{{recall, false}, {[]byte(`{"meals":[]}`), true}, {nil, false}} {
+		ev := events.Event{ID: "evt_1", Type: events.TypeSessionSubmitted, Timestamp: at,
+			SurveyID: "s<1>", SessionID: "ses&", UserID: "u", Username: "ü \u2028", SubmissionID: "sub_1"}
+		appendData := func(dst []byte) []byte {
+			return appendStoredSubmission(dst, "sub_1", "s<1>", "u", at, c.recall, c.compact)
+		}
+		if c.recall == nil { // an envelope with no fields but its data
+			ev = events.Event{}
+			appendData = func(dst []byte) []byte { return append(dst, `{"a":1}`...) }
+		}
+		got, head, data, err := submissionEnvelope(&ev, 16, appendData)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, head, err := marshalEnvelope(&ev)
+		if want := appendData(nil); !bytes.Equal(data, want) || !bytes.Equal(ev.Data, want) {
+			t.Fatalf("data %s, ev.Data %s, want %s", data, ev.Data, want)
+		}
+		want, err := ev.Marshal() // with ev.Data, the stored submission
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -37,10 +49,13 @@ func TestMarshalEnvelope(t *testing.T) {
 		if wantHead, _ := noData.Marshal(); !bytes.Equal(head, wantHead) {
 			t.Fatalf("head\n got %s\nwant %s", head, wantHead)
 		}
-		if len(ev.Data) > 0 {
-			if joined := store.JoinEnvelope(head, ev.Data); !bytes.Equal(joined, want) {
-				t.Fatalf("joined envelope\n got %s\nwant %s", joined, want)
-			}
+		if joined := store.JoinEnvelope(head, data); !bytes.Equal(joined, want) {
+			t.Fatalf("joined envelope\n got %s\nwant %s", joined, want)
+		}
+		// data is capped inside the envelope: appending to it leaves the envelope whole.
+		_ = append(data, 'x')
+		if !bytes.Equal(got, want) {
+			t.Fatalf("appending to data changed the envelope: %s", got)
 		}
 	}
 }
@@ -97,27 +112,25 @@ func BenchmarkMarshalEnvelope(b *testing.B) {
 	for buf.Len() < 10<<10 {
 		buf.WriteString(`{"name":"Meal","foods":[{"code":"FOOD1","englishName":"Food","portion":{"method":"as-served","g":40.5}}]},`)
 	}
-	recall := []byte(`{"meals": [` + buf.String() + `{}]}`)
-	ev := events.Event{ID: events.NewID(), Type: events.TypeSessionSubmitted, Timestamp: time.Now(), SurveyID: "s",
-		UserID: "u", SubmissionID: "sub", Data: storedSubmission("sub", "s", "u", time.Now(), recall, false)}
+	recall := []byte(`{"meals":[` + buf.String() + `{}]}`)
+	at := time.Now()
+	ev := events.Event{ID: events.NewID(), Type: events.TypeSessionSubmitted, Timestamp: at, SurveyID: "s",
+		UserID: "u", SubmissionID: "sub", Data: storedSubmission("sub", "s", "u", at, recall, true)}
 	b.Run("events.Marshal", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			_, _ = ev.Marshal()
 		}
 	})
-	noData := ev
-	noData.Data = nil
-	b.Run("events.Marshal without data", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			_, _ = noData.Marshal()
-		}
-	})
-	b.Run("marshalEnvelope", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			_, _, _ = marshalEnvelope(&ev)
-		}
-	})
+	for _, compact := range []bool{true, false} {
+		b.Run(fmt.Sprintf("submissionEnvelope compact=%v", compact), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				e := ev
+				_, _, _, _ = submissionEnvelope(&e, len(recall)+100, func(dst []byte) []byte {
+					return appendStoredSubmission(dst, "sub", "s", "u", at, recall, compact)
+				})
+			}
+		})
+	}
 }

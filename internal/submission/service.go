@@ -161,7 +161,6 @@ func (s *Service) Submit(ctx context.Context, p *httpapi.Principal, rec *Recall,
 		span:        trace.SpanContextFromContext(ctx),
 		done:        make(chan struct{}),
 	}
-	it.body = storedSubmission(it.id, p.SurveyID, p.UserID, now, rec.Raw, rec.Compact)
 	ev := events.Event{
 		ID:           events.NewID(),
 		Type:         events.TypeSessionSubmitted,
@@ -171,12 +170,15 @@ func (s *Service) Submit(ctx context.Context, p *httpapi.Principal, rec *Recall,
 		UserID:       p.UserID,
 		Username:     p.Username,
 		SubmissionID: it.id,
-		Data:         it.body,
 	}
-	var err error
-	if it.entry, it.eventHead, err = s.entry(ctx, &ev); err != nil {
+	payload, head, body, err := submissionEnvelope(&ev, len(rec.Raw)+len(it.id)+len(p.SurveyID)+len(p.UserID)+96,
+		func(dst []byte) []byte {
+			return appendStoredSubmission(dst, it.id, p.SurveyID, p.UserID, now, rec.Raw, rec.Compact)
+		})
+	if err != nil {
 		return nil, err
 	}
+	it.body, it.eventHead, it.entry = body, head, s.entry(ctx, &ev, payload)
 	if s.readFirst {
 		// Where the batch's commit does not read its respondents itself (PostgreSQL reads
 		// them in its first round trip), each request reads its own, concurrently, before
@@ -314,18 +316,18 @@ func (s *Service) sessionEntry(ctx context.Context, p *httpapi.Principal, typ, s
 		UserID:    p.UserID,
 		Username:  p.Username,
 	}
-	e, _, err := s.entry(ctx, &ev)
+	payload, err := ev.Marshal()
+	if err != nil {
+		return outbox.Entry{}, err
+	}
+	e := s.entry(ctx, &ev, payload)
 	e.Message.WebhooksVersion = webhooksVersion
-	return e, err
+	return e, nil
 }
 
-// entry encodes ev for the outbox with the trace context of ctx, so the publish continues the
-// request's trace. head is the envelope without its data (marshalEnvelope).
-func (s *Service) entry(ctx context.Context, ev *events.Event) (e outbox.Entry, head []byte, err error) {
-	payload, head, err := marshalEnvelope(ev)
-	if err != nil {
-		return outbox.Entry{}, nil, err
-	}
+// entry is ev's outbox entry, with its envelope payload and the trace context of ctx, so the
+// publish continues the request's trace.
+func (s *Service) entry(ctx context.Context, ev *events.Event, payload []byte) outbox.Entry {
 	return outbox.Entry{
 		SurveyID:  ev.SurveyID,
 		UserID:    ev.UserID,
@@ -337,18 +339,23 @@ func (s *Service) entry(ctx context.Context, ev *events.Event) (e outbox.Entry, 
 			Payload: payload,
 			Trace:   events.TraceHeaders(ctx, s.cfg.Propagator),
 		},
-	}, head, nil
+	}
 }
 
 // storedSubmission is the submission as stored and delivered in the event's data:
 // {"id","surveyId","userId","submissionTime","recall"}, with the recall as submitted but
 // compacted as encoding/json writes a json.RawMessage (insignificant whitespace dropped; <, >,
 // &, U+2028 and U+2029 escaped in strings): the same JSON, and the bytes the envelope carries,
-// so that the event stores no copy of them (marshalEnvelope, store.JoinEnvelope). compact says
-// the recall is so already (Recall.Compact), and it is copied as it is.
+// so that the event stores no copy of them (submissionEnvelope, store.JoinEnvelope). compact
+// says the recall is so already (Recall.Compact), and it is copied as it is.
 func storedSubmission(id, surveyID, userID string, at time.Time, recall []byte, compact bool) []byte {
+	return appendStoredSubmission(make([]byte, 0, len(recall)+len(id)+len(surveyID)+len(userID)+96),
+		id, surveyID, userID, at, recall, compact)
+}
+
+// appendStoredSubmission appends storedSubmission's result to b.
+func appendStoredSubmission(b []byte, id, surveyID, userID string, at time.Time, recall []byte, compact bool) []byte {
 	recall = bytes.TrimSpace(recall)
-	b := make([]byte, 0, len(recall)+len(id)+len(surveyID)+len(userID)+96)
 	b = append(b, `{"id":`...)
 	b = appendString(b, id)
 	b = append(b, `,"surveyId":`...)
