@@ -15,7 +15,8 @@ import (
 )
 
 // The per-stage latency breakdown comes from the spans the product already makes (no
-// instrumentation of its own): the API's server span ("HTTP POST"), the group commit's
+// instrumentation of its own): the API's server span ("HTTP POST"), the recall's read and
+// check ("submission.read"), the group commit's
 // "submission.commit" (in the first submission's trace, linking the batch's others), the
 // relay's "publish <type>", the dispatcher's "dispatch process" (from the message's arrival
 // until its deliveries are recorded and it is acked) and "dispatch attempt". The harness
@@ -93,19 +94,21 @@ func (l *spanLog) breakdown() (stages []*stage, complete, incomplete int) {
 		return st
 	}
 	var (
-		readWait = mk("read+parse+wait", "server span start → commit span start: request body read, recall parse, group-commit wait (not separable from the spans)")
-		commit   = mk("commit", "the batch's transaction, commit included (commit span)")
-		respond  = mk("respond", "commit span end → server span end: the 201 written")
-		handoff  = mk("outbox→publish", "commit span end → publish span start: the relay's fast path picks the event up")
-		consume  = mk("publish→consume", "publish span start → dispatch process start: JetStream stores the event and delivers it to the dispatcher")
-		pubAck   = mk("(publish ack)", "publish span: until JetStream's ack reaches the relay (off the delivery's path)")
-		queue    = mk("dispatch queue", "dispatch process start → first attempt start: envelope decode, endpoint lookup, worker and endpoint slot")
-		attempt  = mk("attempt", "attempt span: sign, POST, the receiver's answer (the receipt is inside)")
-		record   = mk("record+ack", "last attempt end → dispatch process end: delivery and attempt rows committed (result writer), message acked (parked deliveries left out)")
-		total    = mk("server start→acked", "server span start → dispatch process end")
+		route   = mk("route+auth", "server span start → read span start: middleware, routing, the access token's check")
+		read    = mk("read+parse", "read span: the request body read and the recall checked (submission.read)")
+		wait    = mk("commit wait", "read span end → commit span start: envelope built, group-commit wait for a writer and the batch")
+		commit  = mk("commit", "the batch's transaction, commit included (commit span)")
+		respond = mk("respond", "commit span end → server span end: the 201 written")
+		handoff = mk("outbox→publish", "commit span end → publish span start: the relay's fast path picks the event up")
+		consume = mk("publish→consume", "publish span start → dispatch process start: JetStream stores the event and delivers it to the dispatcher")
+		pubAck  = mk("(publish ack)", "publish span: until JetStream's ack reaches the relay (off the delivery's path)")
+		queue   = mk("dispatch queue", "dispatch process start → first attempt start: envelope decode, endpoint lookup, worker and endpoint slot")
+		attempt = mk("attempt", "attempt span: sign, POST, the receiver's answer (the receipt is inside)")
+		record  = mk("record+ack", "last attempt end → dispatch process end: delivery and attempt rows committed (result writer), message acked (parked deliveries left out)")
+		total   = mk("server start→acked", "server span start → dispatch process end")
 	)
 	for _, ss := range byTrace {
-		var h, p, d *spanRec
+		var h, rd, p, d *spanRec
 		var atts []*spanRec
 		for _, s := range ss {
 			switch {
@@ -114,6 +117,8 @@ func (l *spanLog) breakdown() (stages []*stage, complete, incomplete int) {
 					continue
 				}
 				h = s
+			case s.name == "submission.read":
+				rd = s
 			case strings.HasPrefix(s.name, "publish "):
 				p = s
 			case s.name == "dispatch process":
@@ -126,7 +131,7 @@ func (l *spanLog) breakdown() (stages []*stage, complete, incomplete int) {
 			continue
 		}
 		c := commitOf[h.id]
-		if c == nil || p == nil || d == nil || len(atts) == 0 {
+		if c == nil || rd == nil || p == nil || d == nil || len(atts) == 0 {
 			incomplete++
 			continue
 		}
@@ -140,7 +145,9 @@ func (l *spanLog) breakdown() (stages []*stage, complete, incomplete int) {
 				last = a
 			}
 		}
-		readWait.d = append(readWait.d, c.start.Sub(h.start))
+		route.d = append(route.d, rd.start.Sub(h.start))
+		read.d = append(read.d, rd.end.Sub(rd.start))
+		wait.d = append(wait.d, c.start.Sub(rd.end))
 		commit.d = append(commit.d, c.end.Sub(c.start))
 		respond.d = append(respond.d, h.end.Sub(c.end))
 		handoff.d = append(handoff.d, p.start.Sub(c.end))
@@ -180,5 +187,5 @@ func reportStages(out io.Writer, l *spanLog, acc []submitted) {
 		}
 		fmt.Fprintf(out, "  %-20s %9s %9s %9s  %s\n", st.name, pct(st.d, 50), pct(st.d, 99), mean.Round(100*time.Microsecond), st.what)
 	}
-	fmt.Fprintf(out, "  not measured by any span: the request body read and the recall parse apart from the group-commit wait (BenchmarkParseRecall: ~17 µs for 10 KB); the client's own queueing (due → connection) is in due → 201 above\n")
+	fmt.Fprintf(out, "  not measured by any span: the client's own queueing (due → connection, the request's headers) is in due → 201 above\n")
 }

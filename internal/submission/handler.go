@@ -5,6 +5,9 @@ import (
 	"io"
 	"net/http"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+
 	"github.com/dispatch24/dispatch24/internal/httpapi"
 	"github.com/dispatch24/dispatch24/internal/store"
 )
@@ -64,11 +67,7 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) error {
 	if err := httpapi.RequireContentType(r, "application/json"); err != nil {
 		return err
 	}
-	body, err := readRecall(w, r)
-	if err != nil {
-		return err
-	}
-	rec, err := ParseRecall(body)
+	rec, err := s.readRecall(w, r)
 	if err != nil {
 		return err
 	}
@@ -79,6 +78,26 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) error {
 	// A repeat answers exactly as the first time did.
 	httpapi.WriteJSON(w, http.StatusCreated, submissionResponse{SubmissionID: receipt.SubmissionID, FollowUpURL: receipt.FollowUpURL})
 	return nil
+}
+
+// readRecall reads and checks the recall, in a span of its own ("submission.read"): a slow
+// upload or a large recall shows there, apart from the group-commit wait and the commit that
+// follow.
+func (s *Service) readRecall(w http.ResponseWriter, r *http.Request) (*Recall, error) {
+	_, span := s.committer.tracer.Start(r.Context(), "submission.read")
+	defer span.End()
+	body, err := readRecall(w, r)
+	if err != nil {
+		span.SetStatus(codes.Error, "reading the body")
+		return nil, err
+	}
+	span.SetAttributes(attribute.Int("http.request.body.size", len(body)))
+	rec, err := ParseRecall(body)
+	if err != nil {
+		span.SetStatus(codes.Error, "not a valid recall")
+		return nil, err
+	}
+	return rec, nil
 }
 
 // recallPrealloc bounds what a declared Content-Length may have allocated before its bytes
