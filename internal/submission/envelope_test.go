@@ -134,3 +134,8 @@ func BenchmarkMarshalEnvelope(b *testing.B) {
 		})
 	}
 }
+
+// storedSubmission is appendStoredSubmission into a buffer of its own.
+func storedSubmission(id, surveyID, userID string, at time.Time, recall []byte, compact bool) []byte {
+	return appendStoredSubmission(nil, id, surveyID, userID, at, recall, compact)
+}

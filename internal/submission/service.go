@@ -342,18 +342,12 @@ func (s *Service) entry(ctx context.Context, ev *events.Event, payload []byte) o
 	}
 }
 
-// storedSubmission is the submission as stored and delivered in the event's data:
+// appendStoredSubmission appends the submission as stored and delivered in the event's data:
 // {"id","surveyId","userId","submissionTime","recall"}, with the recall as submitted but
 // compacted as encoding/json writes a json.RawMessage (insignificant whitespace dropped; <, >,
 // &, U+2028 and U+2029 escaped in strings): the same JSON, and the bytes the envelope carries,
 // so that the event stores no copy of them (submissionEnvelope, store.JoinEnvelope). compact
 // says the recall is so already (Recall.Compact), and it is copied as it is.
-func storedSubmission(id, surveyID, userID string, at time.Time, recall []byte, compact bool) []byte {
-	return appendStoredSubmission(make([]byte, 0, len(recall)+len(id)+len(surveyID)+len(userID)+96),
-		id, surveyID, userID, at, recall, compact)
-}
-
-// appendStoredSubmission appends storedSubmission's result to b.
 func appendStoredSubmission(b []byte, id, surveyID, userID string, at time.Time, recall []byte, compact bool) []byte {
 	recall = bytes.TrimSpace(recall)
 	b = append(b, `{"id":`...)
