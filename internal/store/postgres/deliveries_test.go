@@ -39,9 +39,7 @@ func TestClaimDueReadsBoundedRows(t *testing.T) {
 					FROM generate_series(1, 50) g`, now+3600_000_000); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := db.Exec(ctx, "ANALYZE deliveries"); err != nil {
-					t.Fatal(err)
-				}
+				analyze(t, db, "deliveries")
 			}
 			const endpoints, perEndpoint, limit, leased = 20, 8, 100, 5
 			// 20,000 due rows; each endpoint's 5 oldest are leased by another dispatcher.
@@ -60,9 +58,7 @@ func TestClaimDueReadsBoundedRows(t *testing.T) {
 				t.Fatal(err)
 			}
 			if stats == "fresh" {
-				if _, err := db.Exec(ctx, "ANALYZE deliveries"); err != nil {
-					t.Fatal(err)
-				}
+				analyze(t, db, "deliveries")
 			}
 			args := postgres.ClaimArgs(store.DeliveryClaim{Now: store.FromMicros(now), LeaseUntil: store.FromMicros(now + 30_000_000),
 				PerEndpoint: perEndpoint, Limit: limit})
@@ -91,6 +87,31 @@ func TestClaimDueReadsBoundedRows(t *testing.T) {
 			}
 			t.Logf("%s statistics: read %.0f rows (bound %.0f)", stats, read, bound)
 		})
+	}
+}
+
+// analyze takes fresh planner statistics of tables (autovacuum is off on the test machine).
+func analyze(t *testing.T, db *store.DB, tables ...string) {
+	t.Helper()
+	for _, table := range tables {
+		if _, err := db.Exec(context.Background(), "ANALYZE "+table); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// fillWithStats calls fill(0, n) under the planner statistics stats names: "none"; "stale",
+// taken of deliveries and events after fill(1_000_000, 50), rows unlike the test's; or
+// "fresh", taken after the fill.
+func fillWithStats(t *testing.T, db *store.DB, stats string, n int, fill func(from, n int)) {
+	t.Helper()
+	if stats == "stale" {
+		fill(1_000_000, 50)
+		analyze(t, db, "deliveries", "events")
+	}
+	fill(0, n)
+	if stats == "fresh" {
+		analyze(t, db, "deliveries", "events")
 	}
 }
 
@@ -176,18 +197,7 @@ func TestResultWritesReadBoundedRows(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if stats == "stale" {
-				fill(1_000_000, 50)
-				if _, err := db.Exec(ctx, "ANALYZE deliveries; ANALYZE events"); err != nil {
-					t.Fatal(err)
-				}
-			}
-			fill(0, 20_000)
-			if stats == "fresh" {
-				if _, err := db.Exec(ctx, "ANALYZE deliveries; ANALYZE events"); err != nil {
-					t.Fatal(err)
-				}
-			}
+			fillWithStats(t, db, stats, 20_000, fill)
 			const batch = 256
 			now := time.Now().UTC()
 			r := &store.DeliveryResults{Now: now}
@@ -250,18 +260,7 @@ func TestPurgeEventsReadsBoundedRows(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if stats == "stale" {
-				fill(1_000_000, 50)
-				if _, err := db.Exec(ctx, "ANALYZE deliveries; ANALYZE events"); err != nil {
-					t.Fatal(err)
-				}
-			}
-			fill(0, 40_000)
-			if stats == "fresh" {
-				if _, err := db.Exec(ctx, "ANALYZE deliveries; ANALYZE events"); err != nil {
-					t.Fatal(err)
-				}
-			}
+			fillWithStats(t, db, stats, 40_000, fill)
 			ids := make([]any, sqlcommon.EventsChunk)
 			for i := range ids {
 				ids[i] = fmt.Sprintf("e%d", i)
@@ -323,9 +322,7 @@ func TestClaimLaneReadsBoundedRows(t *testing.T) {
 			}
 			if stats == "stale" {
 				fill(1, 50, 50)
-				if _, err := db.Exec(ctx, "ANALYZE deliveries; ANALYZE events"); err != nil {
-					t.Fatal(err)
-				}
+				analyze(t, db, "deliveries", "events")
 				fill(51, 19_999, 19_900)
 			} else {
 				fill(1, 19_999, 19_900)
@@ -342,9 +339,7 @@ func TestClaimLaneReadsBoundedRows(t *testing.T) {
 				t.Fatal(err)
 			}
 			if stats == "fresh" {
-				if _, err := db.Exec(ctx, "ANALYZE deliveries; ANALYZE events"); err != nil {
-					t.Fatal(err)
-				}
+				analyze(t, db, "deliveries", "events")
 			}
 			args := postgres.ClaimLaneArgs(store.DeliveryClaim{Now: now.Add(time.Second), LeaseUntil: now.Add(time.Minute),
 				LaneGapUntil: now.Add(-time.Minute), Limit: 100})
