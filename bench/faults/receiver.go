@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dispatch24/dispatch24/pkg/events"
 	"github.com/dispatch24/dispatch24/pkg/webhook"
 )
 
@@ -127,17 +128,16 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // stored submission with its recall (an event read back from the store, by the relay's sweep
 // or a retry, joins the data in again; a delivery without it must not pass).
 func wholeEnvelope(body []byte, id string) error {
-	var env struct {
-		SubmissionID string `json:"submissionId"`
-		Data         *struct {
-			ID     string          `json:"id"`
-			Recall json.RawMessage `json:"recall"`
-		} `json:"data"`
+	var env events.Event
+	var data struct {
+		ID     string          `json:"id"`
+		Recall json.RawMessage `json:"recall"`
 	}
 	if err := json.Unmarshal(body, &env); err != nil {
 		return fmt.Errorf("envelope: %w", err)
 	}
-	if env.SubmissionID != id || env.Data == nil || env.Data.ID != id || len(env.Data.Recall) < 2 || env.Data.Recall[0] != '{' {
+	if env.SubmissionID != id || len(env.Data) == 0 || json.Unmarshal(env.Data, &data) != nil || data.ID != id ||
+		len(data.Recall) < 2 || data.Recall[0] != '{' {
 		return fmt.Errorf("envelope of submission %s without its whole data: %.200s", id, body)
 	}
 	return nil
